@@ -1,0 +1,3 @@
+"""packetworker: keeps Dynamics Mobile field-sales apps in sync with an ERP or CRM."""
+
+__version__ = "0.1.0"

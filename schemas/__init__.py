@@ -1,0 +1,1 @@
+"""Schemas for sync packets, pull lists and done bodies (shipped as package data)."""
