@@ -41,6 +41,113 @@ class Settings(BaseSettings):
     )
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto).")
     spool_dir: Path = Field(Path("./var/spool"), description="Where downloads are streamed to.")
+    ledger_namespace: str = Field("pw", description="Prefix of every ledger key in Redis.")
+    ledger_retention_days: int = Field(
+        30, description="Days an applied/duplicate packet stays in the ledger (and dedupe index)."
+    )
+    max_attempts: int = Field(5, description="Processing runs per packet before it quarantines.")
+    apply_batch_size: int = Field(100, description="Records handed to the target per call.")
+    stale_after: float = Field(
+        900.0, description="Seconds without progress after which a poll re-enqueues a packet."
+    )
+    packet_lock_ttl: float = Field(
+        600.0, description="Seconds a per-packet lock lives without being refreshed."
+    )
+    link_attempts: int = Field(3, description="Fresh download links tried when one has expired.")
+    target: str = Field("plan", description="Where records go: plan, recording, or a system.")
+    plan_output: str = Field(
+        "./var/plan.jsonl", description="JSON-lines file of the plan target ('-' = stdout)."
+    )
+    recording_path: Path | None = Field(
+        None, description="Shared JSON-lines store of the recording target (None = in memory)."
+    )
+
+    # --- Pipeline (Dramatiq worker and clock) ------------------------------------------------
+    # Durations are integer milliseconds, like Dramatiq's own options.
+    redis_tls_insecure: bool = Field(
+        False, description="Skip TLS certificate checks for rediss:// (Heroku Redis self-signed)."
+    )
+    broker_namespace: str = Field("packetworker", description="Prefix of every broker key.")
+    broker_heartbeat_timeout_ms: int = Field(
+        60_000, description="Silence after which a worker's un-acked messages are requeued."
+    )
+    broker_maintenance_chance: int = Field(
+        1000, description="Per-million chance a broker command also recovers dead workers."
+    )
+    worker_processes: int = Field(2, description="dramatiq --processes for the worker.")
+    worker_threads: int = Field(4, description="dramatiq --threads for the worker.")
+    worker_shutdown_timeout_ms: int = Field(
+        25_000, lt=30_000, description="Grace for in-flight work on SIGTERM (Heroku kills at 30 s)."
+    )
+    poll_lock_ttl_ms: int = Field(
+        300_000, description="TTL of the one-poll-per-app-area lock; poll time limit stays below."
+    )
+    process_time_limit_ms: int = Field(600_000, description="Time limit of one packet.")
+    process_max_age_ms: int = Field(
+        86_400_000, description="Older packet messages are dropped; the portal re-lists them."
+    )
+    process_max_retries: int = Field(10, description="Retries of a packet on transient errors.")
+    retry_min_backoff_ms: int = Field(5_000, description="First retry delay (doubles per retry).")
+    retry_max_backoff_ms: int = Field(300_000, description="Longest retry delay.")
+    prometheus_enabled: bool = Field(
+        False, description="Export Dramatiq metrics (needs the `metrics` extra)."
+    )
+    dm_poll_jitter: float = Field(3.0, description="Seconds of random delay added to each poll.")
+
+    # --- Business Central -------------------------------------------------------------------
+    bc_tenant: str = Field("", description="Entra tenant id or domain (e.g. contoso.com).")
+    bc_environment: str = Field("production", description="BC environment name.")
+    bc_client_id: str = Field("", description="Entra app (client) id.")
+    bc_client_secret: SecretStr = Field(SecretStr(""), description="Entra app client secret.")
+    bc_refresh_token: SecretStr = Field(
+        SecretStr(""), description="Delegated set-ups: refresh token from the auth-code flow."
+    )
+    bc_token_url: str = Field(
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        description="OAuth token endpoint; {tenant} is replaced by bc_tenant.",
+    )
+    bc_api_url: str = Field(
+        "https://api.businesscentral.dynamics.com/v2.0",
+        description="API root; tenant, environment and api/v2.0 are appended.",
+    )
+    bc_company: str = Field("", description="Company id or name (empty: the only company).")
+    bc_scope: str = Field(
+        "https://api.businesscentral.dynamics.com/.default", description="OAuth scope."
+    )
+    bc_max_concurrency: int = Field(5, description="Requests in flight (BC processes 5/user).")
+
+    # --- CRMs -------------------------------------------------------------------------------
+    dataverse_url: str = Field(
+        "", description="Dataverse environment URL, e.g. https://org.crm4.dynamics.com."
+    )
+    dataverse_tenant: str = Field("", description="Entra ID tenant id of the Dataverse app.")
+    dataverse_client_id: str = Field("", description="Application (client) id of the app user.")
+    dataverse_client_secret: SecretStr = Field(
+        SecretStr(""), description="Client secret of the Dataverse app registration."
+    )
+    dataverse_token_url: str = Field(
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        description="OAuth2 token endpoint ({tenant} is filled in); override for the sandbox.",
+    )
+    dataverse_max_concurrency: int = Field(
+        8, ge=1, le=52, description="In-flight Dataverse requests per client (limit is 52)."
+    )
+    dynamics_portal_url: str = Field(
+        "", description="Base URL of the Dynamics portal proxy (paths per its API contract)."
+    )
+    dynamics_portal_client_id: str = Field("", description="Service account of the proxy.")
+    dynamics_portal_scope: str = Field(
+        "Dynamics365.ReadWrite", description="Scope requested when authenticating to the proxy."
+    )
+    crmaas_url: str = Field(
+        "", description="CRM as a Service base URL (unconfirmed upstream; set per region)."
+    )
+    crmaas_primary_key: SecretStr = Field(
+        SecretStr(""), description="CRM as a Service primary Ocp-Apim-Subscription-Key."
+    )
+    crmaas_secondary_key: SecretStr = Field(
+        SecretStr(""), description="Secondary key, used when the primary is refused (401)."
+    )
 
     # --- Logging ----------------------------------------------------------------------------
     log_level: str = Field("INFO", description="Python logging level.")

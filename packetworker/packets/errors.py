@@ -44,3 +44,27 @@ class UnsafePacket(PacketError):
 
 class PacketTooLarge(PacketError):
     """Body, field or nesting beyond the configured limits."""
+
+
+# Messages shared by the XML and JSON readers, so both formats say the same thing.
+def unknown_status(raw: str | None) -> str:
+    return (
+        f"record status {raw!r} is unknown; expected insert, inserted, update, updated, "
+        "delete, deleted, read, or no status"
+    )
+
+
+def field_too_long(limit: int) -> str:
+    return f"a field value is longer than the {limit}-byte limit"
+
+
+def duplicate_table(name: str) -> str:
+    return f"table {name!r} appears more than once; all records of a table belong together"
+
+
+def nested_field() -> str:
+    return "an element is nested inside a field; fields hold text only"
+
+
+def duplicate_field(name: str) -> str:
+    return f"field <{name}> appears twice in one record"

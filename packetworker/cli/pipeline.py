@@ -1,0 +1,214 @@
+"""Commands of the pipeline: replay, status, dead-letter queue, and the clock process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from packetworker.cli.app import app, console, fail, settings
+from packetworker.pipeline.context import PipelineContext
+from packetworker.settings import Settings
+
+dlq = typer.Typer(help="Inspect and re-drive quarantined packets.", no_args_is_help=True)
+app.add_typer(dlq, name="dlq")
+
+
+def _with_target(target: str | None) -> Settings:
+    s = settings()
+    return s.model_copy(update={"target": target}) if target else s
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[str], typer.Argument(help="Files, folders, globs or archived ids.")],
+    queue: Annotated[bool, typer.Option("--queue", help="Enqueue to the workers.")] = False,
+    target: Annotated[str | None, typer.Option(help="Override TARGET.")] = None,
+    app_area: Annotated[str | None, typer.Option("--app-area")] = None,
+) -> None:
+    """Run local packets through the pipeline: in process, or queued to the workers."""
+    from packetworker.pipeline import replay as replaying
+
+    s = _with_target(target)
+    if queue:
+        _enqueue(paths, s, app_area or s.dm_app_area or replaying.DEFAULT_APP_AREA)
+        return
+    ctx = PipelineContext.for_replay(s)
+    total = sum(1 for p in paths for _ in replaying.expand(p)) or None
+    columns = (
+        TextColumn("replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    try:
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task("", total=total)
+            summary = replaying.replay(
+                paths,
+                ctx=ctx,
+                app_area=app_area,
+                progress=lambda item, result: bar.update(task, advance=1, description=item),
+            )
+    finally:
+        ctx.close()
+    _print_summary(summary, s)
+    if summary.errors:
+        raise typer.Exit(1)
+
+
+def _enqueue(paths: list[str], s: Settings, app_area: str) -> None:
+    from packetworker.pipeline import replay as replaying
+    from packetworker.pipeline.actors import enqueue_packet
+
+    ctx = PipelineContext.from_settings(s)
+    queued = 0
+    try:
+        for item in paths:
+            files = list(replaying.expand(item))
+            ids = [replaying.stage_file(ctx, f, app_area=app_area) for f in files] or [item]
+            for packet_id in ids:
+                enqueue_packet(app_area, packet_id)
+                queued += 1
+    finally:
+        ctx.close()
+    console.print(f"queued {queued} packets for app area {app_area}", highlight=False)
+
+
+def _print_summary(summary, s: Settings) -> None:
+    console.print(
+        f"[bold]{summary.packets} packets[/bold] replayed into target [bold]{s.target}[/bold]"
+    )
+    table = RichTable(show_header=True)
+    table.add_column("records")
+    table.add_column("count", justify="right")
+    for outcome, count in sorted(summary.records.items()):
+        table.add_row(outcome, str(count))
+    for state, count in sorted(summary.states.items()):
+        table.add_row(f"packets {state}", str(count))
+    console.print(table)
+    for packet_id, reason in summary.quarantined.items():
+        console.print(f"[yellow]quarantined[/yellow] {packet_id}: {reason}", highlight=False)
+    for packet_id, original in summary.duplicates.items():
+        console.print(f"duplicate {packet_id} of {original}", highlight=False)
+    for item, error in summary.errors.items():
+        console.print(f"[red]error[/red] {item}: {error}", highlight=False)
+    if s.target == "plan":
+        console.print(f"plan written to {s.plan_output}", highlight=False)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Packets per state, oldest pending age and quarantine size, per app area."""
+    from packetworker.pipeline.operations import status as pipeline_status
+
+    ctx = PipelineContext.from_settings(settings())
+    try:
+        report = pipeline_status(ctx)
+    finally:
+        ctx.close()
+    if as_json:
+        console.print_json(orjson.dumps(report).decode())
+        return
+    if not report:
+        console.print("the ledger holds no packets")
+    for area, info in report.items():
+        table = RichTable(title=f"app area {area}")
+        table.add_column("state")
+        table.add_column("packets", justify="right")
+        for state, count in info["counts"].items():
+            table.add_row(state, str(count))
+        console.print(table)
+        age = info["oldest_pending_age"]
+        console.print(
+            f"oldest pending: {'none' if age is None else f'{age:.0f}s'}; "
+            f"quarantined: {info['quarantined']}; stuck: {info['stuck']}; "
+            f"acks waiting: {info['pending_acks']}",
+            highlight=False,
+        )
+
+
+@dlq.command("list")
+def dlq_list_command(app_area: Annotated[str | None, typer.Option("--app-area")] = None) -> None:
+    """Quarantined (and stuck) packets with their errors."""
+    from packetworker.pipeline.operations import dlq_list
+
+    ctx = PipelineContext.from_settings(settings())
+    try:
+        items = dlq_list(ctx, app_area)
+    finally:
+        ctx.close()
+    table = RichTable(title=f"{len(items)} quarantined or stuck packets")
+    for column in ("packet id", "app area", "user", "state", "attempts", "error"):
+        table.add_column(column)
+    for e in items:
+        table.add_row(
+            e["packet_id"],
+            e["app_area"],
+            e.get("user") or "",
+            e["state"],
+            str(e["attempts"]),
+            e.get("last_error") or "",
+        )
+    console.print(table)
+
+
+@dlq.command("show")
+def dlq_show_command(packet_id: str) -> None:
+    """One packet's ledger entry and archive metadata, as JSON."""
+    from packetworker.pipeline.operations import dlq_show
+
+    ctx = PipelineContext.from_settings(settings())
+    try:
+        shown = dlq_show(ctx, packet_id)
+    finally:
+        ctx.close()
+    if shown is None:
+        raise fail(f"packet {packet_id} is not in the ledger")
+    console.print_json(orjson.dumps(shown, default=str).decode())
+
+
+@dlq.command("retry")
+def dlq_retry_command(
+    packet_id: Annotated[str | None, typer.Argument()] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Every quarantined packet.")] = False,
+    here: Annotated[bool, typer.Option("--here", help="Process in this process.")] = False,
+) -> None:
+    """Re-drive quarantined packets once the cause is fixed (queued to the workers)."""
+    from packetworker.pipeline.operations import dlq_retry, dlq_retry_all
+
+    if bool(packet_id) == retry_all:
+        raise fail("name one packet id, or --all", code=2)
+    enqueue = None
+    if not here:
+        from packetworker.pipeline.actors import enqueue_packet as enqueue
+    ctx = PipelineContext.from_settings(settings())
+    try:
+        if retry_all:
+            results = dlq_retry_all(ctx, enqueue=enqueue)
+        else:
+            results = {packet_id: dlq_retry(ctx, packet_id, enqueue=enqueue)}
+    except LookupError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+    for pid, result in results.items():
+        done = "queued" if result is None else f"{result.state} {result.error or ''}".strip()
+        console.print(f"{pid}: {done}", highlight=False)
+
+
+@app.command()
+def clock() -> None:
+    """The scheduler process: enqueue a poll per app area every DM_POLL_INTERVAL seconds."""
+    from packetworker.pipeline.clock import run_clock
+
+    try:
+        run_clock(settings())
+    except ValueError as exc:
+        raise fail(str(exc), code=2) from None

@@ -1,0 +1,168 @@
+"""The Dramatiq actors. Thin: each calls a plain function of the pipeline core.
+
+- `poll(app_area)` lists the portal queue (one poll at a time per app area) and fans out one
+  `process_packet` message per new or stalled packet. Messages carry ids, never links or bodies.
+- `process_packet(app_area, packet_id)` downloads, archives, applies and queues the ack;
+  transient errors are retried with backoff, permanent ones are quarantined by the core.
+- `retry_quarantined(packet_id)` re-drives a quarantined packet (what `dlq retry` asks for).
+
+Importing this module sets the global broker from settings if none is set yet, because actors
+bind to the global broker when they are declared.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import dramatiq
+from dramatiq.middleware import Middleware
+from dramatiq.rate_limits import ConcurrentRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend
+
+from packetworker.logs import bind
+from packetworker.pipeline.broker import (
+    PACKETS_QUEUE,
+    POLL_QUEUE,
+    RETRYABLE_EXCEPTIONS,
+    make_retry_when,
+    setup_broker,
+)
+from packetworker.pipeline.context import PipelineContext
+from packetworker.pipeline.operations import dlq_retry
+from packetworker.pipeline.processing import BUSY, TransientError, poll_once
+from packetworker.pipeline.processing import process_packet as process
+from packetworker.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+settings = get_settings()
+broker = setup_broker(settings)
+
+
+class _ContextHolder(Middleware):
+    """One `PipelineContext` per worker process, built on first use and closed on shutdown.
+
+    Built lazily (not at import) because the dramatiq CLI imports this module in each forked
+    worker process, and HTTP/Redis connections must not be shared across a fork.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._context: PipelineContext | None = None
+
+    def get(self) -> PipelineContext:
+        with self._lock:
+            if self._context is None:
+                self._context = PipelineContext.from_settings(settings)
+            return self._context
+
+    def close(self) -> None:
+        with self._lock:
+            context, self._context = self._context, None
+        if context is not None:
+            context.close()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self.close()
+
+
+_context = _ContextHolder()
+broker.add_middleware(_context)
+
+
+def get_context() -> PipelineContext:
+    """This process's pipeline context (thread-safe, built once)."""
+    return _context.get()
+
+
+def _poll_lock(app_area: str) -> ConcurrentRateLimiter:
+    # Rate-limiter keys are not namespaced by Dramatiq; prefix them like the broker's keys so
+    # deployments sharing one Redis do not block each other's polls.
+    return ConcurrentRateLimiter(
+        RedisBackend(client=broker.client),
+        f"pw:{broker.namespace}:poll-lock:{app_area}",
+        limit=1,
+        ttl=settings.poll_lock_ttl_ms,
+    )
+
+
+def _never(retries: int, exception: BaseException) -> bool:
+    return False
+
+
+@dramatiq.actor(
+    queue_name=POLL_QUEUE,
+    # Below the lock's TTL, so the lock cannot expire while a poll still holds it.
+    time_limit=settings.poll_lock_ttl_ms * 4 // 5,
+    # A poll that waited this long is stale; the clock has sent fresher ones.
+    max_age=settings.poll_lock_ttl_ms,
+    # The clock sends the next poll anyway; retried polls would only pile up.
+    retry_when=_never,
+)
+def poll(app_area: str) -> None:
+    """List `app_area`'s pending packets and enqueue the ones that need processing."""
+    log = bind(logger, app_area=app_area)
+    with _poll_lock(app_area).acquire(raise_on_failure=False) as acquired:
+        if not acquired:
+            log.info("Another poll of this app area is running; skipped.")
+            return
+        try:
+            result = poll_once(get_context(), app_area)
+        except (TransientError, *RETRYABLE_EXCEPTIONS) as exc:
+            log.warning("Poll failed, the next tick retries: %s", exc)
+            return
+        except Exception:
+            # Not retried and not dead-lettered: a poll carries no data, and the clock sends
+            # the next one; a dead letter per tick would only bury the useful ones.
+            log.exception("Poll failed, the next tick retries.")
+            return
+        packet_ids = [*result.new_ids, *result.requeue_ids]
+        for packet_id in packet_ids:
+            enqueue_packet(app_area, packet_id)
+        log.info(
+            "Poll cycle: enqueued %d packets (%d new, %d stalled).",
+            len(packet_ids),
+            len(result.new_ids),
+            len(result.requeue_ids),
+        )
+
+
+@dramatiq.actor(
+    queue_name=PACKETS_QUEUE,
+    time_limit=settings.process_time_limit_ms,
+    # Older messages die; the packet is still pending in the portal and gets re-listed.
+    max_age=settings.process_max_age_ms,
+    retry_when=make_retry_when(settings.process_max_retries),
+)
+def process_packet(app_area: str, packet_id: str) -> None:
+    """Download, archive and apply one packet; its ack is sent with the next poll."""
+    log = bind(logger, app_area=app_area, packet_id=packet_id)
+    try:
+        result = process(get_context(), app_area, packet_id)
+    except (TransientError, *RETRYABLE_EXCEPTIONS) as exc:
+        log.warning("Transient failure, will retry with backoff: %s", exc)
+        raise
+    if result.error == BUSY:
+        raise TransientError(BUSY)
+    if result.error:
+        log.info("Packet %s: %s", result.state, result.error, extra={"state": result.state})
+    else:
+        log.info("Packet %s.", result.state, extra={"state": result.state})
+
+
+@dramatiq.actor(queue_name=PACKETS_QUEUE, retry_when=make_retry_when(settings.process_max_retries))
+def retry_quarantined(packet_id: str) -> None:
+    """Re-drive a quarantined packet through `process_packet` (the `dlq retry` command)."""
+    bind(logger, packet_id=packet_id).info("Re-driving quarantined packet.")
+    dlq_retry(get_context(), packet_id, enqueue=enqueue_packet)
+
+
+def enqueue_packet(app_area: str, packet_id: str) -> None:
+    """Queue one packet for processing (the `enqueue` callable the core expects)."""
+    process_packet.send(app_area, packet_id)
+
+
+def enqueue_poll(app_area: str) -> None:
+    """Queue one poll of `app_area` (what the clock sends)."""
+    poll.send(app_area)

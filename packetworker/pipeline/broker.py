@@ -1,0 +1,172 @@
+"""The Redis broker the worker and the clock share, built from settings.
+
+Dramatiq does not read `REDIS_URL` itself, and when given `url=` it builds its own connection
+pool, which makes redis-py ignore every other connection option. So the client is built here
+with `redis.Redis.from_url(...)` and handed over whole; that is where TLS options for Heroku
+Redis (`rediss://` with a self-signed certificate) go.
+
+The middleware list is explicit rather than Dramatiq's default, so an upgrade cannot silently
+change retry or time-limit behaviour, and so retries apply only to errors worth retrying.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+import dramatiq
+import httpx
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Middleware,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+
+from packetworker.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+#: Polls have their own queue so they never wait behind a backlog of packets.
+POLL_QUEUE = "pw-poll"
+PACKETS_QUEUE = "pw-packets"
+
+#: Exceptions a later attempt may get past: the portal, the target or Redis being briefly away.
+#: Everything else (bugs, invalid packets) is permanent: retrying would only repeat it.
+RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    ConnectionError,  # includes socket-level refusals and resets
+    TimeoutError,
+    httpx.TransportError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+#: Seconds to wait for Redis to accept a connection before failing over to a retry.
+REDIS_CONNECT_TIMEOUT = 5.0
+#: Socket read timeout; Dramatiq's Redis consumer never blocks server-side, so this only
+#: bounds a stalled connection.
+REDIS_SOCKET_TIMEOUT = 30.0
+#: Ping idle connections before use: hosted Redis closes idle sockets without telling us.
+REDIS_HEALTH_CHECK_INTERVAL = 30
+
+
+def retryable(exception: BaseException) -> bool:
+    """Whether `exception` is transient, i.e. worth another attempt later."""
+    # Imported here so this module does not depend on the pipeline core at import time.
+    from packetworker.pipeline.processing import TransientError
+
+    return isinstance(exception, (TransientError, *RETRYABLE_EXCEPTIONS))
+
+
+def make_retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
+    """A `Retries(retry_when=...)` predicate: transient errors only, at most `max_retries`.
+
+    Dramatiq ignores `max_retries` once `retry_when` is set, so the predicate counts itself.
+    """
+
+    def retry_when(retries: int, exception: BaseException) -> bool:
+        return retries < max_retries and retryable(exception)
+
+    return retry_when
+
+
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """The values that must never reach a log line: the API key and the Redis password."""
+    secrets = [settings.dm_api_key.get_secret_value(), urlsplit(settings.redis_url).password]
+    return tuple(s for s in secrets if s)
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    """A Redis client for `settings.redis_url` (`redis://` or `rediss://`).
+
+    Options in the URL's query string (e.g. `?ssl_cert_reqs=none`) win over the defaults here.
+    """
+    options: dict[str, object] = {
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
+    }
+    if urlsplit(settings.redis_url).scheme == "rediss" and settings.redis_tls_insecure:
+        # Heroku Redis presents a self-signed certificate; its docs say to skip verification.
+        options["ssl_cert_reqs"] = "none"
+    return redis.Redis.from_url(settings.redis_url, **options)
+
+
+def make_middleware(settings: Settings) -> list[Middleware]:
+    """Dramatiq's default middleware plus CurrentMessage, with retries limited to transient
+    errors, and Prometheus when enabled."""
+    middleware: list[Middleware] = [
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(
+            min_backoff=settings.retry_min_backoff_ms,
+            max_backoff=settings.retry_max_backoff_ms,
+            retry_when=make_retry_when(settings.process_max_retries),
+        ),
+        CurrentMessage(),
+    ]
+    if settings.prometheus_enabled:
+        # Optional extra `metrics`; imported lazily so the worker runs without it.
+        from dramatiq.middleware.prometheus import Prometheus
+
+        middleware.append(Prometheus())
+    return middleware
+
+
+def make_broker(settings: Settings | None = None) -> RedisBroker:
+    """A `RedisBroker` configured from `settings` (the process-wide settings by default)."""
+    settings = settings or get_settings()
+    return RedisBroker(
+        client=redis_client(settings),
+        namespace=settings.broker_namespace,
+        heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+        maintenance_chance=settings.broker_maintenance_chance,
+        middleware=make_middleware(settings),
+    )
+
+
+def worker_argv(settings: Settings | None = None, *, modules: Sequence[str] = ()) -> list[str]:
+    """The `dramatiq` command line running the worker with the settings' process model.
+
+    For `packetworker worker` and the test harness; the Procfile spells the same flags out
+    because Heroku reads it without Python. `modules` are imported in each worker process.
+    """
+    settings = settings or get_settings()
+    return [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "packetworker.pipeline.worker",
+        *modules,
+        "--processes",
+        str(settings.worker_processes),
+        "--threads",
+        str(settings.worker_threads),
+        "--worker-shutdown-timeout",
+        str(settings.worker_shutdown_timeout_ms),
+    ]
+
+
+def setup_broker(settings: Settings | None = None) -> dramatiq.Broker:
+    """Make the settings' broker the global one, unless one is set already.
+
+    Actors bind to the global broker when they are declared, so this must run before
+    `packetworker.pipeline.actors` is imported; that module calls it itself.
+    """
+    current = dramatiq.broker.global_broker
+    if current is not None:
+        return current
+    broker = make_broker(settings)
+    dramatiq.set_broker(broker)
+    return broker

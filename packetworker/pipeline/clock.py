@@ -1,0 +1,89 @@
+"""The `clock` process: enqueues a `poll` per app area every `dm_poll_interval` seconds.
+
+Dramatiq has no scheduler; its docs recommend APScheduler in a separate process that only
+enqueues. Run exactly one clock: two would double the polls (harmless thanks to the poll lock,
+but wasteful). A failed publish (Redis away) is logged and the next tick tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from packetworker.logs import bind, setup_logging
+from packetworker.pipeline.broker import secrets_of
+from packetworker.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def app_areas(settings: Settings) -> list[str]:
+    """The app areas to poll: `dm_app_area`, which may list several separated by commas."""
+    return [area.strip() for area in settings.dm_app_area.split(",") if area.strip()]
+
+
+def send_poll(app_area: str, *, send: Callable[[str], None]) -> bool:
+    """One tick for one app area. Never raises: a missed tick is retried by the next one."""
+    try:
+        send(app_area)
+    except Exception as exc:
+        bind(logger, app_area=app_area).warning("Could not enqueue a poll: %s", exc)
+        return False
+    return True
+
+
+def make_scheduler(
+    settings: Settings, *, send: Callable[[str], None] | None = None
+) -> BlockingScheduler:
+    """A scheduler with one poll job per app area (not started).
+
+    `send` enqueues one poll; it defaults to the `poll` actor's `send`.
+    """
+    if send is None:
+        from packetworker.pipeline.actors import enqueue_poll
+
+        send = enqueue_poll
+    scheduler = BlockingScheduler(timezone="UTC")
+    for app_area in app_areas(settings):
+        scheduler.add_job(
+            send_poll,
+            IntervalTrigger(seconds=settings.dm_poll_interval, jitter=settings.dm_poll_jitter),
+            args=(app_area,),
+            kwargs={"send": send},
+            id=f"poll:{app_area}",
+            # A slow publish must not stack up runs, and ticks missed while the process was
+            # busy collapse into one poll: a poll always lists everything pending.
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(settings.dm_poll_interval)),
+            # Poll at once instead of one interval after start: a restarted clock catches up.
+            next_run_time=datetime.now(UTC),
+        )
+    return scheduler
+
+
+def run_clock(settings: Settings | None = None) -> None:
+    """Run the clock until SIGTERM or SIGINT; polls every app area once at start."""
+    settings = settings or get_settings()
+    setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
+    areas = app_areas(settings)
+    if not areas:
+        raise ValueError("No app area to poll: set DM_APP_AREA.")
+    scheduler = make_scheduler(settings)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        logger.info("Clock stopping on %s.", signal.Signals(signum).name)
+        # wait=False: a publish in flight is a short Redis call; a lost one is re-sent next tick.
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logger.info("Clock polling %s every %.1fs.", ", ".join(areas), settings.dm_poll_interval)
+    scheduler.start()
+    logger.info("Clock stopped.")

@@ -1,0 +1,114 @@
+"""`PipelineContext`: the parts one worker process composes — settings, ledger, archive,
+target, portal clients and a spool directory — built once from `Settings`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from packetworker.pipeline.archive import Archive, open_archive
+from packetworker.pipeline.ledger import Ledger, MemoryLedger, RedisLedger
+from packetworker.portal import PortalClient
+from packetworker.settings import Settings, get_settings
+from packetworker.targets import Target, get_target
+
+logger = logging.getLogger(__name__)
+
+
+def portal_factory_for(settings: Settings) -> Callable[[str], PortalClient]:
+    """app area -> client, one cached client (one connection pool) per app area."""
+    clients: dict[str, PortalClient] = {}
+    lock = threading.Lock()
+
+    def factory(app_area: str) -> PortalClient:
+        with lock:
+            client = clients.get(app_area)
+            if client is None:
+                client = clients[app_area] = PortalClient.from_settings(settings, app_area=app_area)
+            return client
+
+    factory.clients = clients  # type: ignore[attr-defined] - so `close()` can reach them
+    return factory
+
+
+def _no_portal(app_area: str) -> PortalClient:
+    raise RuntimeError(f"replay has no portal connection (asked for app area {app_area!r})")
+
+
+@dataclass
+class PipelineContext:
+    settings: Settings
+    ledger: Ledger
+    archive: Archive
+    target: Target
+    portal_factory: Callable[[str], PortalClient]
+    spool_dir: Path
+    _closed: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> PipelineContext:
+        """The production composition: Redis ledger, configured archive and target."""
+        settings = settings or get_settings()
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        ledger = RedisLedger(
+            client, settings.ledger_namespace, retention=settings.ledger_retention_days * 86400
+        )
+        return cls(
+            settings=settings,
+            ledger=ledger,
+            archive=open_archive(settings.archive_url, s3_endpoint_url=settings.s3_endpoint_url),
+            target=get_target(settings.target, settings),
+            portal_factory=portal_factory_for(settings),
+            spool_dir=settings.spool_dir,
+        )
+
+    @classmethod
+    def for_replay(cls, settings: Settings | None = None) -> PipelineContext:
+        """Replay needs no services: Redis only when `REDIS_URL` is set and answers,
+        otherwise an in-memory ledger; the configured archive (default `./var/archive`)
+        and target (default `plan`); no portal."""
+        settings = settings or Settings()
+        retention = settings.ledger_retention_days * 86400
+        ledger: Ledger = MemoryLedger(retention=retention)
+        if os.environ.get("REDIS_URL"):
+            client = redis.Redis.from_url(
+                settings.redis_url, decode_responses=True, socket_connect_timeout=2
+            )
+            try:
+                client.ping()
+                ledger = RedisLedger(client, settings.ledger_namespace, retention=retention)
+            except redis.RedisError as exc:
+                logger.warning("Redis not reachable (%s); replaying with an in-memory ledger", exc)
+                client.close()
+        return cls(
+            settings=settings,
+            ledger=ledger,
+            archive=open_archive(settings.archive_url, s3_endpoint_url=settings.s3_endpoint_url),
+            target=get_target(settings.target, settings),
+            portal_factory=_no_portal,
+            spool_dir=settings.spool_dir,
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for client in getattr(self.portal_factory, "clients", {}).values():
+            client.close()
+        self.target.close()
+        self.archive.close()
+        self.ledger.close()

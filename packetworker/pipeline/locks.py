@@ -1,0 +1,113 @@
+"""Short-lived exclusive locks: one worker per packet, one poll per app area.
+
+`try_lock` never waits: a held lock means another worker is already on it, and the caller
+skips. Locks expire after `ttl` seconds so a killed worker cannot hold one forever; long
+work calls `refresh()` to keep it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import redis
+
+
+class LockHandle(ABC):
+    @abstractmethod
+    def refresh(self) -> bool:
+        """Restart the lock's time to live; False if it was lost (expired and taken)."""
+
+
+class Locks(ABC):
+    @abstractmethod
+    def acquire(self, name: str, *, ttl: float) -> LockHandle | None:
+        """Take `name` if free; None if someone else holds it."""
+
+    @abstractmethod
+    def release(self, handle: LockHandle) -> None: ...
+
+    @contextmanager
+    def try_lock(self, name: str, *, ttl: float) -> Iterator[LockHandle | None]:
+        """`with locks.try_lock(name, ttl=60) as held:` — `held` is None when busy."""
+        handle = self.acquire(name, ttl=ttl)
+        try:
+            yield handle
+        finally:
+            if handle is not None:
+                self.release(handle)
+
+
+class _RedisHandle(LockHandle):
+    def __init__(self, lock: redis.lock.Lock) -> None:
+        self.lock = lock
+
+    def refresh(self) -> bool:
+        try:
+            return bool(self.lock.reacquire())
+        except redis.exceptions.LockError:
+            return False
+
+
+class RedisLocks(Locks):
+    """redis-py's `Lock` (token-checked release and extend, done in Lua by redis-py)."""
+
+    def __init__(self, client: redis.Redis, *, namespace: str = "pw") -> None:
+        self.client = client
+        self.namespace = namespace
+
+    def acquire(self, name: str, *, ttl: float) -> LockHandle | None:
+        lock = self.client.lock(
+            f"{self.namespace}:lock:{name}", timeout=ttl, blocking=False, thread_local=False
+        )
+        return _RedisHandle(lock) if lock.acquire() else None
+
+    def release(self, handle: LockHandle) -> None:
+        assert isinstance(handle, _RedisHandle)
+        # Expired and maybe taken by another worker: nothing of ours to release.
+        with contextlib.suppress(redis.exceptions.LockError):
+            handle.lock.release()
+
+
+class _MemoryHandle(LockHandle):
+    def __init__(self, locks: MemoryLocks, name: str, token: str, ttl: float) -> None:
+        self.locks, self.name, self.token, self.ttl = locks, name, token, ttl
+
+    def refresh(self) -> bool:
+        with self.locks._mutex:
+            held = self.locks._held.get(self.name)
+            if held is None or held[0] != self.token:
+                return False
+            self.locks._held[self.name] = (self.token, self.locks.clock() + self.ttl)
+            return True
+
+
+class MemoryLocks(Locks):
+    """In-process locks for the memory ledger (replay, unit tests)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._mutex = threading.Lock()
+        self._held: dict[str, tuple[str, float]] = {}
+
+    def acquire(self, name: str, *, ttl: float) -> LockHandle | None:
+        now = self.clock()
+        with self._mutex:
+            held = self._held.get(name)
+            if held is not None and held[1] > now:
+                return None
+            token = uuid.uuid4().hex
+            self._held[name] = (token, now + ttl)
+            return _MemoryHandle(self, name, token, ttl)
+
+    def release(self, handle: LockHandle) -> None:
+        assert isinstance(handle, _MemoryHandle)
+        with self._mutex:
+            held = self._held.get(handle.name)
+            if held is not None and held[0] == handle.token:
+                del self._held[handle.name]

@@ -1,0 +1,133 @@
+"""The `/_sandbox/` admin API, so a separately started sandbox can be driven over HTTP.
+
+    POST   /_sandbox/enqueue?app_area=&user=&format=&packet_type=&operation=&company_id=&packet_id=
+           body = packet bytes                        -> {"id": ...}
+    GET    /_sandbox/state?app_area=                  -> pending, done, doneCalls, uploads
+    GET    /_sandbox/requests                         -> the request log
+    POST   /_sandbox/faults  {"status": 503, "count": 2, "retryAfter": 1, "pathPrefix": null}
+                             {"slow": 2.5, "count": 1} | {"refuse": true, "count": 1}
+    DELETE /_sandbox/faults
+    POST   /_sandbox/clock?advance=SECONDS            -> {"now": ...}
+
+Loopback development tool: it takes no key, and the sandbox only listens on 127.0.0.1 by default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from packetworker.sandbox.wsgi import json_response
+
+if TYPE_CHECKING:
+    from packetworker.sandbox.portal_sandbox import PortalSandbox
+
+PREFIX = "/_sandbox/"
+URLS = Map(
+    [
+        Rule("/_sandbox/enqueue", endpoint="enqueue", methods=["POST"]),
+        Rule("/_sandbox/state", endpoint="state", methods=["GET"]),
+        Rule("/_sandbox/requests", endpoint="requests", methods=["GET"]),
+        Rule("/_sandbox/faults", endpoint="add_fault", methods=["POST"]),
+        Rule("/_sandbox/faults", endpoint="clear_faults", methods=["DELETE"]),
+        Rule("/_sandbox/clock", endpoint="clock", methods=["POST"]),
+    ]
+)
+
+
+class AdminApp:
+    """Serves `/_sandbox/`; every other path goes to `api`."""
+
+    def __init__(self, sandbox: PortalSandbox, api: Any) -> None:
+        self.sandbox = sandbox
+        self.api = api
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("PATH_INFO", "").startswith(PREFIX):
+            return self.api(environ, start_response)
+        request = Request(environ)
+        try:
+            endpoint, _ = URLS.bind_to_environ(environ).match()
+            response = getattr(self, endpoint)(request)
+        except HTTPException as exc:
+            response = json_response({"message": exc.name}, exc.code or 500)
+        except (KeyError, ValueError, TypeError) as exc:
+            response = json_response({"message": str(exc)}, 400)
+        return response(environ, start_response)
+
+    def _app_area(self, request: Request) -> str:
+        return request.args.get("app_area") or next(iter(self.sandbox.app_areas))
+
+    def enqueue(self, request: Request) -> Response:
+        args = request.args
+        packet_id = self.sandbox.enqueue(
+            self._app_area(request),
+            request.get_data(),
+            user=args["user"],
+            packet_id=args.get("packet_id") or None,
+            format=args.get("format", "xml"),  # type: ignore[arg-type]
+            packet_type=args.get("packet_type", "data"),  # type: ignore[arg-type]
+            operation=args.get("operation") or None,
+            company_id=args.get("company_id", "CRONUS"),
+        )
+        return json_response({"id": packet_id})
+
+    def state(self, request: Request) -> Response:
+        app_area = self._app_area(request)
+        uploads = [
+            {
+                "user": u.user,
+                "packetUniqueId": u.packet_unique_id,
+                "packetType": u.packet_type,
+                "size": len(u.body),
+                "sha256": hashlib.sha256(u.body).hexdigest(),
+            }
+            for u in self.sandbox.uploads(app_area)
+        ]
+        return json_response(
+            {
+                "appArea": app_area,
+                "pending": self.sandbox.pending(app_area),
+                "done": self.sandbox.done_ids(app_area),
+                "doneCalls": [asdict(c) for c in self.sandbox.done_calls(app_area)],
+                "uploads": uploads,
+            }
+        )
+
+    def requests(self, request: Request) -> Response:
+        entries = [
+            {"server": e.server, "method": e.method, "path": e.path, "status": e.status}
+            for e in self.sandbox.requests()
+        ]
+        return json_response(entries)
+
+    def add_fault(self, request: Request) -> Response:
+        spec = orjson.loads(request.get_data() or b"{}")
+        count = int(spec.get("count", 1))
+        prefix = spec.get("pathPrefix")
+        if spec.get("refuse"):
+            self.sandbox.faults.refuse(count=count, path_prefix=prefix)
+        elif spec.get("slow") is not None:
+            self.sandbox.faults.slow(float(spec["slow"]), count=count, path_prefix=prefix)
+        else:
+            self.sandbox.faults.add(
+                status=int(spec["status"]),
+                count=count,
+                retry_after=spec.get("retryAfter"),
+                path_prefix=prefix,
+            )
+        return json_response({"pending": len(self.sandbox.faults.pending())})
+
+    def clear_faults(self, request: Request) -> Response:
+        self.sandbox.faults.clear()
+        return json_response({"pending": 0})
+
+    def clock(self, request: Request) -> Response:
+        self.sandbox.clock.advance(float(request.args.get("advance", "0")))
+        return json_response({"now": self.sandbox.clock.now()})

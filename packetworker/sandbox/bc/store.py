@@ -1,0 +1,375 @@
+"""The emulator's in-memory data: companies, entity sets, etags, number series.
+
+Every write goes through `Store`, which validates bodies like BC (unknown or read-only
+properties, unique keys, required customer/item references), assigns ids, numbers and
+etags, and reports each change so webhooks can be sent. Callers hold `Store.lock`.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from packetworker.sandbox.bc.clock import isoformat
+from packetworker.sandbox.bc.entities import EMPTY_GUID, ENTITY_SETS, PARENTS, EntitySet
+from packetworker.sandbox.bc.errors import ODataError
+
+_DOCUMENT_LINES = {
+    "salesOrders": "salesOrderLines",
+    "salesInvoices": "salesInvoiceLines",
+    "salesCreditMemos": "salesCreditMemoLines",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change, for webhook notifications."""
+
+    company_id: str
+    entity_set: str
+    entity_id: str
+    change_type: str  # created | updated | deleted
+    at: str
+
+
+def new_etag() -> str:
+    # BC's weak etags are base64 of "'<n>;<row version>;00;'", which starts "JzQ0O".
+    raw = f"'44;{secrets.token_hex(12)};00;'".encode()
+    return f'W/"{base64.b64encode(raw).decode()}"'
+
+
+class Store:
+    def __init__(self, *, clock: Callable[[], datetime]) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.companies: dict[str, dict] = {}
+        self.data: dict[str, dict[str, dict[str, dict]]] = {}
+        self._series: dict[tuple[str, str], itertools.count] = {}
+        self.changes: list[Change] = []  # drained by the server after each commit
+
+    # --- companies -----------------------------------------------------------------------
+
+    def add_company(self, name: str) -> dict:
+        now = isoformat(self.clock())
+        company = {
+            "id": str(uuid.uuid4()),
+            "systemVersion": "24.0.16410.18056",
+            "timestamp": 0,
+            "name": name,
+            "displayName": name,
+            "businessProfileId": "",
+            "systemCreatedAt": now,
+            "systemCreatedBy": EMPTY_GUID,
+            "systemModifiedAt": now,
+            "systemModifiedBy": EMPTY_GUID,
+        }
+        self.companies[company["id"]] = company
+        self.data[company["id"]] = {name: {} for name in ENTITY_SETS}
+        self.insert(company["id"], "companyInformation", {"displayName": name}, seed=True)
+        return company
+
+    def company(self, key: str) -> dict:
+        """A company by id or name (case-insensitive), else 404 like BC."""
+        key_l = key.strip("'").lower()
+        for company in self.companies.values():
+            if key_l in (company["id"], company["name"].lower()):
+                return company
+        raise ODataError(404, "Internal_CompanyNotFound", f"The company '{key}' does not exist.")
+
+    # --- snapshots (atomic $batch) -------------------------------------------------------
+
+    def snapshot(self) -> tuple:
+        return copy.deepcopy((self.data, self._series_state(), len(self.changes)))
+
+    def restore(self, state: tuple) -> None:
+        data, series, changes = state
+        self.data = data
+        self._series = {k: itertools.count(v) for k, v in series.items()}
+        del self.changes[changes:]
+
+    def _series_state(self) -> dict:
+        state = {}
+        for key, counter in list(self._series.items()):
+            value = next(counter)
+            self._series[key] = itertools.count(value)
+            state[key] = value
+        return state
+
+    # --- reads ---------------------------------------------------------------------------
+
+    def table(self, company_id: str, entity_set: str) -> dict[str, dict]:
+        if entity_set not in ENTITY_SETS:
+            raise ODataError(
+                404,
+                "BadRequest_NotFound",
+                f"No HTTP resource was found that matches the request URI '{entity_set}'.",
+            )
+        return self.data[company_id][entity_set]
+
+    def get(self, company_id: str, entity_set: str, entity_id: str) -> dict:
+        row = self.table(company_id, entity_set).get(entity_id.lower())
+        if row is None:
+            raise ODataError(
+                404,
+                "Internal_RecordNotFound",
+                f"The {entity_set} does not exist. Identification fields and values: "
+                f"Id='{entity_id}'",
+            )
+        return row
+
+    # --- writes --------------------------------------------------------------------------
+
+    def insert(
+        self,
+        company_id: str,
+        entity_set: str,
+        body: dict,
+        *,
+        parent_id: str | None = None,
+        seed: bool = False,
+        notify: bool = True,
+    ) -> dict:
+        """Create an entity (and a deep insert's nested lines) all-or-nothing."""
+        spec = ENTITY_SETS[entity_set]
+        if not seed and not spec.insertable:
+            raise ODataError(
+                405, "BadRequest_MethodNotAllowed", f"'POST' on '{entity_set}' is not allowed."
+            )
+        body = dict(body)
+        nested = {nav: body.pop(nav) for nav in list(body) if nav in spec.children}
+        if not seed:
+            self._check_properties(spec, body, creating=True)
+        row = {**copy.deepcopy(spec.fields), **body}
+        row["id"] = str(uuid.uuid4())
+        if spec.parent_key and parent_id:
+            row[spec.parent_key] = parent_id
+        self._assign_number(company_id, spec, row)
+        self._resolve(company_id, spec, row)
+        self._check_keys(company_id, spec, row)
+        table = self.table(company_id, entity_set)
+        # Validate nested lines before anything is stored: a deep insert is one transaction.
+        before = self.snapshot() if nested else None
+        try:
+            self._stamp(row)
+            table[row["id"]] = row
+            for nav, lines in nested.items():
+                if not isinstance(lines, list):
+                    raise ODataError(400, "BadRequest", f"'{nav}' must be an array.")
+                for line in lines:
+                    self.insert(
+                        company_id,
+                        spec.children[nav],
+                        line,
+                        parent_id=row["id"],
+                        seed=seed,
+                        notify=False,
+                    )
+            self._after_write(company_id, spec, row)
+        except ODataError:
+            if before is not None:
+                self.restore(before)
+            else:
+                table.pop(row["id"], None)
+            raise
+        self._changed(company_id, entity_set, row, "created", seed=seed or not notify)
+        return row
+
+    def update(
+        self, company_id: str, entity_set: str, entity_id: str, body: dict, if_match: str | None
+    ) -> dict:
+        spec = ENTITY_SETS[entity_set]
+        row = self.get(company_id, entity_set, entity_id)
+        self._check_etag(row, if_match)
+        if not spec.writable:
+            raise ODataError(
+                405, "BadRequest_MethodNotAllowed", f"'PATCH' on '{entity_set}' is not allowed."
+            )
+        for nav in spec.children:
+            if nav in body:
+                raise ODataError(
+                    400, "BadRequest", "Deep update is not supported; update lines separately."
+                )
+        self._check_properties(spec, body, creating=False)
+        candidate = {**row, **body}
+        self._resolve(company_id, spec, candidate)
+        self._check_keys(company_id, spec, candidate, ignore=row["id"])
+        row.update(candidate)
+        self._stamp(row)
+        self._after_write(company_id, spec, row)
+        self._changed(company_id, entity_set, row, "updated")
+        return row
+
+    def delete(self, company_id: str, entity_set: str, entity_id: str, if_match: str | None):
+        spec = ENTITY_SETS[entity_set]
+        row = self.get(company_id, entity_set, entity_id)
+        self._check_etag(row, if_match)
+        if not spec.writable:
+            raise ODataError(
+                405, "BadRequest_MethodNotAllowed", f"'DELETE' on '{entity_set}' is not allowed."
+            )
+        for child_set in spec.children.values():
+            child = ENTITY_SETS[child_set]
+            table = self.table(company_id, child_set)
+            for child_id in [k for k, v in table.items() if v.get(child.parent_key) == row["id"]]:
+                del table[child_id]
+        del self.table(company_id, entity_set)[row["id"]]
+        self._after_write(company_id, spec, row, deleted=True)
+        self._changed(company_id, entity_set, row, "deleted")
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _stamp(self, row: dict) -> None:
+        row["lastModifiedDateTime"] = isoformat(self.clock())
+        row["@odata.etag"] = new_etag()
+
+    def _changed(self, company_id, entity_set, row: dict, change_type, *, seed=False) -> None:
+        if seed:
+            return
+        at = isoformat(self.clock())
+        parent_set = PARENTS.get(entity_set)
+        if parent_set is not None:
+            # BC notifies the header subscription when a line changes (doc §6.4).
+            parent_id = row.get(ENTITY_SETS[entity_set].parent_key or "")
+            if parent_id:
+                self.changes.append(Change(company_id, parent_set, parent_id, "updated", at))
+            return
+        self.changes.append(Change(company_id, entity_set, row["id"], change_type, at))
+
+    def _check_etag(self, row: dict, if_match: str | None) -> None:
+        if if_match is None:
+            raise ODataError(
+                400,
+                "BadRequest_InvalidToken",
+                "Could not validate the client concurrency token required by the service. "
+                "Please provide a valid token in the client request.",
+            )
+        if if_match.strip() != "*" and if_match.strip() != row["@odata.etag"]:
+            raise ODataError(
+                412, "Request_EntityChanged", "Another user has already changed the record."
+            )
+
+    def _check_properties(self, spec: EntitySet, body: dict, *, creating: bool) -> None:
+        for name in body:
+            if name.startswith("@odata."):
+                continue
+            if name not in spec.fields:
+                raise ODataError(
+                    400,
+                    "BadRequest",
+                    f"Could not find a property named '{name}' on type "
+                    f"'Microsoft.NAV.{spec.name}'.",
+                )
+            if name in spec.readonly_fields and not (name == "number" and creating):
+                raise ODataError(
+                    400, "BadRequest_InvalidOperation", f"The property '{name}' is read-only."
+                )
+
+    def _assign_number(self, company_id: str, spec: EntitySet, row: dict) -> None:
+        if spec.series and not row.get("number"):
+            counter = self._series.setdefault((company_id, spec.name), itertools.count(101001))
+            row["number"] = f"{spec.series}{next(counter)}"
+        if len(str(row.get("number", ""))) > 20:
+            raise ODataError(
+                400,
+                "Application_StringExceededLength",
+                f"The length of the string is {len(row['number'])}, but it must be less than or "
+                "equal to 20 characters.",
+            )
+
+    def _check_keys(self, company_id, spec: EntitySet, row: dict, *, ignore=None) -> None:
+        table = self.table(company_id, spec.name)
+        for key in spec.keys:
+            wanted = tuple(str(row.get(f, "")).lower() for f in key)
+            if not all(wanted):
+                continue
+            for other in table.values():
+                if other["id"] != ignore and wanted == tuple(
+                    str(other.get(f, "")).lower() for f in key
+                ):
+                    raise ODataError(
+                        400,
+                        "Internal_EntityWithSameKeyExists",
+                        f"The record in table {spec.name} already exists. Identification "
+                        f"fields and values: {', '.join(f'{f}={row.get(f)!r}' for f in key)}",
+                    )
+
+    def _find(self, company_id, entity_set, field, value) -> dict | None:
+        if not value or value == EMPTY_GUID:
+            return None
+        value = str(value).lower()
+        for row in self.table(company_id, entity_set).values():
+            if str(row.get(field, "")).lower() == value:
+                return row
+        raise ODataError(
+            400,
+            "Internal_RecordNotFound",
+            f"The {entity_set} does not exist. Identification fields and values: {field}='{value}'",
+        )
+
+    def _resolve(self, company_id: str, spec: EntitySet, row: dict) -> None:
+        """Fill references the way BC's API pages validate them."""
+        if spec.name in _DOCUMENT_LINES:
+            customer = self._find(company_id, "customers", "id", row.get("customerId")) or (
+                self._find(company_id, "customers", "number", row.get("customerNumber"))
+            )
+            if customer is None:
+                raise ODataError(
+                    400,
+                    "Application_DialogException",
+                    "A customerNumber or a customerID must be provided.",
+                )
+            row["customerId"], row["customerNumber"] = customer["id"], customer["number"]
+            row["customerName"] = customer["displayName"]
+            row.setdefault("billToCustomerId", customer["id"])
+            if row.get("billToCustomerId") in ("", EMPTY_GUID):
+                row["billToCustomerId"] = customer["id"]
+            row["billToCustomerNumber"] = row.get("billToCustomerNumber") or customer["number"]
+            row["billToName"] = row.get("billToName") or customer["displayName"]
+        elif spec.name == "itemVariants":
+            item = self._find(company_id, "items", "id", row.get("itemId")) or self._find(
+                company_id, "items", "number", row.get("itemNumber")
+            )
+            if item is None:
+                raise ODataError(400, "BadRequest", "An itemId or itemNumber must be provided.")
+            row["itemId"], row["itemNumber"] = item["id"], item["number"]
+        elif spec.parent_key == "documentId" and spec.writable and row.get("lineType") == "Item":
+            item = self._find(company_id, "items", "id", row.get("itemId")) or self._find(
+                company_id, "items", "number", row.get("lineObjectNumber")
+            )
+            if item is not None:
+                row["itemId"], row["lineObjectNumber"] = item["id"], item["number"]
+                row["description"] = row.get("description") or item["displayName"]
+                row["unitOfMeasureCode"] = (
+                    row.get("unitOfMeasureCode") or item["baseUnitOfMeasureCode"]
+                )
+                if "unitPrice" not in row or row["unitPrice"] in (0, None):
+                    row["unitPrice"] = item["unitPrice"]
+            quantity = float(row.get("quantity") or 0)
+            price = float(row.get("unitPrice") or 0)
+            amount = round(quantity * price * (1 - float(row.get("discountPercent") or 0) / 100), 2)
+            row["amountExcludingTax"] = row["netAmount"] = amount
+            row["amountIncludingTax"] = row["netAmountIncludingTax"] = amount
+
+    def _after_write(self, company_id, spec: EntitySet, row: dict, *, deleted=False) -> None:
+        if spec.parent_key == "documentId" and spec.writable:
+            parent_set = PARENTS[spec.name]
+            header = self.table(company_id, parent_set).get(row["documentId"])
+            if header is None:
+                return
+            lines = [
+                r
+                for r in self.table(company_id, spec.name).values()
+                if r["documentId"] == header["id"]
+            ]
+            if not deleted and not row.get("sequence"):
+                row["sequence"] = 10000 * len(lines)
+            total = round(sum(float(r.get("amountExcludingTax") or 0) for r in lines), 2)
+            header["totalAmountExcludingTax"] = header["totalAmountIncludingTax"] = total
+            header["@odata.etag"] = new_etag()

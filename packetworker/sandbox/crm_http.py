@@ -1,0 +1,203 @@
+"""What the CRM emulators share: a threaded werkzeug server on 127.0.0.1, a request log,
+and fault switches (a 429 storm, holding requests to observe concurrency).
+
+An emulator subclasses `Emulator`, implements `dispatch()` and is used as a context manager:
+
+    with DataverseEmulator() as dv:
+        client = DataverseClient(dv.url, ...)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from packetworker.redact import redact_text
+
+WAIT_TIMEOUT = 10.0  # seconds any emulator-side wait gives up after (never hangs a test)
+
+
+def json_response(
+    status: int, payload: Any = None, headers: dict[str, str] | None = None
+) -> Response:
+    body = b"" if payload is None else json.dumps(payload).encode()
+    response = Response(body, status=status, headers=headers or {})
+    if payload is not None:
+        response.content_type = "application/json; charset=utf-8"
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedRequest:
+    """One request as the emulator saw it; credential headers are masked."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+class Faults:
+    """Switches a test flips to make an emulator misbehave the way the real service does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._storm = 0
+        self._retry_after = 1
+        self._barrier: threading.Barrier | None = None
+        self._released = threading.Event()
+        self._released.set()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.throttled = 0
+        self._failures = 0
+        self._failure_status = 503
+
+    def storm(self, count: int, *, retry_after: int = 1, together: int | None = None) -> None:
+        """Answer the next `count` API requests with 429 + `Retry-After`. With `together`,
+        those answers are held until `together` of them have arrived, so every client thread
+        is throttled at the same moment (a deterministic "storm")."""
+        with self._lock:
+            self._storm = count
+            self._retry_after = retry_after
+            self._barrier = threading.Barrier(together, timeout=WAIT_TIMEOUT) if together else None
+
+    def take_throttle(self) -> int | None:
+        """Retry-After seconds if this request falls into the storm, else None."""
+        with self._lock:
+            if self._storm <= 0:
+                return None
+            self._storm -= 1
+            self.throttled += 1
+            barrier = self._barrier
+        if barrier is not None:
+            barrier.wait()
+        return self._retry_after
+
+    def fail(self, count: int, *, status: int = 503) -> None:
+        """Answer the next `count` API requests with `status` (after running nothing)."""
+        with self._lock:
+            self._failures = count
+            self._failure_status = status
+
+    def take_failure(self) -> int | None:
+        with self._lock:
+            if self._failures <= 0:
+                return None
+            self._failures -= 1
+            return self._failure_status
+
+    def hold(self) -> None:
+        """Keep API requests waiting (in flight) until `release()`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self._lock.notify_all()
+        try:
+            self._released.wait(WAIT_TIMEOUT)
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                self._lock.notify_all()
+
+    def wait_in_flight(self, count: int, timeout: float = WAIT_TIMEOUT) -> bool:
+        """Block until at least `count` requests are in flight (True) or `timeout` passes."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.in_flight >= count, timeout)
+
+
+class Emulator:
+    """Base of the CRM emulators: serving, logging, faults. Subclasses implement `dispatch`."""
+
+    def __init__(self) -> None:
+        self.requests: list[LoggedRequest] = []
+        self.faults = Faults()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._log_lock = threading.Lock()
+
+    # subclasses -----------------------------------------------------------------------------
+
+    def dispatch(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def is_api(self, request: Request) -> bool:
+        """Whether faults apply to this request (token endpoints are usually exempt)."""
+        return True
+
+    def throttled(self, retry_after: int) -> Response:
+        return json_response(
+            429, {"message": "Too many requests"}, {"Retry-After": str(retry_after)}
+        )
+
+    # serving --------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running; use it as a context manager")
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self):
+        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.faults.release()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(WAIT_TIMEOUT)
+
+    def requests_to(self, method: str, path_part: str = "") -> list[LoggedRequest]:
+        """Logged requests with `method` whose path contains `path_part`."""
+        return [r for r in self.requests if r.method == method and path_part in r.path]
+
+    def _wsgi(self, environ, start_response):
+        request = Request(environ)
+        body = request.get_data(cache=True)
+        headers = {
+            k: redact_text(f"{k}: {v}").split(": ", 1)[1] for k, v in request.headers.items()
+        }
+        with self._log_lock:
+            self.requests.append(
+                LoggedRequest(
+                    request.method, request.path, request.query_string.decode(), headers, body
+                )
+            )
+        if not self.is_api(request):
+            return self.dispatch(request)(environ, start_response)
+        with self.faults.track():
+            retry_after = self.faults.take_throttle()
+            failure = self.faults.take_failure() if retry_after is None else None
+            if retry_after is not None:
+                response = self.throttled(retry_after)
+            elif failure is not None:
+                response = json_response(failure, {"message": "Service Unavailable"})
+            else:
+                response = self.dispatch(request)
+        return response(environ, start_response)

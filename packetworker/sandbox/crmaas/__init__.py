@@ -1,0 +1,5 @@
+"""CRM as a Service emulator."""
+
+from packetworker.sandbox.crmaas.emulator import CrmaasEmulator
+
+__all__ = ["CrmaasEmulator"]

@@ -1,0 +1,42 @@
+"""`serve_forever`: run a portal sandbox in the foreground (the `packetworker sandbox` CLI)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+
+from packetworker.sandbox.portal_sandbox import PortalSandbox
+
+
+def serve_forever(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    app_area: str = "DEMO",
+    api_key: str = "demo-key",
+    link_ttl: float = 900,
+    samples: list[Path] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Start a sandbox, print how to reach it, enqueue `samples`, block until Ctrl-C/SIGTERM
+    (or until `stop` is set, for callers that run it in a thread)."""
+    stop = stop or threading.Event()
+    with PortalSandbox(
+        app_areas={app_area: api_key}, link_ttl=link_ttl, host=host, port=port
+    ) as sandbox:
+        print(f"Dynamics Mobile sandbox at {sandbox.url}")
+        print(f"  app area: {app_area}   x-api-key: {api_key}")
+        print(f"  admin API: {sandbox.admin_url}/ (state, enqueue, faults, clock)")
+        for sample in samples or []:
+            packet_id = sandbox.enqueue_file(app_area, sample)
+            print(f"  enqueued {sample.name} as {packet_id}")
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, lambda *_: stop.set())
+        try:
+            stop.wait()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

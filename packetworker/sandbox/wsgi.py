@@ -1,0 +1,109 @@
+"""WSGI plumbing shared by the sandbox servers: request log, fault injection, JSON answers."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+from werkzeug.wrappers import Response
+
+from packetworker.sandbox.faults import Faults
+from packetworker.sandbox.records import RequestLogEntry
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(data), status=status, mimetype="application/json")
+
+
+class RequestLog:
+    """Append-only, thread-safe list of `RequestLogEntry`."""
+
+    def __init__(self) -> None:
+        self._entries: list[RequestLogEntry] = []
+        self._lock = threading.Lock()
+
+    def add(self, entry: RequestLogEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[RequestLogEntry]:
+        with self._lock:
+            return list(self._entries)
+
+
+class Instrumented:
+    """Wraps an app: logs each request and applies scripted faults before the app runs.
+
+    Paths under `exempt_prefix` (the admin API) are neither logged nor faulted, so driving
+    the sandbox never consumes a fault meant for the code under test.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApp,
+        *,
+        server: str,
+        faults: Faults,
+        log: RequestLog,
+        stopping: threading.Event,
+        exempt_prefix: str | None = None,
+    ) -> None:
+        self.app = app
+        self.server = server
+        self.faults = faults
+        self.log = log
+        self.stopping = stopping
+        self.exempt_prefix = exempt_prefix
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if self.exempt_prefix and path.startswith(self.exempt_prefix):
+            return self.app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "")
+        headers = _header_names(environ)
+
+        def record(status: int) -> None:
+            self.log.add(RequestLogEntry(self.server, method, path, status, headers))
+
+        fault = self.faults.take(path)
+        if fault is not None and fault.kind == "refuse":
+            record(0)
+            return _drop_connection(environ, start_response)
+        if fault is not None and fault.kind == "status":
+            record(fault.status)
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+            response = json_response({"message": f"sandbox fault {fault.status}"}, fault.status)
+            response.headers.update(extra)
+            return response(environ, start_response)
+        if fault is not None and fault.kind == "slow":
+            self.stopping.wait(fault.seconds)  # interruptible, so stop() is never held up
+
+        def logging_start_response(status: str, *args: Any) -> Any:
+            record(int(status.split(" ", 1)[0]))
+            return start_response(status, *args)
+
+        return self.app(environ, logging_start_response)
+
+
+def _drop_connection(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):  # the client may have gone already
+            sock.shutdown(socket.SHUT_RDWR)
+    # The server's attempt to write this answer fails on the closed socket and is dropped.
+    start_response("500 Connection Dropped", [("Content-Length", "0")])
+    return [b""]
+
+
+def _header_names(environ: dict[str, Any]) -> frozenset[str]:
+    names = {k[5:].replace("_", "-").lower() for k in environ if k.startswith("HTTP_")}
+    names.update(
+        k.replace("_", "-").lower() for k in ("CONTENT_TYPE", "CONTENT_LENGTH") if environ.get(k)
+    )
+    return frozenset(names)

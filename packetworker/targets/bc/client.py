@@ -1,0 +1,373 @@
+"""A thin, typed client for the Business Central API v2.0 (no business rules).
+
+One shared `httpx.Client`; auth by `BCAuth`; at most `max_concurrency` requests in flight
+(BC processes 5 per user at a time and queues or refuses the rest); 429/502/503/504 retried
+with tenacity, honouring `Retry-After`; server-driven paging via `@odata.nextLink`; JSON
+`$batch` split at 100 operations; webhook subscriptions.
+
+Entity paths are relative to the company: `items`, `salesOrders(<id>)/salesOrderLines`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import tenacity
+
+from packetworker.targets.bc.auth import BCAuth
+from packetworker.targets.bc.batch import (
+    MAX_BATCH_OPERATIONS,
+    BatchRequest,
+    BatchResponse,
+    build_payload,
+    chunks,
+    parse_responses,
+)
+from packetworker.targets.bc.errors import BCError, NotFound, error_from_response, parse_retry_after
+
+API_PATH = "api/v2.0"
+
+# Retrying a POST after the server may have run it would create a second record, so writes
+# that are not idempotent are only retried when BC certainly did not run them: throttled
+# (429), queue full (503), or the connection never opened.
+_SAFE_RETRY_STATUSES = frozenset({429, 503})
+_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _odata_key(value: str) -> str:
+    return f"({value})"
+
+
+class _Retryable(Exception):
+    """Internal: carries a retryable failure through tenacity."""
+
+    def __init__(self, error: Exception, retry_after: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+class BCClient:
+    """Business Central API v2.0 for one tenant, environment and (optionally) company."""
+
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        tenant: str,
+        environment: str,
+        auth: httpx.Auth,
+        company: str | None = None,
+        max_concurrency: int = 5,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        retries: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+        max_backoff: float = 60.0,
+        page_size: int | None = None,
+    ) -> None:
+        self.base_url = f"{api_url.rstrip('/')}/{tenant}/{environment}/{API_PATH}"
+        self.company = company
+        self.page_size = page_size
+        self._auth = auth
+        self._retries = max(1, retries)
+        self._sleep = sleep
+        self._max_backoff = max_backoff
+        self._slots = threading.BoundedSemaphore(max_concurrency)
+        self._company_id: str | None = None
+        self._company_lock = threading.Lock()
+        self._http = httpx.Client(
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_concurrency),
+            headers={"Accept": "application/json"},
+        )
+
+    @classmethod
+    def from_settings(cls, settings, *, transport: httpx.BaseTransport | None = None) -> BCClient:
+        """A client configured by `packetworker.settings.Settings` (the `bc_*` fields)."""
+        refresh = settings.bc_refresh_token.get_secret_value() or None
+        auth = BCAuth(
+            token_url=settings.bc_token_url.format(tenant=settings.bc_tenant),
+            client_id=settings.bc_client_id,
+            client_secret=settings.bc_client_secret.get_secret_value(),
+            scope=settings.bc_scope,
+            refresh_token=refresh,
+            transport=transport,
+        )
+        return cls(
+            api_url=settings.bc_api_url,
+            tenant=settings.bc_tenant,
+            environment=settings.bc_environment,
+            auth=auth,
+            company=settings.bc_company or None,
+            max_concurrency=settings.bc_max_concurrency,
+            transport=transport,
+        )
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+        close = getattr(self._auth, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> BCClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- companies -----------------------------------------------------------------------
+
+    def companies(self) -> list[dict]:
+        """All companies of the environment."""
+        return list(self._pages(f"{self.base_url}/companies", params=None))
+
+    @property
+    def company_id(self) -> str:
+        """The configured company's GUID, resolved once (by id, name or display name)."""
+        with self._company_lock:
+            if self._company_id is None:
+                self._company_id = self._resolve_company()
+            return self._company_id
+
+    def _resolve_company(self) -> str:
+        companies = self.companies()
+        wanted = self.company
+        if wanted is None:
+            if len(companies) == 1:
+                return companies[0]["id"]
+            raise BCError(
+                400, "Client_CompanyRequired", "several companies: set one", transient=False
+            )
+        for field in ("id", "name", "displayName"):
+            for company in companies:
+                if str(company.get(field, "")).lower() == wanted.lower():
+                    return company["id"]
+        raise NotFound(404, "Internal_CompanyNotFound", f"no company {wanted!r}", transient=False)
+
+    def company_url(self, path: str = "") -> str:
+        """Absolute URL of `path` under the company."""
+        url = f"{self.base_url}/companies({self.company_id})"
+        return f"{url}/{path.lstrip('/')}" if path else url
+
+    def resource(self, entity_set: str) -> str:
+        """The webhook `resource` string for an entity set of the company."""
+        return f"/{API_PATH}/companies({self.company_id})/{entity_set}"
+
+    # --- entities ------------------------------------------------------------------------
+
+    def list(
+        self,
+        entity_set: str,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] | str | None = None,
+        expand: Sequence[str] | str | None = None,
+        top: int | None = None,
+        orderby: str | None = None,
+    ) -> Iterator[dict]:
+        """Entities of `entity_set`, following `@odata.nextLink` across pages, lazily."""
+        params = _query(filter=filter, select=select, expand=expand, top=top, orderby=orderby)
+        return self._pages(self.company_url(entity_set), params=params)
+
+    def find_one(
+        self, entity_set: str, filter: str, *, select: Sequence[str] | str | None = None
+    ) -> dict | None:
+        """The first entity matching `filter`, or None."""
+        return next(iter(self.list(entity_set, filter=filter, select=select, top=1)), None)
+
+    def get(
+        self,
+        entity_set: str,
+        id: str,
+        *,
+        select: Sequence[str] | str | None = None,
+        expand: Sequence[str] | str | None = None,
+    ) -> dict:
+        url = self.company_url(f"{entity_set}{_odata_key(id)}")
+        return self._json("GET", url, params=_query(select=select, expand=expand))
+
+    def create(
+        self, entity_set: str, body: dict, *, expand: Sequence[str] | str | None = None
+    ) -> dict:
+        """POST a new entity; nested arrays (e.g. `salesOrderLines`) are a deep insert."""
+        return self._json(
+            "POST",
+            self.company_url(entity_set),
+            params=_query(expand=expand),
+            json=body,
+            idempotent=False,
+        )
+
+    def update(self, entity_set: str, id: str, body: dict, *, etag: str) -> dict:
+        """PATCH changed fields; `etag` is the entity's `@odata.etag` (or `*` to overwrite)."""
+        url = self.company_url(f"{entity_set}{_odata_key(id)}")
+        return self._json("PATCH", url, json=body, headers={"If-Match": etag})
+
+    def delete(self, entity_set: str, id: str, *, etag: str) -> None:
+        url = self.company_url(f"{entity_set}{_odata_key(id)}")
+        self._request("DELETE", url, headers={"If-Match": etag})
+
+    # --- $batch --------------------------------------------------------------------------
+
+    def batch(
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        atomic: bool = False,
+        continue_on_error: bool = False,
+    ) -> list[BatchResponse]:
+        """Run `requests` through JSON `$batch`, 100 per call; one response per request.
+
+        `atomic` sends `Isolation: snapshot` so BC commits all or nothing; an atomic list
+        cannot be split, so more than 100 operations is refused. Without `continue_on_error`
+        BC stops at the first failure and later operations come back with `status=None`.
+        """
+        if atomic and len(requests) > MAX_BATCH_OPERATIONS:
+            raise ValueError(f"an atomic batch holds at most {MAX_BATCH_OPERATIONS} operations")
+        headers = {"Content-Type": "application/json"}
+        if atomic:
+            headers["Isolation"] = "snapshot"
+        if continue_on_error:
+            headers["Prefer"] = "odata.continue-on-error"
+        prefix = f"companies({self.company_id})/"
+        results: list[BatchResponse] = []
+        for chunk in chunks(requests):
+            payload = build_payload(chunk, url_prefix=prefix, first_id=len(results) + 1)
+            answer = self._json(
+                "POST", f"{self.base_url}/$batch", json=payload, headers=headers, idempotent=False
+            )
+            results.extend(parse_responses(answer, payload, atomic=atomic))
+        return results
+
+    # --- webhook subscriptions (environment-wide, not under a company) -------------------
+
+    def create_subscription(
+        self, *, notification_url: str, resource: str, client_state: str | None = None
+    ) -> dict:
+        """Register a webhook; BC first calls `notification_url` to validate it (handshake)."""
+        body = {"notificationUrl": notification_url, "resource": resource}
+        if client_state is not None:
+            body["clientState"] = client_state
+        return self._json("POST", f"{self.base_url}/subscriptions", json=body, idempotent=False)
+
+    def renew_subscription(self, subscription_id: str, etag: str, **fields: str) -> dict:
+        """Extend a subscription by three days (BC handshakes again). `fields` may change
+        `notificationUrl`, `resource` or `clientState`."""
+        url = self._subscription_url(subscription_id)
+        return self._json("PATCH", url, json=fields, headers={"If-Match": etag})
+
+    def delete_subscription(self, subscription_id: str, *, etag: str = "*") -> None:
+        self._request("DELETE", self._subscription_url(subscription_id), headers={"If-Match": etag})
+
+    def list_subscriptions(self) -> list[dict]:
+        return list(self._pages(f"{self.base_url}/subscriptions", params=None))
+
+    def get_subscription(self, subscription_id: str) -> dict:
+        return self._json("GET", self._subscription_url(subscription_id))
+
+    def _subscription_url(self, subscription_id: str) -> str:
+        return f"{self.base_url}/subscriptions('{quote(subscription_id, safe='')}')"
+
+    # --- transport -----------------------------------------------------------------------
+
+    def _pages(self, url: str, *, params: dict | None) -> Iterator[dict]:
+        headers = {"Prefer": f"odata.maxpagesize={self.page_size}"} if self.page_size else None
+        next_url: str | None = url
+        while next_url is not None:
+            page = self._json("GET", next_url, params=params, headers=headers)
+            yield from page.get("value", [])
+            next_url = page.get("@odata.nextLink")
+            params = None  # the next link already carries every query option
+
+    def _json(self, method: str, url: str, **kwargs: Any) -> dict:
+        response = self._request(method, url, **kwargs)
+        return response.json() if response.content else {}
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict | None = None,
+        json: Any = None,
+        headers: dict | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self._retries),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._send_once(method, url, params, json, headers, idempotent)
+        except _Retryable as exc:
+            raise exc.error from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_once(self, method, url, params, json, headers, idempotent) -> httpx.Response:
+        try:
+            with self._slots:
+                response = self._http.request(
+                    method, url, params=params, json=json, headers=headers
+                )
+        except _CONNECT_ERRORS as exc:
+            raise _Retryable(exc, None) from None
+        except httpx.TransportError as exc:
+            if idempotent:
+                raise _Retryable(exc, None) from None
+            raise
+        if response.is_success:
+            return response
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.content
+        error = error_from_response(response.status_code, body, retry_after=retry_after)
+        retry = error.transient and (idempotent or response.status_code in _SAFE_RETRY_STATUSES)
+        if retry:
+            raise _Retryable(error, retry_after)
+        raise error
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(exc.retry_after, self._max_backoff)
+        backoff = tenacity.wait_random_exponential(multiplier=0.5, max=self._max_backoff)
+        return backoff(state)
+
+
+def _query(
+    *,
+    filter: str | None = None,
+    select: Sequence[str] | str | None = None,
+    expand: Sequence[str] | str | None = None,
+    top: int | None = None,
+    orderby: str | None = None,
+) -> dict | None:
+    params: dict[str, str] = {}
+    if filter:
+        params["$filter"] = filter
+    if select:
+        params["$select"] = select if isinstance(select, str) else ",".join(select)
+    if expand:
+        params["$expand"] = expand if isinstance(expand, str) else ",".join(expand)
+    if top is not None:
+        params["$top"] = str(top)
+    if orderby:
+        params["$orderby"] = orderby
+    return params or None

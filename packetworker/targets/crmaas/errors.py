@@ -1,0 +1,141 @@
+"""CRM as a Service errors.
+
+The API is fronted by Azure API Management: a refused key is a 401 from APIM, throttling a
+429 with `Retry-After`. Application errors are 4xx with a JSON body that may carry a short
+`code` (the vendor's documentation says so, without listing them); the classes below
+keep the four contact outcomes an integration must tell apart (seed 002: invalid email,
+missing email, duplicate contact, company not found) distinct from one another.
+"""
+
+from __future__ import annotations
+
+from packetworker.redact import redact_text
+from packetworker.targets.base import TargetError
+
+TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+
+
+class CrmaasError(TargetError):
+    """A CRM as a Service call failed with HTTP `status` and error `code` ("" if none)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        transient: bool,
+        retry_after: float | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        message = redact_text(message, *secrets)
+        label = f" {code}" if code else ""
+        super().__init__(f"{status}{label}: {message}", transient=transient)
+        self.status = status
+        self.code = code
+        self.crm_message = message
+        self.retry_after = retry_after
+
+    def __reduce__(self):  # picklable across process boundaries
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.status,
+                self.code,
+                self.crm_message,
+                self.transient,
+                self.retry_after,
+            ),
+        )
+
+
+def _rebuild(cls, status, code, message, transient, retry_after):
+    return cls(status, code, message, transient=transient, retry_after=retry_after)
+
+
+class CrmaasAuthError(CrmaasError):
+    """Neither subscription key was accepted (401/403)."""
+
+
+class CrmaasValidationError(CrmaasError):
+    """400: the body was refused; `code` names the rule when the API gives one."""
+
+
+class InvalidEmail(CrmaasValidationError):
+    """An email value is not a valid address."""
+
+
+class MissingEmail(CrmaasValidationError):
+    """A contact without any email address."""
+
+
+class CrmaasNotFound(CrmaasError):
+    """404: the addressed record does not exist."""
+
+
+class OrganizationNotFound(CrmaasNotFound):
+    """The `organizationId` a record refers to does not exist (seed 002: Company Not Found)."""
+
+
+class CrmaasConflict(CrmaasError):
+    """409: the record clashes with an existing one."""
+
+
+class DuplicateContact(CrmaasConflict):
+    """A contact with the same email address exists."""
+
+
+class CrmaasThrottled(CrmaasError):
+    """429 that outlasted the retries."""
+
+
+class CrmaasUnavailable(CrmaasError):
+    """5xx, timeouts or connection errors that outlasted the retries."""
+
+
+_BY_CODE: dict[str, type[CrmaasError]] = {
+    "invalid_email": InvalidEmail,
+    "missing_email": MissingEmail,
+    "duplicate_contact": DuplicateContact,
+    "organization_not_found": OrganizationNotFound,
+}
+
+
+def error_for(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    secrets: tuple[str, ...] = (),
+) -> CrmaasError:
+    """The most specific error for an answer: by `code` first, then by status."""
+    kind = _BY_CODE.get(code.lower())
+    if kind is None:
+        if status in (401, 403):
+            kind = CrmaasAuthError
+        elif status == 404:
+            kind = CrmaasNotFound
+        elif status == 409:
+            kind = CrmaasConflict
+        elif status == 429:
+            kind = CrmaasThrottled
+        elif status in TRANSIENT_STATUSES or status >= 500:
+            kind = CrmaasUnavailable
+        else:
+            kind = CrmaasValidationError
+    transient = kind in (CrmaasThrottled, CrmaasUnavailable)
+    return kind(
+        status, code, message, transient=transient, retry_after=retry_after, secrets=secrets
+    )
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """`Retry-After` in whole seconds (APIM's form); anything else is ignored."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        return None

@@ -1,0 +1,190 @@
+"""Client of the Dynamics portal proxy: a REST facade over Dynamics 365 (seed 000).
+
+Five endpoints: authenticate, and create/update/get/delete of a record, where each write
+names the Dynamics Web API `endpoint` (`/api/data/v9.2/contacts`) and carries a `payload`.
+The contract prints every path with its prefix doubled
+(`/api/v1/dynamics-portal/api/v1/dynamics-portal/records`); that is what is implemented,
+with the prefix as an option in case a deployment turns out to mount it once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
+
+from packetworker.targets.dynamics_portal.auth import Session, SessionAuth
+from packetworker.targets.dynamics_portal.errors import (
+    DynamicsPortalError,
+    Throttled,
+    Unavailable,
+    error_for,
+)
+
+PATH_PREFIX = "/api/v1/dynamics-portal/api/v1/dynamics-portal"
+_ERROR_CHARS = 500
+
+
+class _NotSent(Unavailable):
+    """The connection failed, so the request certainly did not run."""
+
+
+class DynamicsPortalClient:
+    """authenticate, create_record, update_record, get_record, delete_record."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str,
+        scope: str,
+        path_prefix: str = PATH_PREFIX,
+        renew_margin: float = 60.0,
+        timeout: float = 30.0,
+        attempts: int = 4,
+        backoff_base: float = 1.0,
+        backoff_max: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.base = url.rstrip("/") + path_prefix
+        self.auth = SessionAuth(
+            auth_url=f"{self.base}/authenticate",
+            client_id=client_id,
+            scope=scope,
+            renew_margin=renew_margin,
+            now=now,
+        )
+        self.attempts = max(1, attempts)
+        self.backoff_max = backoff_max
+        self._backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
+        self._sleep = sleep
+        self._http = httpx.Client(
+            auth=self.auth,
+            headers={"Accept": "application/json"},
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings, **options: Any) -> DynamicsPortalClient:
+        return cls(
+            settings.dynamics_portal_url,
+            client_id=settings.dynamics_portal_client_id,
+            scope=settings.dynamics_portal_scope,
+            **options,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> DynamicsPortalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def authenticate(self) -> Session:
+        """Obtain a new session now (calls do this by themselves when needed)."""
+        try:
+            response = self._http.send(self.auth.auth_request(), auth=None)
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                0, "", f"authenticate: {type(exc).__name__}", transient=True
+            ) from None
+        return self.auth.accept(response)
+
+    def create_record(self, endpoint: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a Dynamics record; the answer carries `dynamics_record_id`."""
+        body = {"endpoint": endpoint, "payload": dict(payload)}
+        return self._request("POST", "/records", json=body, idempotent=False)
+
+    def update_record(
+        self, record_id: str, endpoint: str, payload: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Update the given columns of a record (the contract uses PUT for a PATCH)."""
+        body = {"endpoint": endpoint, "payload": dict(payload)}
+        return self._request("PUT", f"/records/{record_id}", json=body)
+
+    def get_record(self, record_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/records/{record_id}")
+
+    def delete_record(self, record_id: str, endpoint: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/records/{record_id}", json={"endpoint": endpoint})
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        url = self.base + path
+
+        def send() -> dict[str, Any]:
+            # DELETE with a JSON body: httpx.request() builds it; the contract asks for one.
+            try:
+                response = self._http.request(method, url, json=json)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise _NotSent(
+                    0, "", f"{method} {path}: {type(exc).__name__}", transient=True
+                ) from None
+            except httpx.TransportError as exc:
+                raise Unavailable(
+                    0, "", f"{method} {path}: {type(exc).__name__}", transient=True
+                ) from None
+            if response.status_code >= 400:
+                raise self._error(response)
+            return response.json() if response.content.strip() else {}
+
+        def should_retry(error: BaseException) -> bool:
+            if not isinstance(error, DynamicsPortalError) or not error.transient:
+                return False
+            return idempotent or isinstance(error, Throttled | _NotSent)
+
+        retrying = Retrying(
+            retry=retry_if_exception(should_retry),
+            stop=self._stop,
+            wait=self._wait,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        return retrying(send)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        too_long = retry_after is not None and retry_after > self.backoff_max
+        return too_long or state.attempt_number >= self.attempts
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(error, "retry_after", None)
+        return retry_after if retry_after is not None else self._backoff(state)
+
+    @staticmethod
+    def _error(response: httpx.Response) -> DynamicsPortalError:
+        code, message = "", ""
+        try:
+            payload = response.json()
+            detail = payload.get("error")
+            if isinstance(detail, dict):
+                code = str(detail.get("code") or "")
+                message = str(detail.get("message") or "")
+            else:
+                message = str(payload.get("message") or detail or "")
+        except (ValueError, AttributeError):
+            message = response.text[:_ERROR_CHARS]
+        retry_after = response.headers.get("Retry-After", "")
+        return error_for(
+            response.status_code,
+            code,
+            (message or response.reason_phrase)[:_ERROR_CHARS],
+            retry_after=float(retry_after) if retry_after.isdigit() else None,
+        )

@@ -1,0 +1,52 @@
+"""Fixtures shared by the whole suite: Redis and the portal sandbox (both real, on loopback)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from support import redis_url_or_start
+from support.portal import DEMO_API_KEY, DEMO_APP_AREA
+
+from packetworker.portal import PortalClient
+from packetworker.sandbox import PortalSandbox
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """`REDIS_URL` (default redis://localhost:6379/0) or a private redis-server; never skips.
+
+    Shared by all tests: use a key prefix or db of your own and clean up after yourself.
+    """
+    with redis_url_or_start(os.environ.get("REDIS_URL", "redis://localhost:6379/0")) as url:
+        yield url
+
+
+@pytest.fixture
+def portal_sandbox() -> Iterator[PortalSandbox]:
+    """A fresh ERP API sandbox: app area `DEMO` with key `DEMO_API_KEY`, own clock and faults."""
+    with PortalSandbox(app_areas={DEMO_APP_AREA: DEMO_API_KEY}) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def retry_waits() -> list[float]:
+    """The waits the `portal_client` asked for between retries (it never really sleeps)."""
+    return []
+
+
+@pytest.fixture
+def portal_client(
+    portal_sandbox: PortalSandbox, retry_waits: list[float]
+) -> Iterator[PortalClient]:
+    """A client for the sandbox's `DEMO` area whose retry sleeps are recorded, not slept."""
+    with PortalClient(
+        base_url=portal_sandbox.url,
+        app_area=DEMO_APP_AREA,
+        api_key=DEMO_API_KEY,
+        timeout=5.0,
+        retries=3,
+        sleep=retry_waits.append,
+    ) as client:
+        yield client
