@@ -5,7 +5,11 @@ for 1, 2 and 4 worker processes, next to a naive sequential loop doing the same 
 (pull, link, download, read, apply to the recording target, done per packet). Prints each as
 a ratio against that loop, measured in the same run. Loopback only; Redis from REDIS_URL.
 
-    python bench/bench_pipeline.py [--packets 300] [--threads 4]
+Run twice: with no added latency, which measures CPU (the sandbox's own included, on the
+same cores), and with a per-request latency like a real portal across the internet
+(`--latency`, default 30 ms), where the worker's concurrency is what counts.
+
+    python bench/bench_pipeline.py [--packets 300] [--threads 4] [--latency 0.03]
 """
 
 from __future__ import annotations
@@ -64,10 +68,20 @@ def refused(sandbox: PortalSandbox) -> int:
     return sum(r.status == 503 for r in sandbox.requests())
 
 
-def naive_loop(sandbox: PortalSandbox, count: int, workdir: Path) -> tuple[float, float]:
+def add_latency(sandbox: PortalSandbox, seconds: float) -> None:
+    """Every later request answers `seconds` late (faults added earlier still come first)."""
+    if seconds > 0:
+        sandbox.faults.slow(seconds, count=10**9)
+
+
+def naive_loop(
+    sandbox: PortalSandbox, count: int, workdir: Path, *, latency: float
+) -> tuple[float, float]:
     """Seconds for one process doing every call in sequence, one done call per packet, and
     the cores this process used meanwhile (the loop and the sandbox both run here)."""
     fill(sandbox, count)
+    sandbox.faults.clear()
+    add_latency(sandbox, latency)
     target = RecordingTarget(path=workdir / "naive.jsonl")
     started, cpu = time.perf_counter(), time.process_time()
     with PortalClient(base_url=sandbox.url, app_area=APP_AREA, api_key=API_KEY) as client:
@@ -83,12 +97,19 @@ def naive_loop(sandbox: PortalSandbox, count: int, workdir: Path) -> tuple[float
                 client.done([entry])
     elapsed = time.perf_counter() - started
     both_cpu = (time.process_time() - cpu) / elapsed
+    sandbox.faults.clear()
     target.close()
     return elapsed, both_cpu
 
 
 def pipeline(
-    sandbox: PortalSandbox, count: int, workdir: Path, *, processes: int, threads: int
+    sandbox: PortalSandbox,
+    count: int,
+    workdir: Path,
+    *,
+    processes: int,
+    threads: int,
+    latency: float,
 ) -> tuple[float, float, float]:
     """Seconds for the deployment (clock + worker processes) to apply and ack `count`, and
     the cores this process (the sandbox) and the worker processes used meanwhile."""
@@ -122,6 +143,7 @@ def pipeline(
         done_before = len(sandbox.done_ids(APP_AREA))
         started, cpu, workers_cpu = time.perf_counter(), time.process_time(), tree_cpu(worker.pid)
         sandbox.faults.clear()
+        add_latency(sandbox, latency)
         wait_for(
             lambda: len(sandbox.done_ids(APP_AREA)) - done_before >= count,
             timeout=600,
@@ -131,6 +153,7 @@ def pipeline(
         elapsed = time.perf_counter() - started
         sandbox_cpu = (time.process_time() - cpu) / elapsed
         workers_cpu = (tree_cpu(worker.pid) - workers_cpu) / elapsed
+        sandbox.faults.clear()
         worker.terminate(timeout=30)
         return elapsed, sandbox_cpu, workers_cpu
     finally:
@@ -141,29 +164,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--packets", type=int, default=300)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--latency", type=float, default=0.03, help="seconds per request")
     args = parser.parse_args()
+    print(f"packets: {args.packets}, threads per process: {args.threads}, cpus: {os.cpu_count()}")
+    for latency in (0.0, args.latency):
+        run(args.packets, args.threads, latency)
 
+
+def run(packets: int, threads: int, latency: float) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         PortalSandbox(app_areas={APP_AREA: API_KEY}, visibility_timeout=60) as sandbox,
     ):
         root = Path(tmp)
-        baseline, cpu = naive_loop(sandbox, args.packets, root / "naive")
-        print(
-            f"packets: {args.packets}, threads per process: {args.threads}, cpus: {os.cpu_count()}"
-        )
+        baseline, cpu = naive_loop(sandbox, packets, root / "naive", latency=latency)
+        print(f"\nadded latency per portal/storage request: {latency * 1000:.0f} ms")
         print(f"{'':<28} {'packets/s':>9}  {'ratio':>6}  cores used: sandbox, workers")
         row = "{:<28} {:9.1f}  {:5.2f}x  {:.2f}  {}"
-        print(row.format("naive sequential loop", args.packets / baseline, 1.0, cpu, "-"))
+        print(row.format("naive sequential loop", packets / baseline, 1.0, cpu, "-"))
         for processes in (1, 2, 4):
             workdir = root / f"p{processes}"
             workdir.mkdir()
             seconds, cpu, workers = pipeline(
-                sandbox, args.packets, workdir, processes=processes, threads=args.threads
+                sandbox, packets, workdir, processes=processes, threads=threads, latency=latency
             )
             label = f"pipeline, {processes} process{'es' if processes > 1 else ''}"
-            ratio = baseline / seconds
-            print(row.format(label, args.packets / seconds, ratio, cpu, f"{workers:.2f}"))
+            print(row.format(label, packets / seconds, baseline / seconds, cpu, f"{workers:.2f}"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,7 +54,11 @@ class Settings(BaseSettings):
         600.0, description="Seconds a per-packet lock lives without being refreshed."
     )
     link_attempts: int = Field(3, description="Fresh download links tried when one has expired.")
-    target: str = Field("plan", description="Where records go: plan, recording, or a system.")
+    target: str = Field(
+        "auto",
+        description="Where records go: auto (BC if BC_CLIENT_ID is set, else an embedded BC "
+        "emulator), bc, plan, recording, or another system.",
+    )
     plan_output: str = Field(
         "./var/plan.jsonl", description="JSON-lines file of the plan target ('-' = stdout)."
     )
@@ -115,6 +119,55 @@ class Settings(BaseSettings):
         "https://api.businesscentral.dynamics.com/.default", description="OAuth scope."
     )
     bc_max_concurrency: int = Field(5, description="Requests in flight (BC processes 5/user).")
+    bc_mapping: str = Field(
+        "bc-field-sales", description="Mapping of the bc target: a shipped name or a .toml path."
+    )
+    bc_payment_journal: str = Field(
+        "GENERAL", description="Code of the customer payment journal payments are posted to."
+    )
+
+    # --- Outbound and webhooks ---------------------------------------------------------------
+    outbound_users: str = Field(
+        "", description="Mobile users that get master-data pushes (comma-separated)."
+    )
+    outbound_interval: float = Field(
+        900.0, description="Seconds between scheduled (incremental) pushes per user."
+    )
+    outbound_item_variants: bool = Field(False, description="Also push item variants.")
+    outbound_mapping: Path | None = Field(
+        None, description="BC → mobile table mapping (TOML); None = the shipped Field Sales one."
+    )
+    outbound_app_area: str = Field(
+        "", description="App area pushes go to (empty: the first of dm_app_area)."
+    )
+    bc_user_map: str = Field(
+        "", description="BC salesperson code → mobile user for documents, e.g. 'SP1=user1,SP2=u2'."
+    )
+    webhook_url: str = Field(
+        "", description="Public notificationUrl of the web process, e.g. https://host/bc/webhook."
+    )
+    webhook_client_state: SecretStr = Field(
+        SecretStr(""), description="Shared secret BC echoes in every notification (clientState)."
+    )
+    webhook_resources: str = Field(
+        "items,salesInvoices,salesShipments",
+        description="BC entity sets to subscribe to; refused ones are polled instead.",
+    )
+    outbound_poll_interval: float = Field(
+        300.0, description="Seconds between polls of resources BC refuses webhooks for."
+    )
+    webhook_renew_before: float = Field(
+        86_400.0, description="Renew a subscription when fewer seconds than this are left."
+    )
+    webhook_check_interval: float = Field(
+        3_600.0, description="Seconds between subscription checks (create/renew/recreate)."
+    )
+    web_port: int = Field(
+        8000,
+        validation_alias=AliasChoices("PORT", "WEB_PORT"),
+        description="Port of the web process (Heroku sets PORT).",
+    )
+    web_threads: int = Field(4, description="Request threads of the web process (waitress).")
 
     # --- CRMs -------------------------------------------------------------------------------
     dataverse_url: str = Field(
@@ -147,6 +200,25 @@ class Settings(BaseSettings):
     )
     crmaas_secondary_key: SecretStr = Field(
         SecretStr(""), description="Secondary key, used when the primary is refused (401)."
+    )
+    dataverse_mapping: str = Field(
+        "dataverse-field-sales", description="Mapping (name or .toml path) of the dataverse target."
+    )
+    crmaas_mapping: str = Field(
+        "crmaas-field-sales", description="Mapping (name or .toml path) of the crmaas target."
+    )
+    dynamics_portal_mapping: str = Field(
+        "dataverse-field-sales",
+        description="Mapping of the dynamics-portal target (the proxy speaks Dataverse endpoints).",
+    )
+    contact_mapping: str = Field(
+        "ipaas-contact",
+        description="Mapping the CRM targets apply to its tables (Contact, ContactAddress).",
+    )
+    crm_record_errors: Literal["quarantine", "skip"] = Field(
+        "quarantine",
+        description="A record a CRM refuses (invalid/missing email, duplicate, company not "
+        "found): quarantine the packet, or skip the record and report it.",
     )
 
     # --- Logging ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from packetworker.cli import packets, pipeline, portal  # noqa: F401  (registers commands)
+from packetworker.cli import outbound, packets, pipeline, portal  # noqa: F401  (registers commands)
 from packetworker.cli.app import app
 
 

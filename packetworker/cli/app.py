@@ -27,9 +27,19 @@ NOT_PACKETS = {".expected", ".meta", ".md", ".txt"}
 
 
 def settings() -> Settings:
-    """Settings, with logging configured from them (secrets registered for redaction)."""
+    """Settings, with logging configured for a person at a terminal.
+
+    Commands print their own results, so their log lines are only for trouble: errors unless
+    LOG_LEVEL says otherwise, as text on a terminal unless LOG_FORMAT says otherwise. The
+    long-running processes (worker, clock) log JSON at LOG_LEVEL as configured.
+    """
     s = get_settings()
-    setup_logging(level=s.log_level, fmt=s.log_format, secrets=(s.dm_api_key.get_secret_value(),))
+    explicit = s.model_fields_set
+    setup_logging(
+        level=s.log_level if "log_level" in explicit else "ERROR",
+        fmt=s.log_format if "log_format" in explicit or not sys.stderr.isatty() else "text",
+        secrets=(s.dm_api_key.get_secret_value(),),
+    )
     return s
 
 

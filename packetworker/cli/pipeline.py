@@ -11,6 +11,7 @@ from rich.table import Table as RichTable
 
 from packetworker.cli.app import app, console, fail, settings
 from packetworker.pipeline.context import PipelineContext
+from packetworker.pipeline.processing import ProcessResult
 from packetworker.settings import Settings
 
 dlq = typer.Typer(help="Inspect and re-drive quarantined packets.", no_args_is_help=True)
@@ -38,6 +39,7 @@ def replay(
         return
     ctx = PipelineContext.for_replay(s)
     total = sum(1 for p in paths for _ in replaying.expand(p)) or None
+    rows: list[tuple[str, ProcessResult]] = []
     columns = (
         TextColumn("replay"),
         BarColumn(),
@@ -45,18 +47,21 @@ def replay(
         TimeElapsedColumn(),
         TextColumn("{task.description}"),
     )
+
+    def progress(item: str, result: ProcessResult) -> None:
+        rows.append((item, result))
+        bar.update(task, advance=1, description=item)
+
     try:
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("", total=total)
-            summary = replaying.replay(
-                paths,
-                ctx=ctx,
-                app_area=app_area,
-                progress=lambda item, result: bar.update(task, advance=1, description=item),
-            )
+            summary = replaying.replay(paths, ctx=ctx, app_area=app_area, progress=progress)
+        _print_replay(rows, summary, s)
+        describe = getattr(ctx.target, "describe", None)
+        for line in describe() if describe else ():
+            console.print(line, highlight=False)
     finally:
         ctx.close()
-    _print_summary(summary, s)
     if summary.errors:
         raise typer.Exit(1)
 
@@ -79,24 +84,27 @@ def _enqueue(paths: list[str], s: Settings, app_area: str) -> None:
     console.print(f"queued {queued} packets for app area {app_area}", highlight=False)
 
 
-def _print_summary(summary, s: Settings) -> None:
-    console.print(
-        f"[bold]{summary.packets} packets[/bold] replayed into target [bold]{s.target}[/bold]"
-    )
-    table = RichTable(show_header=True)
-    table.add_column("records")
-    table.add_column("count", justify="right")
-    for outcome, count in sorted(summary.records.items()):
-        table.add_row(outcome, str(count))
-    for state, count in sorted(summary.states.items()):
-        table.add_row(f"packets {state}", str(count))
-    console.print(table)
-    for packet_id, reason in summary.quarantined.items():
-        console.print(f"[yellow]quarantined[/yellow] {packet_id}: {reason}", highlight=False)
-    for packet_id, original in summary.duplicates.items():
-        console.print(f"duplicate {packet_id} of {original}", highlight=False)
+def _print_replay(rows: list[tuple[str, ProcessResult]], summary, s: Settings) -> None:
+    """One line per packet file (what happened and why), then totals by record outcome."""
+    table = RichTable(title=f"{summary.packets} packets replayed into target {s.target}")
+    for column in ("packet", "result", "records", "detail"):
+        table.add_column(column, overflow="fold")
+    for item, result in rows:
+        records = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.outcomes.items()))
+        detail = f"same content as {result.duplicate_of}" if result.duplicate_of else ""
+        style = {"quarantined": "yellow", "failed": "red"}.get(result.state)
+        table.add_row(
+            item,
+            f"[{style}]{result.state}[/{style}]" if style else result.state,
+            records,
+            result.error or detail,
+        )
     for item, error in summary.errors.items():
-        console.print(f"[red]error[/red] {item}: {error}", highlight=False)
+        if all(item != row for row, _ in rows):
+            table.add_row(item, "[red]error[/red]", "", error)
+    console.print(table)
+    totals = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.records.items()))
+    console.print(f"records: {totals or 'none'}", highlight=False)
     if s.target == "plan":
         console.print(f"plan written to {s.plan_output}", highlight=False)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from packetworker.cli.app import app, console, fail, settings
+from packetworker.cli.app import app, console, expand, fail, settings
 from packetworker.portal import PortalClient, PortalError
 
 
@@ -94,5 +94,5 @@ def sandbox(
         app_area=app_area,
         api_key=api_key,
         link_ttl=link_ttl,
-        samples=list(samples or []),
+        samples=list(expand(list(samples or []))),
     )

@@ -1,4 +1,5 @@
-"""The `clock` process: enqueues a `poll` per app area every `dm_poll_interval` seconds.
+"""The `clock` process: enqueues a `poll` per app area every `dm_poll_interval` seconds, and
+the outbound jobs (pushes every `outbound_interval`, webhook renewals, fallback polls).
 
 Dramatiq has no scheduler; its docs recommend APScheduler in a separate process that only
 enqueues. Run exactly one clock: two would double the polls (harmless thanks to the poll lock,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import FrameType
 
@@ -38,12 +40,81 @@ def send_poll(app_area: str, *, send: Callable[[str], None]) -> bool:
     return True
 
 
-def make_scheduler(
-    settings: Settings, *, send: Callable[[str], None] | None = None
-) -> BlockingScheduler:
-    """A scheduler with one poll job per app area (not started).
+@dataclass(frozen=True)
+class OutboundSends:
+    """How the clock enqueues outbound work (the outbound actors' `send`s by default)."""
 
-    `send` enqueues one poll; it defaults to the `poll` actor's `send`.
+    push: Callable[[str, str], None]
+    renew: Callable[[], None]
+    poll_changes: Callable[[str], None]
+
+    @classmethod
+    def actors(cls) -> OutboundSends:
+        from packetworker.pipeline import outbound_actors as a
+
+        return cls(
+            push=a.enqueue_push, renew=a.enqueue_renewal, poll_changes=a.enqueue_poll_changes
+        )
+
+
+def send_outbound(what: str, send: Callable[..., None], *args: str) -> bool:
+    """One outbound tick. Never raises, like `send_poll`."""
+    try:
+        send(*args)
+    except Exception as exc:
+        bind(logger, job=what).warning("Could not enqueue %s: %s", what, exc)
+        return False
+    return True
+
+
+def add_outbound_jobs(
+    scheduler: BlockingScheduler, settings: Settings, sends: OutboundSends
+) -> None:
+    """Incremental pushes per outbound user, subscription checks when a webhook URL is set,
+    and fallback polls of document resources (no-ops while their webhook works)."""
+    from packetworker.outbound.context import split_list
+    from packetworker.outbound.mapping import load_mapping
+
+    def every(seconds: float, job_id: str, *args: object) -> None:
+        scheduler.add_job(
+            send_outbound,
+            IntervalTrigger(seconds=seconds),
+            args=args,
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(seconds)),
+            next_run_time=datetime.now(UTC),
+        )
+
+    for user in split_list(settings.outbound_users):
+        # Incremental: the first push to a user (no watermark yet) is complete by itself.
+        every(settings.outbound_interval, f"push:{user}", "push", sends.push, user, "incremental")
+    if settings.webhook_url:
+        every(settings.webhook_check_interval, "webhooks:renew", "renewal", sends.renew)
+        documents = load_mapping(settings.outbound_mapping).documents
+        for resource in split_list(settings.webhook_resources):
+            if resource in documents:
+                every(
+                    settings.outbound_poll_interval,
+                    f"poll-changes:{resource}",
+                    "poll",
+                    sends.poll_changes,
+                    resource,
+                )
+
+
+def make_scheduler(
+    settings: Settings,
+    *,
+    send: Callable[[str], None] | None = None,
+    outbound: OutboundSends | None = None,
+) -> BlockingScheduler:
+    """A scheduler with one poll job per app area, plus outbound jobs (not started).
+
+    `send` enqueues one poll; it defaults to the `poll` actor's `send`. `outbound` enqueues
+    outbound work; it defaults to the outbound actors when outbound users or a webhook URL
+    are configured.
     """
     if send is None:
         from packetworker.pipeline.actors import enqueue_poll
@@ -65,6 +136,8 @@ def make_scheduler(
             # Poll at once instead of one interval after start: a restarted clock catches up.
             next_run_time=datetime.now(UTC),
         )
+    if settings.outbound_users or settings.webhook_url:
+        add_outbound_jobs(scheduler, settings, outbound or OutboundSends.actors())
     return scheduler
 
 
@@ -73,7 +146,7 @@ def run_clock(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
     areas = app_areas(settings)
-    if not areas:
+    if not areas and not (settings.outbound_users or settings.webhook_url):
         raise ValueError("No app area to poll: set DM_APP_AREA.")
     scheduler = make_scheduler(settings)
 

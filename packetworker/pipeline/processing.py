@@ -93,13 +93,18 @@ def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
     ledger = ctx.ledger
     latest: dict[str, PullEntry] = {}
     new_ids: list[str] = []
+    failures: list[str] = []
     for list_type in LIST_TYPES:
         try:
             entries = client.pull(packet_type=list_type, format=ctx.settings.dm_list_format)
         except PortalError as exc:
-            if exc.transient:
-                raise TransientError(f"pull {list_type} list: {exc}") from exc
-            raise
+            if not exc.transient:
+                raise
+            # Keep what the other list gave: its new entries are in the ledger now and a
+            # later poll would not see them as new, so they must be enqueued by this one.
+            failures.append(f"pull {list_type} list: {exc}")
+            log.warning("%s", failures[-1])
+            continue
         for pulled in entries:
             latest[pulled.id] = pulled
             entry, created = ledger.record_listed(_entry_from_pull(app_area, list_type, pulled))
@@ -121,6 +126,8 @@ def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
         ledger.update(packet_id)  # restart the stale clock so the next poll does not resend
         requeue_ids.append(packet_id)
 
+    if len(failures) == len(LIST_TYPES):
+        raise TransientError("; ".join(failures))
     acked = flush_acks(ctx, app_area, entries_by_id=latest)
     ledger.prune(app_area)
     log.info(
@@ -404,7 +411,9 @@ class _Run:
     def apply(self, spool: Path) -> None:
         settings = self.ctx.settings
         with spool.open("rb") as stream:
-            reader = open_packet(stream, limits=Limits.from_settings(settings), name=self.id)
+            # A replayed file is named by its path, a portal packet by its id.
+            name = str(self.local) if self.local else self.id
+            reader = open_packet(stream, limits=Limits.from_settings(settings), name=name)
             header = reader.header
             apply_ctx = ApplyContext(
                 app_area=self.entry.app_area,

@@ -18,6 +18,7 @@ setup_logging(level=_settings.log_level, fmt=_settings.log_format, secrets=secre
 
 broker = setup_broker(_settings)
 
-from packetworker.pipeline import actors  # noqa: E402  (actors bind to the broker set above)
+# Actors bind to the broker set above, so they are imported only now.
+from packetworker.pipeline import actors, outbound_actors  # noqa: E402
 
-__all__ = ["actors", "broker"]
+__all__ = ["actors", "broker", "outbound_actors"]

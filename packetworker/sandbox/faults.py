@@ -2,6 +2,8 @@
 
 Faults are consumed in the order they were added by the next requests whose path starts
 with `path_prefix` (any request when None), on the portal API and the storage front alike.
+A prefix with a `?` is matched against the path and query string, e.g.
+`/mobile/erp/pull/DEMO?packetType=file` to fail only the file listing.
 """
 
 from __future__ import annotations
@@ -20,8 +22,13 @@ class Fault:
     seconds: float = 0.0
     path_prefix: str | None = None
 
-    def matches(self, path: str) -> bool:
-        return self.remaining > 0 and (not self.path_prefix or path.startswith(self.path_prefix))
+    def matches(self, path: str, query: str = "") -> bool:
+        if self.remaining < 1:
+            return False
+        if not self.path_prefix:
+            return True
+        target = f"{path}?{query}" if "?" in self.path_prefix else path
+        return target.startswith(self.path_prefix)
 
 
 class Faults:
@@ -57,11 +64,11 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def take(self, path: str) -> Fault | None:
+    def take(self, path: str, query: str = "") -> Fault | None:
         """The fault that applies to this request, if any (consumes one of its count)."""
         with self._lock:
             for fault in self._faults:
-                if fault.matches(path):
+                if fault.matches(path, query):
                     fault.remaining -= 1
                     return fault
         return None

@@ -25,12 +25,18 @@ def serve_forever(
     with PortalSandbox(
         app_areas={app_area: api_key}, link_ttl=link_ttl, host=host, port=port
     ) as sandbox:
-        print(f"Dynamics Mobile sandbox at {sandbox.url}")
-        print(f"  app area: {app_area}   x-api-key: {api_key}")
-        print(f"  admin API: {sandbox.admin_url}/ (state, enqueue, faults, clock)")
+        # flush: a supervisor or test reading our stdout through a pipe needs these lines now.
+        print(f"Dynamics Mobile sandbox at {sandbox.url}", flush=True)
+        print(f"  app area: {app_area}   x-api-key: {api_key}", flush=True)
+        print(f"  admin API: {sandbox.admin_url}/ (state, enqueue, faults, clock)", flush=True)
+        print(
+            f"  use it: export DM_API_URL={sandbox.url}"
+            f" DM_APP_AREA={app_area} DM_API_KEY={api_key}",
+            flush=True,
+        )
         for sample in samples or []:
             packet_id = sandbox.enqueue_file(app_area, sample)
-            print(f"  enqueued {sample.name} as {packet_id}")
+            print(f"  enqueued {sample.name} as {packet_id}", flush=True)
         previous = {}
         if threading.current_thread() is threading.main_thread():
             for signum in (signal.SIGINT, signal.SIGTERM):

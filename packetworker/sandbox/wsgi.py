@@ -71,7 +71,7 @@ class Instrumented:
         def record(status: int) -> None:
             self.log.add(RequestLogEntry(self.server, method, path, status, headers))
 
-        fault = self.faults.take(path)
+        fault = self.faults.take(path, environ.get("QUERY_STRING", ""))
         if fault is not None and fault.kind == "refuse":
             record(0)
             return _drop_connection(environ, start_response)

@@ -386,3 +386,22 @@ def test_packets_with_duplicate_rows_apply_each_occurrence(sandbox, make_ctx):
     # but it was sent (not skipped by a ledger link of the first one).
     assert result.outcomes == {"applied": 1, "unchanged": 1}
     assert ctx.target.calls == 2
+
+
+def test_a_failing_file_list_does_not_strand_the_new_data_packets(sandbox, make_ctx):
+    ctx = make_ctx(sandbox)
+    packet_id = sandbox.enqueue("DEMO", order("SO1", lines=1), user="u1")
+    sandbox.faults.add(status=503, count=20, path_prefix="/mobile/erp/pull/DEMO?packetType=file")
+
+    polled = poll_once(ctx, "DEMO")
+
+    assert polled.new_ids == [packet_id]
+    assert process_packet(ctx, "DEMO", packet_id).state == "applied"
+
+
+def test_a_poll_whose_every_list_fails_is_transient(sandbox, make_ctx):
+    ctx = make_ctx(sandbox)
+    sandbox.faults.add(status=503, count=40, path_prefix="/mobile/erp/pull/DEMO?")
+
+    with pytest.raises(TransientError, match=r"pull packet list.*pull file list"):
+        poll_once(ctx, "DEMO")

@@ -57,7 +57,7 @@ def replay_ctx(tmp_path, **overrides):
 
 
 def test_a_folder_replays_with_no_services_configured(no_services, samples):
-    ctx = PipelineContext.for_replay(Settings(_env_file=None))
+    ctx = PipelineContext.for_replay(Settings(_env_file=None, target="plan"))
 
     summary = replay([str(samples)], ctx=ctx)
     ctx.close()

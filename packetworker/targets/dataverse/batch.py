@@ -102,6 +102,39 @@ def encode_batch(
     return f"multipart/mixed; boundary={batch_boundary}", CRLF.join(lines).encode()
 
 
+def encode_changesets(
+    groups: Sequence[Sequence[BatchOperation]],
+    *,
+    api_path: str,
+    boundary: str | None = None,
+) -> tuple[str, bytes]:
+    """(`Content-Type`, body) of a `$batch` holding one change set per group.
+
+    Each group is applied atomically on its own (one document: a header and its lines), so
+    one failing group leaves the others applied when the batch asks to continue on error.
+    Every operation needs a `Content-ID` unique in the batch (a group refers to its own
+    earlier operations as `$<id>`).
+    """
+    if not groups or not all(groups):
+        raise ValueError("a batch needs at least one non-empty change set")
+    batch_boundary = boundary or f"batch_{uuid.uuid4()}"
+    lines: list[str] = []
+    for group in groups:
+        if any(op.method.upper() == "GET" for op in group):
+            raise ValueError("a change set cannot contain GET requests")
+        if any(op.content_id is None for op in group):
+            raise ValueError("every operation of a change set group needs a content_id")
+        cs_boundary = f"changeset_{uuid.uuid4()}"
+        lines += [f"--{batch_boundary}", f"Content-Type: multipart/mixed; boundary={cs_boundary}"]
+        lines.append("")
+        for op in group:
+            lines.append(f"--{cs_boundary}")
+            lines += _encode_part(op, api_path=api_path, content_id=op.content_id)
+        lines.append(f"--{cs_boundary}--")
+    lines += [f"--{batch_boundary}--", ""]
+    return f"multipart/mixed; boundary={batch_boundary}", CRLF.join(lines).encode()
+
+
 def _encode_part(op: BatchOperation, *, api_path: str, content_id: str | None) -> list[str]:
     lines = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
     if content_id is not None:

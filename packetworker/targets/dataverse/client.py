@@ -32,6 +32,7 @@ from packetworker.targets.dataverse.batch import (
     BatchResponse,
     decode_batch,
     encode_batch,
+    encode_changesets,
 )
 from packetworker.targets.dataverse.errors import (
     ConnectionFailed,
@@ -241,6 +242,27 @@ class DataverseClient:
         content_type, content = encode_batch(
             operations, api_path=self.api_path, changeset=changeset
         )
+        headers = {"Content-Type": content_type}
+        if continue_on_error:
+            headers["Prefer"] = "odata.continue-on-error"
+        response = self._request(
+            "POST", "$batch", content=content, headers=headers, idempotent=False
+        )
+        return decode_batch(response.headers.get("Content-Type", ""), response.content)
+
+    def batch_changesets(
+        self,
+        groups: Sequence[Sequence[BatchOperation]],
+        *,
+        continue_on_error: bool = True,
+    ) -> list[BatchResponse]:
+        """Send one `$batch` with a change set per group (each atomic on its own).
+
+        With `continue_on_error` a failing change set does not stop the ones after it.
+        Answers come flattened, in order: every operation of a group that succeeded, or
+        the one failing operation of a group that did not (match them by `content_id`).
+        """
+        content_type, content = encode_changesets(groups, api_path=self.api_path)
         headers = {"Content-Type": content_type}
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"

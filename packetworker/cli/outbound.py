@@ -1,0 +1,71 @@
+"""Commands of the outbound side: the `web` process, one-off pushes, webhook subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table as RichTable
+
+from packetworker.cli.app import app, console, fail, settings
+
+
+@app.command()
+def web() -> None:
+    """The web process: BC webhook receiver, /healthz and /metrics, on $PORT (waitress)."""
+    from packetworker.web import run_web
+
+    try:
+        run_web(settings())
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command("push-outbound")
+def push_outbound(
+    user: Annotated[str, typer.Argument(help="Mobile user to push to.")],
+    complete: Annotated[
+        bool,
+        typer.Option(
+            "--complete/--incremental",
+            help="Every record, or only records changed since the user's last push.",
+        ),
+    ] = False,
+) -> None:
+    """Build USER's master-data packet from Business Central and push it now (in process)."""
+    from packetworker.outbound import OutboundContext, push_user
+
+    s = settings()
+    ctx = OutboundContext.from_settings(s)
+    try:
+        outcome = push_user(ctx, user, mode="complete" if complete else "incremental")
+    except Exception as exc:
+        raise fail(f"push to {user!r} failed: {exc}") from None
+    finally:
+        ctx.close()
+    if outcome.packet_unique_id is None:
+        console.print(f"Nothing changed for {user}; nothing pushed.")
+        return
+    table = RichTable("table", "records", title=f"{outcome.mode} push to {user}")
+    for name, count in outcome.counts.items():
+        table.add_row(name, str(count))
+    console.print(table)
+    console.print(f"packet {outcome.packet_unique_id}, {outcome.size} bytes")
+
+
+@app.command()
+def subscriptions() -> None:
+    """Create, renew or recreate BC webhook subscriptions now (what the clock does hourly)."""
+    from packetworker.outbound import OutboundContext, ensure_subscriptions
+
+    ctx = OutboundContext.from_settings(settings())
+    try:
+        outcomes = ensure_subscriptions(ctx)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        ctx.close()
+    table = RichTable("resource", "action", "subscription", "expires", "detail")
+    for o in outcomes:
+        table.add_row(o.resource, o.action, o.subscription_id, o.expires, o.detail)
+    console.print(table)

@@ -1,0 +1,119 @@
+"""`OutboundContext`: the parts the outbound side composes (BC, portal, state, mapping) and
+the deployment's choices (users, salesperson routing, webhook), built once from `Settings`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import redis
+
+from packetworker.outbound.mapping import OutboundMapping, load_mapping
+from packetworker.outbound.source import BCSource
+from packetworker.outbound.state import OutboundState, RedisOutboundState
+from packetworker.portal import PortalClient
+from packetworker.settings import Settings
+from packetworker.targets.bc import BCClient
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """`"a, b,,c"` → ("a", "b", "c")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def parse_user_map(text: str) -> dict[str, str]:
+    """`"SP1=user1, SP2=user2"` → {"SP1": "user1", "SP2": "user2"} (ValueError if malformed)."""
+    mapping = {}
+    for pair in split_list(text):
+        code, sep, user = (s.strip() for s in pair.partition("="))
+        if not sep or not code or not user:
+            raise ValueError(f"BC_USER_MAP entry {pair!r} is not CODE=user")
+        mapping[code] = user
+    return mapping
+
+
+def redis_for(settings: Settings) -> redis.Redis:
+    """A Redis client for the outbound state (same options as the broker's, no dramatiq)."""
+    options: dict[str, object] = {"socket_connect_timeout": 5, "health_check_interval": 30}
+    if urlsplit(settings.redis_url).scheme == "rediss" and settings.redis_tls_insecure:
+        options["ssl_cert_reqs"] = "none"  # Heroku Redis: self-signed certificate
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True, **options)
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str = ""
+    client_state: str = field(default="", repr=False)
+    resources: tuple[str, ...] = ()
+    renew_before: float = 86_400.0
+
+
+@dataclass
+class OutboundContext:
+    bc: BCClient
+    portal: PortalClient
+    state: OutboundState
+    spool_dir: Path
+    mapping: OutboundMapping = field(default_factory=load_mapping)
+    users: tuple[str, ...] = ()
+    user_map: Mapping[str, str] = field(default_factory=dict)
+    options: frozenset[str] = frozenset()
+    webhook: WebhookConfig = field(default_factory=WebhookConfig)
+    now: Callable[[], datetime] = utcnow
+    validate: bool = True  # schema-check every packet before it is uploaded
+    push_claim_ttl: float = 900.0
+    source: BCSource = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.source = BCSource(self.bc)
+
+    def salesperson_codes(self, user: str) -> list[str]:
+        """The BC salesperson codes routed to `user`."""
+        return sorted(code for code, mapped in self.user_map.items() if mapped == user)
+
+    def user_for(self, salesperson: str | None) -> str | None:
+        return self.user_map.get(salesperson) if salesperson else None
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        state: OutboundState | None = None,
+        bc: BCClient | None = None,
+        portal: PortalClient | None = None,
+    ) -> OutboundContext:
+        """The production composition: Redis state, BC and portal clients from settings."""
+        if state is None:
+            state = RedisOutboundState(redis_for(settings), settings.ledger_namespace)
+        app_area = settings.outbound_app_area or next(iter(split_list(settings.dm_app_area)), "")
+        return cls(
+            bc=bc or BCClient.from_settings(settings),
+            portal=portal or PortalClient.from_settings(settings, app_area=app_area),
+            state=state,
+            spool_dir=settings.spool_dir,
+            mapping=load_mapping(settings.outbound_mapping),
+            users=split_list(settings.outbound_users),
+            user_map=parse_user_map(settings.bc_user_map),
+            options=frozenset({"item_variants"} if settings.outbound_item_variants else ()),
+            webhook=WebhookConfig(
+                url=settings.webhook_url,
+                client_state=settings.webhook_client_state.get_secret_value(),
+                resources=split_list(settings.webhook_resources),
+                renew_before=settings.webhook_renew_before,
+            ),
+            push_claim_ttl=settings.outbound_interval,
+        )
+
+    def close(self) -> None:
+        self.bc.close()
+        self.portal.close()
+        self.state.close()

@@ -1,0 +1,220 @@
+"""What the outbound side remembers between runs: watermarks, subscriptions, counters.
+
+- Watermark per mobile user and packet table: the largest `lastModifiedDateTime` of a record
+  that reached that user; the next incremental push asks BC for records changed after it. It
+  moves only after the upload succeeded, so a failed push is repeated whole, never skipped.
+- Poll mark per BC resource: the same for document resources polled instead of webhooked.
+- Subscription per BC resource: id, etag and expiry of the webhook, or `polling` when BC
+  refused it.
+- A short-lived "push queued" claim per user, so a burst of webhooks queues one push, not many.
+- Event counters for `/metrics`.
+
+Two backends with the same behaviour: `RedisOutboundState` (keys under `<namespace>:outbound:`)
+and `MemoryOutboundState` for tests and one-off CLI runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import redis
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRecord:
+    resource: str
+    mode: Literal["webhook", "polling"]
+    subscription_id: str = ""
+    etag: str = ""
+    expires: str = ""
+    detail: str = ""
+
+    def to_fields(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_fields(cls, raw: Mapping[str, str]) -> SubscriptionRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in raw.items() if k in names})
+
+
+class OutboundState(ABC):
+    @abstractmethod
+    def watermarks(self, user: str) -> dict[str, str]:
+        """Table name → watermark for `user` ({} before the first successful push)."""
+
+    @abstractmethod
+    def set_watermarks(self, user: str, marks: Mapping[str, str]) -> None: ...
+
+    @abstractmethod
+    def poll_mark(self, resource: str) -> str | None: ...
+
+    @abstractmethod
+    def set_poll_mark(self, resource: str, mark: str) -> None: ...
+
+    @abstractmethod
+    def subscription(self, resource: str) -> SubscriptionRecord | None: ...
+
+    @abstractmethod
+    def subscriptions(self) -> list[SubscriptionRecord]: ...
+
+    @abstractmethod
+    def put_subscription(self, record: SubscriptionRecord) -> None: ...
+
+    @abstractmethod
+    def claim_push(self, user: str, *, ttl: float) -> bool:
+        """True if no push for `user` is queued yet (and now one is, for `ttl` seconds)."""
+
+    @abstractmethod
+    def release_push(self, user: str) -> None:
+        """A push started: changes from now on need a new one."""
+
+    @abstractmethod
+    def count(self, event: str, amount: int = 1) -> None: ...
+
+    @abstractmethod
+    def counters(self) -> dict[str, int]: ...
+
+    @abstractmethod
+    def ping(self) -> bool: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+class RedisOutboundState(OutboundState):
+    def __init__(self, client: redis.Redis, namespace: str) -> None:
+        self.client = client
+        self.prefix = f"{namespace}:outbound"
+
+    def _k(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    def watermarks(self, user: str) -> dict[str, str]:
+        return _text(self.client.hgetall(self._k("watermark", user)))
+
+    def set_watermarks(self, user: str, marks: Mapping[str, str]) -> None:
+        if marks:
+            self.client.hset(self._k("watermark", user), mapping=dict(marks))
+
+    def poll_mark(self, resource: str) -> str | None:
+        value = self.client.hget(self._k("poll-mark"), resource)
+        return value.decode() if isinstance(value, bytes) else value
+
+    def set_poll_mark(self, resource: str, mark: str) -> None:
+        self.client.hset(self._k("poll-mark"), resource, mark)
+
+    def subscription(self, resource: str) -> SubscriptionRecord | None:
+        raw = _text(self.client.hgetall(self._k("subscription", resource)))
+        return SubscriptionRecord.from_fields(raw) if raw else None
+
+    def subscriptions(self) -> list[SubscriptionRecord]:
+        resources = sorted(_text_set(self.client.smembers(self._k("subscriptions"))))
+        return [r for r in map(self.subscription, resources) if r is not None]
+
+    def put_subscription(self, record: SubscriptionRecord) -> None:
+        with self.client.pipeline() as pipe:
+            pipe.hset(self._k("subscription", record.resource), mapping=record.to_fields())
+            pipe.sadd(self._k("subscriptions"), record.resource)
+            pipe.execute()
+
+    def claim_push(self, user: str, *, ttl: float) -> bool:
+        ms = max(1, int(ttl * 1000))
+        return bool(self.client.set(self._k("push-queued", user), "1", nx=True, px=ms))
+
+    def release_push(self, user: str) -> None:
+        self.client.delete(self._k("push-queued", user))
+
+    def count(self, event: str, amount: int = 1) -> None:
+        self.client.hincrby(self._k("counters"), event, amount)
+
+    def counters(self) -> dict[str, int]:
+        return {k: int(v) for k, v in _text(self.client.hgetall(self._k("counters"))).items()}
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except (redis.RedisError, OSError):
+            return False
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class MemoryOutboundState(OutboundState):
+    def __init__(self, *, clock=time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._marks: dict[str, dict[str, str]] = {}
+        self._poll: dict[str, str] = {}
+        self._subs: dict[str, SubscriptionRecord] = {}
+        self._claims: dict[str, float] = {}
+        self._counters: dict[str, int] = {}
+
+    def watermarks(self, user: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._marks.get(user, {}))
+
+    def set_watermarks(self, user: str, marks: Mapping[str, str]) -> None:
+        with self._lock:
+            self._marks.setdefault(user, {}).update(marks)
+
+    def poll_mark(self, resource: str) -> str | None:
+        with self._lock:
+            return self._poll.get(resource)
+
+    def set_poll_mark(self, resource: str, mark: str) -> None:
+        with self._lock:
+            self._poll[resource] = mark
+
+    def subscription(self, resource: str) -> SubscriptionRecord | None:
+        with self._lock:
+            return self._subs.get(resource)
+
+    def subscriptions(self) -> list[SubscriptionRecord]:
+        with self._lock:
+            return [self._subs[k] for k in sorted(self._subs)]
+
+    def put_subscription(self, record: SubscriptionRecord) -> None:
+        with self._lock:
+            self._subs[record.resource] = record
+
+    def claim_push(self, user: str, *, ttl: float) -> bool:
+        with self._lock:
+            now = self._clock()
+            if self._claims.get(user, 0.0) > now:
+                return False
+            self._claims[user] = now + ttl
+            return True
+
+    def release_push(self, user: str) -> None:
+        with self._lock:
+            self._claims.pop(user, None)
+
+    def count(self, event: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counters[event] = self._counters.get(event, 0) + amount
+
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counters)
+
+    def ping(self) -> bool:
+        return True
+
+
+def _text(raw: Mapping) -> dict[str, str]:
+    return {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in raw.items()
+    }
+
+
+def _text_set(raw) -> set[str]:
+    return {v.decode() if isinstance(v, bytes) else v for v in raw}

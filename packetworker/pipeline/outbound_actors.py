@@ -1,0 +1,127 @@
+"""Outbound actors (BC → mobile). Thin: each calls a plain function of `packetworker.outbound`.
+
+- `push_user(user, mode)` builds and pushes one user's master-data packet.
+- `handle_notification(message)` acts on one BC webhook notification (queued by `web`).
+- `renew_subscriptions()` creates, renews and recreates the webhook subscriptions.
+- `poll_changes(resource)` polls a resource BC refused webhooks for.
+
+Outbound work has its own queue, so a large push never delays inbound packets.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware
+
+from packetworker.logs import bind
+from packetworker.outbound import OutboundContext, ensure_subscriptions
+from packetworker.outbound import handle_notification as handle
+from packetworker.outbound import poll_changes as poll
+from packetworker.outbound import push_user as push
+from packetworker.outbound.notifications import Notification
+from packetworker.pipeline.broker import make_retry_when, setup_broker
+from packetworker.settings import get_settings
+
+logger = logging.getLogger(__name__)
+
+OUTBOUND_QUEUE = "pw-outbound"
+
+settings = get_settings()
+broker = setup_broker(settings)
+
+
+class _OutboundHolder(Middleware):
+    """One `OutboundContext` per worker process, built on first use (after the fork: HTTP
+    and Redis connections must not be shared across processes) and closed on shutdown."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._context: OutboundContext | None = None
+
+    def get(self) -> OutboundContext:
+        with self._lock:
+            if self._context is None:
+                self._context = OutboundContext.from_settings(settings)
+            return self._context
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        with self._lock:
+            context, self._context = self._context, None
+        if context is not None:
+            context.close()
+
+
+_holder = _OutboundHolder()
+broker.add_middleware(_holder)
+
+
+def get_outbound_context() -> OutboundContext:
+    return _holder.get()
+
+
+_retry = make_retry_when(settings.process_max_retries)
+
+
+@dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=_retry, max_age=86_400_000)
+def push_user(user: str, mode: str = "incremental") -> None:
+    """Push `user`'s master data; transient failures retry, watermarks stay until success."""
+    outcome = push(get_outbound_context(), user, mode=mode)  # type: ignore[arg-type]
+    bind(logger, user=user, mode=mode).info(
+        "Push done: %d records.", outcome.records, extra={"packet_id": outcome.packet_unique_id}
+    )
+
+
+@dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=_retry, max_age=86_400_000)
+def handle_notification(message: dict[str, Any]) -> None:
+    """Act on one BC notification (as `Notification.to_message()` wrote it)."""
+    note = Notification(**message)
+    handled = handle(get_outbound_context(), note, enqueue_push=enqueue_push)
+    bind(logger, entity_set=note.entity_set).info("Notification: %s.", handled.action)
+
+
+@dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=lambda retries, exc: False)
+def renew_subscriptions() -> None:
+    """Keep every webhook subscription alive; the clock sends the next run anyway."""
+    for outcome in ensure_subscriptions(get_outbound_context()):
+        bind(logger, resource=outcome.resource).info("Subscription %s.", outcome.action)
+
+
+@dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=lambda retries, exc: False)
+def poll_changes(resource: str) -> None:
+    """Poll `resource` when BC refused its webhook (no-op otherwise)."""
+    poll(get_outbound_context(), resource)
+
+
+def enqueue_push(user: str, mode: str = "incremental") -> None:
+    push_user.send(user, mode)
+
+
+def enqueue_notification(message: dict[str, Any]) -> None:
+    """What the `web` process calls per accepted notification."""
+    handle_notification.send(message)
+
+
+def enqueue_renewal() -> None:
+    renew_subscriptions.send()
+
+
+def enqueue_poll_changes(resource: str) -> None:
+    poll_changes.send(resource)
+
+
+__all__ = [
+    "OUTBOUND_QUEUE",
+    "enqueue_notification",
+    "enqueue_poll_changes",
+    "enqueue_push",
+    "enqueue_renewal",
+    "get_outbound_context",
+    "handle_notification",
+    "poll_changes",
+    "push_user",
+    "renew_subscriptions",
+]

@@ -1,0 +1,510 @@
+"""`BCTarget`: Field Sales packets applied to Business Central, exactly once.
+
+One `apply` call gets a whole packet (`whole_packet`): the mapping turns it into operations
+(a sales document with its lines, a customer, a payment's journal lines), then
+
+1. **look-ups first**: one `$filter` query per entity set per packet, the keys `or`-ed on
+   their key field (`externalDocumentNumber` for documents, `number` for customers) and
+   paged, so BC's view of "what already exists" costs a request or two, not one per record;
+2. **writes in `$batch`**: missing documents as deep inserts (header and lines in one
+   operation, which BC commits or rolls back as a whole), customers created or patched
+   (only the mapping's `update_fields`, with the etag just read), payment journal lines
+   posted one operation each; at most 100 operations per `$batch`, with
+   `continue-on-error` so one refused document does not hold back the others.
+
+BC has no idempotency key of its own, so exactly-once rests on step 1: a retry after a crash,
+a timeout or a transient error re-reads what exists and only sends what is missing. Journal
+lines have no key field of their own: a payment's rows are matched to existing rows of its
+`externalDocumentNumber` by their values, so a retry posts only the rows that are missing.
+
+Outcomes: `applied` (created or changed; `target_ref` names the BC entity), `unchanged` (the
+key already existed), `skipped` (tables the mapping ignores: CustomerActivity, counters),
+`failed` (mapping error or BC refusing a document; the message names both). Throttling,
+5xx and timeouts raise `TargetError(transient=True)`: the pipeline retries the packet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from packetworker.packets.model import PacketHeader, Record
+from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
+from packetworker.targets.bc.batch import MAX_BATCH_OPERATIONS, BatchRequest, BatchResponse
+from packetworker.targets.bc.client import BCClient
+from packetworker.targets.bc.errors import AuthError, BCError
+from packetworker.targets.bc.odata import any_of, key_of, literal
+from packetworker.targets.mapping import (
+    LookupNotFound,
+    LookupRef,
+    MappedItem,
+    Mapper,
+    Mapping,
+    Operation,
+    load_mapping,
+    resolve_lookups,
+)
+
+if TYPE_CHECKING:
+    from packetworker.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAPPING = "bc-field-sales"
+
+# Entity sets that live under a parent in API v2.0: journal lines belong to a journal.
+_JOURNAL_LINES = {"customerPayments": "customerPaymentJournals"}
+
+_NOT_MAPPED = {
+    "ignored": (Outcome.SKIPPED, "kept in the ledger; no action in Business Central"),
+    "filtered": (Outcome.SKIPPED, "filtered out by the mapping"),
+    "skipped": (Outcome.SKIPPED, None),
+    "error": (Outcome.FAILED, None),
+}
+
+
+class _Refused(Exception):
+    """One operation cannot be applied (missing journal, lookup without match)."""
+
+
+@dataclass
+class _Work:
+    """One mapped operation on its way to BC, and what became of it."""
+
+    op: Operation
+    path: str = ""  # collection path under the company
+    existing: list[dict] = field(default_factory=list)
+    requests: list[BatchRequest] = field(default_factory=list)
+    outcome: Outcome | None = None
+    message: str | None = None
+    refs: list[str | None] = field(default_factory=list)  # per source record
+
+    @property
+    def label(self) -> str:
+        key = ", ".join(f"{k} {v}" for k, v in self.op.key.items())
+        return f"{self.op.entity} {key}".strip()
+
+    @property
+    def posts_rows(self) -> bool:
+        """Journal lines: no deep insert, each child row is posted on its own."""
+        return self.op.entity in self.op.children
+
+    def rows(self) -> list[dict]:
+        return self.op.children.get(self.op.entity, [])
+
+    def source_refs(self) -> list[str | None]:
+        """`refs` lined up with `op.source` (the header record first, then its children)."""
+        if not self.posts_rows:
+            return self.refs
+        # Rows follow the child records in order; a row past them (the unapplied rest of a
+        # payment) belongs to the header, which otherwise points at the first row.
+        rows = list(self.refs)
+        children = len(self.op.source) - 1
+        head = rows[children] if len(rows) > children else (rows[0] if rows else None)
+        return [head, *rows[:children]]
+
+
+class BCTarget(Target):
+    """Applies mapped Field Sales packets to one BC company through `client`."""
+
+    name = "bc"
+    whole_packet = True
+
+    def __init__(
+        self,
+        *,
+        client: BCClient,
+        mapping: Mapping | str = DEFAULT_MAPPING,
+        payment_journal: str = "GENERAL",
+        batch_size: int = MAX_BATCH_OPERATIONS,
+    ) -> None:
+        self.client = client
+        self.mapping = load_mapping(mapping) if isinstance(mapping, str) else mapping
+        self.payment_journal = payment_journal
+        self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
+        self._mapper = Mapper(self.mapping)
+        self._lock = threading.Lock()
+        self._journals: dict[str, str] = {}
+        self._created: list[tuple[str, str, str]] = []  # (path, id, entity) this process made
+
+    # --- Target --------------------------------------------------------------------------
+
+    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
+        header = ctx.header or PacketHeader(salesmancode=ctx.user or "")
+        slots = _Slots(records)
+        works: list[_Work] = []
+        for item in self._mapper.map_packet(header, records):
+            if item.outcome == "mapped" and item.operation is not None:
+                works.append(_Work(item.operation))
+            else:
+                slots.put_item(item)
+        try:
+            self._locate(works)
+            self._look_up(works)
+            for work in works:
+                if work.outcome is None:
+                    self._plan(work)
+            self._send(works)
+        except AuthError as exc:
+            # Credentials refused even after a fresh token: an operator must act, and the
+            # packet must wait for them rather than be quarantined.
+            raise TargetError(
+                f"Business Central refused our credentials: {exc}", transient=True
+            ) from None
+        except httpx.TransportError as exc:
+            raise TargetError(
+                f"Business Central did not answer ({type(exc).__name__})", transient=True
+            ) from None
+        for work in works:
+            slots.put_work(work)
+        return slots.result()
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- read back -----------------------------------------------------------------------
+
+    def created(self) -> list[dict]:
+        """What this target created since it started, read back from BC (with lines)."""
+        with self._lock:
+            made = list(self._created)
+        out = []
+        for path, entity_id, entity in made:
+            expand = _document_lines(entity)
+            row = self.client.get(path, entity_id, expand=expand)
+            row["@entity"] = entity
+            out.append(row)
+        return out
+
+    def describe(self) -> Iterator[str]:
+        """Lines for people: each document, customer and journal line created, read back."""
+        rows = self.created()
+        yield f"Business Central: {len(rows)} entities created"
+        for row in rows:
+            yield from describe_entity(row)
+
+    # --- step 0: where each operation goes ----------------------------------------------
+
+    def _locate(self, works: list[_Work]) -> None:
+        for work in works:
+            parent = _JOURNAL_LINES.get(work.op.entity)
+            if parent is None:
+                work.path = work.op.entity
+                continue
+            journal = self._journal_id(parent)
+            if journal is None:
+                work.outcome = Outcome.FAILED
+                work.message = (
+                    f"{work.label}: Business Central has no customer payment journal "
+                    f"{self.payment_journal!r} (set BC_PAYMENT_JOURNAL to an existing one)."
+                )
+                continue
+            work.path = f"{parent}({journal})/{work.op.entity}"
+
+    def _journal_id(self, parent: str) -> str | None:
+        with self._lock:
+            if self.payment_journal in self._journals:
+                return self._journals[self.payment_journal]
+        found = self.client.find_one(
+            parent, f"code eq {literal(self.payment_journal)}", select=["id", "code"]
+        )
+        if found is None:
+            return None
+        with self._lock:
+            self._journals[self.payment_journal] = found["id"]
+        return found["id"]
+
+    # --- step 1: what exists already (one query per entity set and key field) -------------
+
+    def _look_up(self, works: list[_Work]) -> None:
+        groups: dict[tuple[str, tuple[str, ...]], list[_Work]] = defaultdict(list)
+        for work in works:
+            if work.outcome is None:
+                groups[(work.path, tuple(work.op.key))].append(work)
+        for (path, fields), members in groups.items():
+            first = fields[0]
+            select = None
+            if not any(w.posts_rows for w in members):  # journal rows are compared whole
+                wanted = {"id", *fields}
+                for w in members:
+                    wanted.update(n for n in w.op.update_fields or w.op.body if "@" not in n)
+                select = sorted(wanted)
+            found: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+            for text in any_of(first, (w.op.key[first] for w in members)):
+                for row in self.client.list(path, filter=text, select=select):
+                    found[key_of(row, fields)].append(row)
+            for work in members:
+                work.existing = found.get(key_of(work.op.key, fields), [])
+
+    # --- step 2: the writes each operation needs -----------------------------------------
+
+    def _plan(self, work: _Work) -> None:
+        op = work.op
+        if op.prevent_duplicate and work.existing and op.action != "delete":
+            work.outcome = Outcome.FAILED
+            work.message = op.duplicate_message or f"{work.label} already exists in BC."
+            return
+        try:
+            if op.lookups:
+                op = work.op = resolve_lookups(op, self._resolver())
+        except (LookupNotFound, _Refused) as exc:
+            work.outcome = Outcome.FAILED
+            work.message = f"{work.label}: {exc}"
+            return
+        if op.action == "delete":
+            for row in work.existing:
+                work.requests.append(
+                    BatchRequest("DELETE", f"{work.path}({row['id']})", etag=_etag(row))
+                )
+            if not work.requests:
+                work.outcome, work.message = Outcome.UNCHANGED, "not in Business Central"
+            return
+        if work.posts_rows:
+            self._plan_rows(work)
+            return
+        if not work.existing:
+            body = dict(op.body)
+            body.update(op.children)  # deep insert: lines travel inside the header
+            expand = ",".join(op.children)
+            path = f"{work.path}?$expand={expand}" if expand else work.path
+            work.requests.append(BatchRequest("POST", path, body=body))
+            return
+        row = work.existing[0]
+        if op.action == "create":
+            work.outcome = Outcome.UNCHANGED
+            work.refs = [f"{op.entity}({row['id']})"]
+            return
+        names = op.update_fields if op.update_fields is not None else list(op.body)
+        changes = {
+            name: op.body[name]
+            for name in names
+            if name in op.body and name not in op.key and not _same(row.get(name), op.body[name])
+        }
+        work.refs = [f"{op.entity}({row['id']})"]
+        if not changes:
+            work.outcome = Outcome.UNCHANGED
+            return
+        work.requests.append(
+            BatchRequest("PATCH", f"{work.path}({row['id']})", body=changes, etag=_etag(row))
+        )
+
+    def _plan_rows(self, work: _Work) -> None:
+        """Post the payment's journal rows that BC does not hold yet (matched by value)."""
+        unused = list(work.existing)
+        refs: list[str | None] = []
+        for row in work.rows():
+            match = next((e for e in unused if _row_matches(e, row)), None)
+            if match is not None:
+                unused.remove(match)
+                refs.append(f"{work.op.entity}({match['id']})")
+                continue
+            refs.append(None)
+            work.requests.append(BatchRequest("POST", work.path, body=row))
+        work.refs = refs
+        if not work.requests:
+            work.outcome = Outcome.UNCHANGED
+
+    def _resolver(self):
+        cache: dict[tuple[str, str, str], str | None] = {}
+
+        def resolve(ref: LookupRef) -> str | None:
+            key = (ref.entity, ref.match, str(ref.value))
+            if key not in cache:
+                row = self.client.find_one(
+                    ref.entity, f"{ref.match} eq {literal(ref.value)}", select=["id"]
+                )
+                cache[key] = None if row is None else row["id"]
+            return cache[key]
+
+        return resolve
+
+    # --- step 3: send in $batch ----------------------------------------------------------
+
+    def _send(self, works: list[_Work]) -> None:
+        queue = [(work, n, req) for work in works for n, req in enumerate(work.requests)]
+        answers: dict[int, list[BatchResponse | None]] = {
+            id(w): [None] * len(w.requests) for w in works
+        }
+        for start in range(0, len(queue), self.batch_size):
+            chunk = queue[start : start + self.batch_size]
+            responses = self.client.batch([req for _, _, req in chunk], continue_on_error=True)
+            transient: list[str] = []
+            for (work, n, _), response in zip(chunk, responses, strict=True):
+                answers[id(work)][n] = response
+                error = response.error()
+                if response.status is None or (error is not None and error.transient):
+                    transient.append(f"{work.label}: {error or 'not run'}")
+                elif response.committed and work.requests[n].method == "POST":
+                    self._remember(work, response)
+            if transient:
+                # What committed stays; the retry's look-ups find it and send only the rest.
+                raise TargetError(
+                    f"Business Central is busy ({len(transient)} operations): {transient[0]}",
+                    transient=True,
+                )
+        for work in works:
+            if work.outcome is None:
+                _settle(work, answers[id(work)])
+
+    def _remember(self, work: _Work, response: BatchResponse) -> None:
+        body = response.body if isinstance(response.body, dict) else {}
+        if body.get("id"):
+            with self._lock:
+                self._created.append((work.path, body["id"], work.op.entity))
+
+
+def _settle(work: _Work, responses: list[BatchResponse | None]) -> None:
+    """The outcome of an operation whose requests all ran."""
+    errors = [r.error() for r in responses if r is not None and not r.ok]
+    if errors:
+        error = errors[0]
+        work.outcome = Outcome.FAILED
+        reason = error.bc_message if isinstance(error, BCError) else str(error)
+        code = f"{error.status} {error.code}" if isinstance(error, BCError) else "error"
+        work.message = f"{work.label}: Business Central refused it ({code}): {reason}"
+        return
+    work.outcome = Outcome.APPLIED
+    op = work.op
+    if work.posts_rows:
+        created = iter(r for r in responses if r is not None)
+        work.refs = [ref or _ref(op.entity, next(created, None)) for ref in work.refs]
+        return
+    first = responses[0] if responses else None
+    head = work.refs[0] if work.refs else _ref(op.entity, first)
+    refs: list[str | None] = [head]
+    body = first.body if first is not None and isinstance(first.body, dict) else {}
+    for collection in op.children:
+        lines = body.get(collection) or []
+        refs.extend(
+            f"{collection}({line['id']})" if isinstance(line, dict) and "id" in line else head
+            for line in lines
+        )
+    work.refs = refs
+
+
+def _ref(entity: str, response: BatchResponse | None) -> str | None:
+    body = response.body if response is not None and isinstance(response.body, dict) else {}
+    return f"{entity}({body['id']})" if body.get("id") else None
+
+
+class _Slots:
+    """One outcome per input record, in input order, whatever order mapping yields them in.
+
+    Records are told apart by (table, DMS_ROWID); records without a DMS_ROWID of the same
+    table are filled in arrival order.
+    """
+
+    def __init__(self, records: Sequence[Record]) -> None:
+        self._records = records
+        self._out: list[RecordOutcome | None] = [None] * len(records)
+        self._free: dict[tuple[str, str | None], deque[int]] = defaultdict(deque)
+        for n, record in enumerate(records):
+            self._free[(record.table.name, record.dms_rowid)].append(n)
+
+    def put(self, table: str, rowid: str | None, outcome: Outcome, ref=None, message=None):
+        free = self._free.get((table, rowid))
+        if free:
+            self._out[free.popleft()] = RecordOutcome(table, rowid, outcome, ref, message)
+
+    def put_item(self, item: MappedItem) -> None:
+        outcome, default = _NOT_MAPPED[item.outcome]
+        self.put(item.table, item.dms_rowid, outcome, None, item.message or default)
+
+    def put_work(self, work: _Work) -> None:
+        outcome = work.outcome or Outcome.FAILED
+        refs = work.source_refs()
+        head = refs[0] if refs else None
+        for n, (table, rowid) in enumerate(work.op.source):
+            ref = refs[n] if n < len(refs) and refs[n] else head
+            message = work.message if outcome is Outcome.FAILED else None
+            self.put(table, rowid, outcome, ref, message)
+
+    def result(self) -> list[RecordOutcome]:
+        return [
+            o or RecordOutcome(r.table.name, r.dms_rowid, Outcome.FAILED, None, "no outcome")
+            for o, r in zip(self._out, self._records, strict=True)
+        ]
+
+
+def _etag(row: dict) -> str:
+    return row.get("@odata.etag") or "*"
+
+
+def _norm(value: Any) -> Any:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        return Decimal(str(value)).normalize()
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value).lower()
+    return number.normalize() if number.is_finite() else str(value).lower()
+
+
+def _same(current: Any, wanted: Any) -> bool:
+    a, b = _norm(current), _norm(wanted)
+    if isinstance(a, str) and isinstance(b, str):
+        return a.lower() == b.lower()
+    return a == b
+
+
+def _row_matches(existing: dict, wanted: dict) -> bool:
+    return all(_same(existing.get(name), value) for name, value in wanted.items())
+
+
+def _document_lines(entity: str) -> str | None:
+    return {
+        "salesOrders": "salesOrderLines",
+        "salesInvoices": "salesInvoiceLines",
+        "salesCreditMemos": "salesCreditMemoLines",
+    }.get(entity)
+
+
+def describe_entity(row: dict) -> Iterator[str]:
+    """Human lines for one entity read back from BC (pure)."""
+    entity = row.get("@entity", "")
+    lines_nav = _document_lines(entity)
+    if lines_nav is not None:
+        lines = row.get(lines_nav) or []
+        yield (
+            f"  {entity} {row.get('number')} (mobile no. {row.get('externalDocumentNumber')}) "
+            f"customer {row.get('customerNumber')}: {len(lines)} lines, "
+            f"total {row.get('totalAmountExcludingTax')}"
+        )
+        for line in lines:
+            yield (
+                f"    {line.get('sequence')}: {line.get('lineObjectNumber')} "
+                f"x {line.get('quantity')} {line.get('unitOfMeasureCode') or ''}".rstrip()
+            )
+    elif entity == "customers":
+        yield (
+            f"  customer {row.get('number')} {row.get('displayName')!r} "
+            f"({row.get('city') or 'no city'}), blocked {row.get('blocked')!r}"
+        )
+    elif entity == "customerPayments":
+        applies = row.get("appliesToInvoiceNumber") or "unapplied"
+        yield (
+            f"  payment journal line {row.get('externalDocumentNumber')} customer "
+            f"{row.get('customerNumber')}: {row.get('amount')} ({applies})"
+        )
+    else:
+        yield f"  {entity} {row.get('number') or row.get('id')}"
+
+
+def target_from_settings(settings: Settings) -> BCTarget:
+    """The `bc` target: real Business Central configured by the `bc_*` settings."""
+    return BCTarget(
+        client=BCClient.from_settings(settings),
+        mapping=settings.bc_mapping or DEFAULT_MAPPING,
+        payment_journal=settings.bc_payment_journal,
+    )

@@ -1,0 +1,291 @@
+"""What the three CRM targets share: mapping a whole packet, the per-record error policy,
+the seed-002 contact shape, and turning results into one outcome per record, in order.
+
+A CRM target maps a packet with two mappings: its own (Field Sales tables → CRM entities)
+and the contact mapping (seed 002: `Contact` + `ContactAddress`, by default `ipaas-contact`),
+each applied to the tables it names. Subclasses send the resulting operations
+(`apply_operations`) and answer an `OpResult` per operation, or raise `RecordRefused` for a
+record the CRM or the mapping's rules refuse.
+
+Record errors — a failed mapping check (Invalid Email, Missing Email), a lookup that finds
+nothing (Company Not Found), an existing record under PreventDuplicate (Duplicate Contact),
+or the CRM refusing one record's data — follow the `crm_record_errors` policy:
+`quarantine` answers FAILED (the pipeline quarantines the packet), `skip` answers SKIPPED
+with the same plain-language message, and the rest of the packet applies. Either way the
+record is reported and logged, never dropped silently. Other mapping errors (a required
+field without a value, a table the mapping does not know) always answer FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from packetworker.packets.model import PacketHeader, Record
+from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target
+from packetworker.targets.mapping import (
+    LookupNotFound,
+    LookupRef,
+    MappedItem,
+    Mapper,
+    Mapping,
+    Operation,
+)
+
+logger = logging.getLogger(__name__)
+
+RecordErrors = Literal["quarantine", "skip"]
+
+# The seed-002 contact shape (iPaaS.com Customer) that the contact mapping produces.
+CONTACT_COMPANY_FIELD = "iPaaS.com Company ID"
+FILTERED = "Filtered out by the mapping's `when` rule; nothing to apply."
+IGNORED = "Table ignored by the mapping; nothing to apply."
+
+
+class RecordRefused(Exception):
+    """One record cannot be applied because of its data; governed by the error policy."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(slots=True)
+class OpResult:
+    """What happened to one operation. `refs` optionally gives the target id of each
+    covered source record (same order as `Operation.source`); else every one gets `ref`."""
+
+    outcome: Outcome
+    ref: str | None = None
+    message: str | None = None
+    refs: list[str | None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """An operation to send, and whether it came from the contact mapping."""
+
+    operation: Operation
+    contact: bool = False
+
+
+@dataclass(slots=True)
+class ContactData:
+    """A seed-002 contact, read from the contact mapping's operation (iPaaS.com shape)."""
+
+    number: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    company_name: str | None
+    custom: dict[str, Any]
+    addresses: list[dict[str, Any]]
+    company: LookupRef | None
+    rowid: str | None
+    prevent_duplicate: bool
+    duplicate_message: str
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+def contact_data(operation: Operation) -> ContactData:
+    """Read the contact mapping's operation. Addresses marked `PreventDuplicate` are kept
+    once each (the same address twice would otherwise be written twice)."""
+    body = operation.body
+    custom = dict(body.get("CustomFields") or {})
+    custom.pop(CONTACT_COMPANY_FIELD, None)
+    addresses: list[dict[str, Any]] = []
+    for row in operation.children.get("Addresses", []):
+        prevent = bool(row.get("PreventDuplicate"))
+        address = {k: v for k, v in row.items() if k != "PreventDuplicate"}
+        if prevent and address in addresses:
+            continue
+        addresses.append(address)
+    company = next(
+        (ref for ref in operation.lookups.values() if ref.field == CONTACT_COMPANY_FIELD), None
+    )
+    number = next(iter(operation.key.values()), body.get("CustomerNumber"))
+    rowid = next((rowid for _, rowid in operation.source[:1]), None)
+    return ContactData(
+        number=str(number),
+        first_name=body.get("FirstName"),
+        last_name=body.get("LastName"),
+        email=body.get("EmailAddress") or None,
+        company_name=body.get("Company"),
+        custom=custom,
+        addresses=addresses,
+        company=company,
+        rowid=rowid,
+        prevent_duplicate=operation.prevent_duplicate,
+        duplicate_message=operation.duplicate_message
+        or f"A contact with number {number} already exists.",
+    )
+
+
+def lookup_message(ref: LookupRef) -> str:
+    """The mapping's plain sentence for a lookup that found nothing."""
+    return LookupNotFound(ref).message
+
+
+def check_sentences(mapping: Mapping) -> list[str]:
+    """Every check message a mapping can produce (what marks a mapper error as a record
+    error the policy governs)."""
+    sentences = []
+    for table in mapping.tables.values():
+        sentences += [check.sentence() for check in table.checks]
+        for child in table.children.values():
+            sentences += [check.sentence() for check in child.checks]
+    return sentences
+
+
+@dataclass
+class _Ledger:
+    """Outcomes collected per (table, DMS_ROWID), handed back in record order."""
+
+    queues: dict[tuple[str, str | None], deque[RecordOutcome]] = field(
+        default_factory=lambda: defaultdict(deque)
+    )
+
+    def add(self, outcome: RecordOutcome) -> None:
+        self.queues[(outcome.table, outcome.dms_rowid)].append(outcome)
+
+    def in_order(self, records: Sequence[Record]) -> list[RecordOutcome]:
+        out = []
+        for record in records:
+            queue = self.queues.get((record.table.name, record.dms_rowid))
+            if queue:
+                out.append(queue.popleft())
+            else:  # cannot happen with a correct mapper; never lose a record silently
+                out.append(
+                    RecordOutcome(
+                        record.table.name,
+                        record.dms_rowid,
+                        Outcome.FAILED,
+                        message="The mapping produced no outcome for this record.",
+                    )
+                )
+        return out
+
+
+class CrmTarget(Target):
+    """Maps whole packets and reports one outcome per record; subclasses send operations."""
+
+    whole_packet = True
+
+    def __init__(
+        self,
+        *,
+        mapping: Mapping,
+        contact_mapping: Mapping | None = None,
+        record_errors: RecordErrors = "quarantine",
+    ) -> None:
+        self.mapping = mapping
+        self.contact_mapping = contact_mapping
+        self.record_errors = record_errors
+        self._mapper = Mapper(mapping)
+        self._contact_mapper = Mapper(contact_mapping) if contact_mapping else None
+        self._contact_tables: set[str] = set()
+        self._check_sentences = check_sentences(mapping)
+        if contact_mapping is not None:
+            self._contact_tables = set(contact_mapping.tables) | set(
+                contact_mapping.child_parents()
+            )
+            self._check_sentences += check_sentences(contact_mapping)
+        self.created: list[str] = []  # what `describe` lists
+
+    # --- subclasses ---------------------------------------------------------------------
+
+    @abstractmethod
+    def apply_operation(self, job: Job) -> OpResult:
+        """Send one operation; raise `RecordRefused` for a record error, `TargetError`
+        for anything else."""
+
+    def apply_operations(self, jobs: Sequence[Job]) -> list[OpResult | RecordRefused]:
+        """Send every operation in order (a batching target overrides this)."""
+        results: list[OpResult | RecordRefused] = []
+        for job in jobs:
+            try:
+                results.append(self.apply_operation(job))
+            except RecordRefused as refused:
+                results.append(refused)
+        return results
+
+    def describe(self) -> list[str]:
+        """One line per record this target created, in creation order."""
+        return list(self.created)
+
+    # --- Target -------------------------------------------------------------------------
+
+    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
+        header = ctx.header or PacketHeader(salesmancode=ctx.user or "")
+        main = [r for r in records if r.table.name not in self._contact_tables]
+        contacts = [r for r in records if r.table.name in self._contact_tables]
+        items: list[tuple[MappedItem, bool]] = [
+            (item, False) for item in self._mapper.map_packet(header, main)
+        ]
+        if contacts and self._contact_mapper is not None:
+            items += [(item, True) for item in self._contact_mapper.map_packet(header, contacts)]
+
+        ledger = _Ledger()
+        jobs: list[Job] = []
+        for item, contact in items:
+            if item.outcome == "mapped" and item.operation is not None:
+                jobs.append(Job(item.operation, contact))
+            else:
+                ledger.add(self._unmapped(item, ctx))
+        results = self.apply_operations(jobs) if jobs else []
+        for job, result in zip(jobs, results, strict=True):
+            for outcome in self._outcomes(job.operation, result, ctx):
+                ledger.add(outcome)
+        return ledger.in_order(records)
+
+    # --- outcomes -----------------------------------------------------------------------
+
+    def _unmapped(self, item: MappedItem, ctx: ApplyContext) -> RecordOutcome:
+        if item.outcome == "filtered":
+            return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=FILTERED)
+        if item.outcome == "ignored":
+            return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=IGNORED)
+        if item.outcome == "skipped":
+            return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=item.message)
+        message = item.message or "The record could not be mapped."
+        if any(sentence in message for sentence in self._check_sentences):
+            return self._refused(item.table, item.dms_rowid, message, ctx)
+        logger.warning("%s/%s not mapped: %s", item.table, item.dms_rowid or "-", message)
+        return RecordOutcome(item.table, item.dms_rowid, Outcome.FAILED, message=message)
+
+    def _outcomes(
+        self, operation: Operation, result: OpResult | RecordRefused, ctx: ApplyContext
+    ) -> Iterable[RecordOutcome]:
+        if isinstance(result, RecordRefused):
+            for table, rowid in operation.source:
+                yield self._refused(table, rowid, result.message, ctx)
+            return
+        refs = result.refs or [result.ref] * len(operation.source)
+        for (table, rowid), ref in zip(operation.source, refs, strict=True):
+            yield RecordOutcome(
+                table, rowid, result.outcome, target_ref=ref, message=result.message
+            )
+
+    def _refused(
+        self, table: str, rowid: str | None, message: str, ctx: ApplyContext
+    ) -> RecordOutcome:
+        outcome = Outcome.SKIPPED if self.record_errors == "skip" else Outcome.FAILED
+        logger.warning(
+            "packet %s: %s/%s refused (%s): %s",
+            ctx.packet_id,
+            table,
+            rowid or "-",
+            "skipped" if outcome is Outcome.SKIPPED else "quarantine",
+            message,
+        )
+        return RecordOutcome(table, rowid, outcome, message=message)
+
+    def _created(self, entity: str, ref: str | None, label: str) -> None:
+        self.created.append(f"{entity} {ref or '?'}: {label}")

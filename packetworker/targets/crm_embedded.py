@@ -1,0 +1,36 @@
+"""Embedded defaults of the CRM targets: an emulator started in process when no CRM is
+configured, seeded with what the samples reference (the customer their orders and visits
+name, its items and units), so `packetworker replay samples/ --target dataverse|crmaas|
+dynamics-portal` works on a fresh clone. Never used when the CRM's URL is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+# What `samples/` reference without creating it: the customer of the orders, visits and
+# payments (also the company of the linked-contact sample), the items and the units.
+SAMPLE_CUSTOMER = {"number": "PV-01042", "name": "Бакалия „Тракия“ ЕООД", "city": "Пловдив"}
+SAMPLE_ITEMS = {"W-1001": "Mineral water 0.5 l", "C-3007": "Coffee 250 g", "J-2040": "Juice 1 l"}
+SAMPLE_UNITS = ("БР", "ПК")
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedCredentials:
+    """What a client needs to talk to an embedded emulator (made-up, local only)."""
+
+    client_id: str = "embedded-app"
+    client_secret: str = "embedded-secret"  # noqa: S105 - a local emulator's made-up secret
+    primary_key: str = "embedded-primary-key"
+    secondary_key: str = "embedded-secondary-key"
+    portal_scope: str = "Dynamics365.ReadWrite"
+
+
+CREDENTIALS = EmbeddedCredentials()
+
+
+def quiet_server_logs() -> None:
+    """The emulators serve with werkzeug, which logs every request at INFO: noise in a
+    replay's output (the requests are what the summary reports)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

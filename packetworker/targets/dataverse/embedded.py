@@ -1,0 +1,76 @@
+"""The Dataverse emulator as the dataverse target's embedded default (no `dataverse_url`).
+
+The emulator's stock tables are accounts and contacts; the Field Sales mapping also writes
+appointments and sales orders with their lines, and looks up products and units, so those
+are declared here the way a Sales environment has them.
+"""
+
+from __future__ import annotations
+
+from packetworker.sandbox.dataverse import DataverseEmulator
+from packetworker.sandbox.dataverse.model import EntityDef, Lookup, default_entities
+from packetworker.targets.crm_embedded import (
+    CREDENTIALS,
+    SAMPLE_CUSTOMER,
+    SAMPLE_ITEMS,
+    SAMPLE_UNITS,
+    quiet_server_logs,
+)
+
+
+def field_sales_entities() -> dict[str, EntityDef]:
+    """accounts and contacts, plus what a Dynamics 365 Sales environment adds."""
+    entities = default_entities()
+    entities["appointments"] = EntityDef(
+        "appointments",
+        "appointment",
+        "activityid",
+        lookups={"regardingobjectid_account_appointment": Lookup("accounts", "regardingobjectid")},
+    )
+    entities["salesorders"] = EntityDef(
+        "salesorders",
+        "salesorder",
+        "salesorderid",
+        lookups={"customerid_account": Lookup("accounts", "customerid")},
+    )
+    entities["salesorderdetails"] = EntityDef(
+        "salesorderdetails",
+        "salesorderdetail",
+        "salesorderdetailid",
+        lookups={
+            "salesorderid": Lookup("salesorders", "salesorderid"),
+            "productid": Lookup("products", "productid"),
+            "uomid": Lookup("uoms", "uomid"),
+        },
+    )
+    entities["products"] = EntityDef(
+        "products", "product", "productid", alternate_keys=(("productnumber",),)
+    )
+    entities["uoms"] = EntityDef("uoms", "uom", "uomid")
+    return entities
+
+
+def seed_samples(emulator: DataverseEmulator) -> None:
+    """What the samples reference without creating it."""
+    emulator.seed(
+        "accounts",
+        accountnumber=SAMPLE_CUSTOMER["number"],
+        name=SAMPLE_CUSTOMER["name"],
+        address1_city=SAMPLE_CUSTOMER["city"],
+    )
+    for number, name in SAMPLE_ITEMS.items():
+        emulator.seed("products", productnumber=number, name=name)
+    for unit in SAMPLE_UNITS:
+        emulator.seed("uoms", name=unit)
+
+
+def start_embedded() -> DataverseEmulator:
+    """A running, seeded emulator (stop it with `__exit__`)."""
+    emulator = DataverseEmulator(
+        clients={CREDENTIALS.client_id: CREDENTIALS.client_secret},
+        entities=field_sales_entities(),
+    )
+    quiet_server_logs()
+    emulator.__enter__()
+    seed_samples(emulator)
+    return emulator

@@ -1,0 +1,563 @@
+"""The dataverse target: mapped Field Sales records and seed-002 contacts into Dataverse.
+
+Documents go out in `$batch` requests, one change set per document (a sales order and its
+lines, an account and its primary contact), so a document is applied whole or not at all
+and one request carries up to `batch_size` operations: that is what keeps requests per
+applied record far below one (see `bench/bench_dataverse_requests.py`).
+
+Idempotency, so a re-run creates nothing new (`unchanged`):
+- a record keyed by its own GUID (the mobile DMS_ROWID as `salesorderid`, `activityid`) or
+  by an alternate key (`accountnumber`) is written with `If-None-Match: *`: an existing one
+  answers 412 and its change set rolls back whole (no second primary contact, no second set
+  of lines); an upsert then updates only the mapping's `update_fields`;
+- a contact is looked for by number and email first; the same source row is `unchanged`,
+  another one is "Duplicate Contact" (PreventDuplicate), as is Dataverse's own duplicate
+  detection.
+
+Lookups are resolved by a query per distinct value (cached; only hits are kept). A miss
+first sends what is pending, since the record may be in the same packet (a new customer and
+its first order), then asks again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from packetworker.targets.base import Outcome
+from packetworker.targets.crm_common import (
+    CrmTarget,
+    Job,
+    OpResult,
+    RecordErrors,
+    RecordRefused,
+    contact_data,
+    lookup_message,
+)
+from packetworker.targets.crm_embedded import CREDENTIALS
+from packetworker.targets.dataverse.auth import DataverseAuth
+from packetworker.targets.dataverse.batch import BatchOperation, BatchResponse
+from packetworker.targets.dataverse.client import DataverseClient
+from packetworker.targets.dataverse.contacts import (
+    COMPANY_ENTITY,
+    EMAIL_COLUMN,
+    NUMBER_COLUMN,
+    contact_columns,
+    extra_addresses_note,
+)
+from packetworker.targets.dataverse.errors import (
+    DataverseError,
+    DuplicateDetected,
+    DuplicateRecord,
+    LookupTargetNotFound,
+    RecordNotFound,
+)
+from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
+from packetworker.targets.mapping import LookupNotFound, LookupRef, Mapping, Operation, load_mapping
+from packetworker.targets.mapping import resolve_lookups as _resolve_lookups
+
+if TYPE_CHECKING:
+    from packetworker.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Single-valued navigation properties a mapping may fill with an object (deep insert): the
+# related record is created in the same change set and bound to its parent.
+NESTED = {"primarycontactid": "contacts"}
+# Collection-valued navigation properties: (entity set of the rows, lookup to the parent).
+COLLECTIONS = {"order_details": ("salesorderdetails", "salesorderid")}
+# Activity tables share one primary key column.
+ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
+# Lookups a contact mapping declares by a neutral name, and where Dataverse keeps them.
+ENTITY_ALIASES = {"company": COMPANY_ENTITY}
+MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch
+
+
+def id_column(entity_set: str) -> str:
+    """The primary key column of an entity set (`accounts` → `accountid`)."""
+    if entity_set in ACTIVITIES:
+        return "activityid"
+    singular = entity_set[:-1] if entity_set.endswith("s") else entity_set
+    return f"{singular}id"
+
+
+@dataclass
+class _Document:
+    """One change set: the parts of one operation and which answer is whose."""
+
+    index: int  # position in the jobs
+    operation: Operation
+    parts: list[BatchOperation]
+    head: str  # content id of the operation's own record
+    rows: list[str] = field(default_factory=list)  # content ids of the child rows
+    existing_update: dict[str, Any] | None = None  # what to change if the record exists
+
+
+class DataverseTarget(CrmTarget):
+    """`DataverseTarget(client, mapping=..., contact_mapping=..., record_errors=...)`."""
+
+    name = "dataverse"
+
+    def __init__(
+        self,
+        client: DataverseClient,
+        *,
+        mapping: Mapping,
+        contact_mapping: Mapping | None = None,
+        record_errors: RecordErrors = "quarantine",
+        use_batch: bool = True,
+        batch_size: int = MAX_BATCH_OPERATIONS,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(
+            mapping=mapping, contact_mapping=contact_mapping, record_errors=record_errors
+        )
+        self.client = client
+        self.use_batch = use_batch
+        self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
+        self._on_close = on_close
+        self._ids: dict[tuple[str, str, str], str] = {}  # (entity, column, value) -> GUID
+        self._content_ids = itertools.count(1)  # next() is atomic: safe across threads
+
+    def close(self) -> None:
+        self.client.close()
+        if self._on_close is not None:
+            self._on_close()
+
+    # --- operations ---------------------------------------------------------------------
+
+    def apply_operation(self, job: Job) -> OpResult:
+        results = self.apply_operations([job])
+        result = results[0]
+        if isinstance(result, RecordRefused):
+            raise result
+        return result
+
+    def apply_operations(self, jobs: Sequence[Job]) -> list[OpResult | RecordRefused]:
+        results: list[OpResult | RecordRefused | None] = [None] * len(jobs)
+        pending: list[_Document] = []
+        for index, job in enumerate(jobs):
+            try:
+                if job.contact:
+                    self._flush(pending, results)  # its company may be in the pending batch
+                    results[index] = self._contact(job.operation)
+                    continue
+                operation = self._resolve(job.operation, pending, results)
+                document = self._document(index, operation)
+                if document is None:
+                    results[index] = self._direct(operation)
+                    continue
+                pending.append(document)
+                if sum(len(d.parts) for d in pending) >= self.batch_size:
+                    self._flush(pending, results)
+            except RecordRefused as refused:
+                results[index] = refused
+            except DataverseError as error:
+                if error.transient:
+                    raise
+                results[index] = OpResult(Outcome.FAILED, message=error.message)
+        self._flush(pending, results)
+        return [r if r is not None else _no_answer() for r in results]
+
+    # --- lookups ------------------------------------------------------------------------
+
+    def _resolve(
+        self,
+        operation: Operation,
+        pending: list[_Document],
+        results: list[OpResult | RecordRefused | None],
+    ) -> Operation:
+        def resolver(ref: LookupRef) -> str | None:
+            entity, column = ENTITY_ALIASES.get(ref.entity, (ref.entity, ref.match))
+            found = self.lookup(entity, column, ref.value)
+            if found is None and pending:
+                self._flush(pending, results)
+                found = self.lookup(entity, column, ref.value)
+            return found
+
+        try:
+            return _resolve_lookups(operation, resolver)
+        except LookupNotFound as missing:
+            raise RecordRefused(missing.message) from None
+
+    def lookup(self, entity_set: str, column: str, value: Any) -> str | None:
+        """The GUID of the `entity_set` record whose `column` is `value` (hits are cached)."""
+        key = (entity_set, column, str(value))
+        if key in self._ids:
+            return self._ids[key]
+        id_attr = id_column(entity_set)
+        rows = self.client.query(
+            entity_set,
+            select=[id_attr],
+            filter=f"{column} eq {format_value(str(value))}",
+            maxpagesize=1,
+        )
+        first = next(iter(rows), None)
+        if first is None:
+            return None
+        self._ids[key] = str(first[id_attr])
+        return self._ids[key]
+
+    # --- documents ----------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        return str(next(self._content_ids))
+
+    def _document(self, index: int, operation: Operation) -> _Document | None:
+        """The change set of a create/upsert; None for what is sent on its own."""
+        entity = operation.entity
+        if operation.action not in ("create", "upsert"):
+            return None
+        key = _address_key(entity, operation.key)
+        if key is None:
+            return None  # a create keyed by ordinary columns: checked by a query first
+        parts: list[BatchOperation] = []
+        body: dict[str, Any] = {}
+        for name, value in operation.body.items():
+            target = NESTED.get(name)
+            if target is not None and isinstance(value, dict):
+                nested_id = self._next_id()
+                parts.append(BatchOperation("POST", target, value, content_id=nested_id))
+                body[f"{name}@odata.bind"] = f"${nested_id}"
+            else:
+                body[name] = value
+        if isinstance(key, str):
+            body.pop(id_column(entity), None)  # addressed by it already
+        head = self._next_id()
+        parts.append(
+            BatchOperation(
+                "PATCH",
+                record_path(entity, key),
+                body,
+                headers={"If-None-Match": "*"},
+                content_id=head,
+            )
+        )
+        document = _Document(index, operation, parts, head)
+        for collection, rows in operation.children.items():
+            try:
+                row_set, parent_lookup = COLLECTIONS[collection]
+            except KeyError:
+                raise RecordRefused(
+                    f"The mapping's collection {collection} has no Dataverse table here "
+                    f"(known: {', '.join(sorted(COLLECTIONS))})."
+                ) from None
+            for row in rows:
+                row_id = self._next_id()
+                row_body = {**row, f"{parent_lookup}@odata.bind": f"${head}"}
+                parts.append(BatchOperation("POST", row_set, row_body, content_id=row_id))
+                document.rows.append(row_id)
+        if operation.action == "upsert":
+            names = operation.update_fields
+            fields = {
+                k: v
+                for k, v in operation.body.items()
+                if (names is None or k in names) and k not in NESTED and k not in operation.key
+            }
+            document.existing_update = fields
+        return document
+
+    def _flush(
+        self, pending: list[_Document], results: list[OpResult | RecordRefused | None]
+    ) -> None:
+        if not pending:
+            return
+        documents = list(pending)
+        pending.clear()
+        answers = self._send([d.parts for d in documents])
+        updates: list[_Document] = []
+        for document in documents:
+            result = self._settle(document, answers)
+            if result is None:
+                updates.append(document)
+            else:
+                results[document.index] = result
+        if updates:
+            self._update_existing(updates, results)
+
+    def _send(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
+        """Answers by content id: one $batch, or one request per operation (baseline)."""
+        if self.use_batch:
+            answers: dict[str, BatchResponse] = {}
+            # Split into batches of at most batch_size operations (whole groups).
+            chunk, size = [], 0
+            for group in groups:
+                if chunk and size + len(group) > self.batch_size:
+                    answers.update(self._batch(chunk))
+                    chunk, size = [], 0
+                chunk.append(group)
+                size += len(group)
+            if chunk:
+                answers.update(self._batch(chunk))
+            return answers
+        return self._one_by_one(groups)
+
+    def _batch(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
+        responses = self.client.batch_changesets(groups, continue_on_error=True)
+        return {r.content_id: r for r in responses if r.content_id}
+
+    def _one_by_one(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
+        """Each operation as its own request: the baseline the batch is measured against
+        (no atomicity: a group stops at its first failure)."""
+        answers: dict[str, BatchResponse] = {}
+        for group in groups:
+            made: dict[str, tuple[str, str]] = {}  # content id -> (entity set, GUID)
+            for op in group:
+                body = {
+                    k: (_ref(v, made) if k.endswith("@odata.bind") else v)
+                    for k, v in (op.body or {}).items()
+                }
+                entity_set = op.path.split("(", 1)[0]
+                try:
+                    if op.method == "POST":
+                        new_id = self.client.create(entity_set, body)
+                    else:
+                        key = _parse_path_key(op.path)
+                        new_id = self.client.upsert(entity_set, key, body, mode="create") or ""
+                except DataverseError as error:
+                    if error.transient:
+                        raise
+                    answers[op.content_id or ""] = _failed(error)
+                    break
+                made[op.content_id or ""] = (entity_set, new_id)
+                uri = f"{self.client.url}{self.client.api_path}{entity_set}({new_id})"
+                answers[op.content_id or ""] = BatchResponse(
+                    204, {"odata-entityid": uri}, b"", op.content_id
+                )
+        return answers
+
+    def _settle(
+        self, document: _Document, answers: dict[str, BatchResponse]
+    ) -> OpResult | RecordRefused | None:
+        """The result of a document's change set; None when the record exists and an
+        upsert must update it."""
+        operation = document.operation
+        failed = next(
+            (
+                answers[p.content_id]
+                for p in document.parts
+                if p.content_id in answers and not answers[p.content_id].ok
+            ),
+            None,
+        )
+        if failed is None:
+            head = answers.get(document.head)
+            if head is None:
+                return _no_answer()
+            ref = head.entity_id
+            refs: list[str | None] = [ref]
+            refs += [answers[r].entity_id if r in answers else ref for r in document.rows]
+            if len(refs) != len(operation.source):
+                refs = [ref] * len(operation.source)
+            self._created(operation.entity, ref, _label(operation))
+            return OpResult(Outcome.APPLIED, ref=ref, refs=refs)
+        error = failed.error()
+        if isinstance(error, DuplicateRecord) and failed.content_id == document.head:
+            if operation.prevent_duplicate:
+                return RecordRefused(operation.duplicate_message or error.message)
+            if document.existing_update:
+                return None
+            return OpResult(Outcome.UNCHANGED, ref=_guid_key(operation))
+        if isinstance(error, DuplicateDetected | DuplicateRecord):
+            return RecordRefused(operation.duplicate_message or error.message)
+        if isinstance(error, LookupTargetNotFound | RecordNotFound):
+            return RecordRefused(
+                f"A record this {operation.entity} refers to does not exist: {error.message}"
+            )
+        assert error is not None
+        if error.transient:
+            raise error
+        return OpResult(Outcome.FAILED, message=error.message)
+
+    def _update_existing(
+        self, documents: list[_Document], results: list[OpResult | RecordRefused | None]
+    ) -> None:
+        """Existing records of upserts: change only the mapping's `update_fields`."""
+        groups = []
+        for document in documents:
+            key = _address_key(document.operation.entity, document.operation.key)
+            assert key is not None
+            groups.append(
+                [
+                    BatchOperation(
+                        "PATCH",
+                        record_path(document.operation.entity, key),
+                        document.existing_update,
+                        headers={"If-Match": "*"},
+                        content_id=self._next_id(),
+                    )
+                ]
+            )
+        answers = self._send(groups)
+        for document, group in zip(documents, groups, strict=True):
+            answer = answers.get(group[0].content_id or "")
+            if answer is None:
+                results[document.index] = _no_answer()
+            elif answer.ok:
+                results[document.index] = OpResult(Outcome.UNCHANGED, ref=answer.entity_id)
+            else:
+                error = answer.error()
+                assert error is not None
+                results[document.index] = OpResult(Outcome.FAILED, message=error.message)
+
+    def _direct(self, operation: Operation) -> OpResult:
+        """Updates, deletes, and creates keyed by ordinary columns: one request each."""
+        entity, action = operation.entity, operation.action
+        key = _address_key(entity, operation.key)
+        if action == "delete":
+            if key is None:
+                found = self._find(entity, operation.key)
+                if found is None:
+                    return OpResult(Outcome.UNCHANGED)
+                key = found
+            try:
+                self.client.delete(entity, key)
+            except RecordNotFound:
+                return OpResult(Outcome.UNCHANGED)
+            return OpResult(Outcome.APPLIED)
+        if action == "update":
+            if key is None:
+                key = self._find(entity, operation.key)
+                if key is None:
+                    return OpResult(
+                        Outcome.FAILED, message=f"No {entity} record has {operation.key}."
+                    )
+            ref = self.client.upsert(entity, key, operation.body, mode="update")
+            return OpResult(Outcome.APPLIED, ref=ref)
+        found = self._find(entity, operation.key)  # create keyed by ordinary columns
+        if found is not None:
+            if operation.prevent_duplicate:
+                raise RecordRefused(operation.duplicate_message or f"{entity} already exists.")
+            return OpResult(Outcome.UNCHANGED, ref=found)
+        try:
+            ref = self.client.create(entity, operation.body)
+        except (DuplicateDetected, DuplicateRecord) as error:
+            raise RecordRefused(operation.duplicate_message or error.message) from None
+        self._created(entity, ref, _label(operation))
+        return OpResult(Outcome.APPLIED, ref=ref)
+
+    def _find(self, entity_set: str, key: dict[str, Any]) -> str | None:
+        if not key:
+            return None
+        id_attr = id_column(entity_set)
+        clauses = " and ".join(f"{c} eq {format_value(_literal(v))}" for c, v in key.items())
+        first = next(iter(self.client.query(entity_set, select=[id_attr], filter=clauses)), None)
+        return None if first is None else str(first[id_attr])
+
+    # --- seed-002 contacts --------------------------------------------------------------
+
+    def _contact(self, operation: Operation) -> OpResult:
+        contact = contact_data(operation)
+        company_id = None
+        if contact.company is not None:
+            company_id = self.lookup(*COMPANY_ENTITY, contact.company.value)
+            if company_id is None:
+                raise RecordRefused(lookup_message(contact.company))
+        rowid = contact.rowid.lower() if contact.rowid and is_guid(contact.rowid) else None
+        existing = self._find("contacts", {NUMBER_COLUMN: contact.number})
+        if existing is None and contact.email:
+            existing = self._find("contacts", {EMAIL_COLUMN: contact.email})
+        columns = contact_columns(contact, company_id=company_id)
+        if existing is not None:
+            if rowid is not None and existing.lower() == rowid:
+                return OpResult(Outcome.UNCHANGED, ref=existing)  # the same row, again
+            if contact.prevent_duplicate:
+                raise RecordRefused(contact.duplicate_message)
+            self.client.update("contacts", existing, columns)
+            return OpResult(Outcome.UNCHANGED, ref=existing)
+        try:
+            if rowid is not None:
+                ref = self.client.upsert("contacts", rowid, columns, mode="create") or rowid
+            else:
+                ref = self.client.create("contacts", columns)
+        except (DuplicateDetected, DuplicateRecord):
+            raise RecordRefused(contact.duplicate_message) from None
+        except LookupTargetNotFound:
+            assert contact.company is not None
+            raise RecordRefused(lookup_message(contact.company)) from None
+        self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
+        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact))
+
+
+def _address_key(entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
+    """How to address the record of `key`: its GUID (key = the primary column), the key as
+    an alternate key, or None (an ordinary column: found by a query)."""
+    if not key:
+        return None
+    id_attr = id_column(entity_set)
+    if list(key) == [id_attr]:
+        value = str(key[id_attr])
+        return value.lower() if is_guid(value) else None
+    if entity_set == "accounts" and list(key) == ["accountnumber"]:
+        return {"accountnumber": _literal(key["accountnumber"])}
+    return None
+
+
+def _guid_key(operation: Operation) -> str | None:
+    values = [str(v) for v in operation.key.values()]
+    return values[0].lower() if len(values) == 1 and is_guid(values[0]) else None
+
+
+def _literal(value: Any) -> str | int | float | bool:
+    return value if isinstance(value, str | int | float | bool) else str(value)
+
+
+def _label(operation: Operation) -> str:
+    return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
+
+
+def _ref(value: Any, made: dict[str, tuple[str, str]]) -> Any:
+    text = str(value)
+    if text.startswith("$") and text[1:] in made:
+        entity_set, guid = made[text[1:]]
+        return f"/{entity_set}({guid})"
+    return value
+
+
+def _parse_path_key(path: str) -> str | dict[str, Any]:
+    inner = unquote(path.split("(", 1)[1].rsplit(")", 1)[0])
+    if is_guid(inner):
+        return inner
+    column, _, raw = inner.partition("=")
+    return {column: raw[1:-1].replace("''", "'") if raw.startswith("'") else raw}
+
+
+def _failed(error: DataverseError) -> BatchResponse:
+    payload = {"error": {"code": error.code, "message": error.dataverse_message}}
+    return BatchResponse(error.status, {}, json.dumps(payload).encode(), None)
+
+
+def _no_answer() -> OpResult:
+    return OpResult(Outcome.FAILED, message="Dataverse gave no answer for this operation.")
+
+
+def target_from_settings(settings: Settings) -> DataverseTarget:
+    """The configured Dataverse, or (no `dataverse_url`) an embedded emulator seeded with
+    what the samples reference, stopped by `close()`."""
+    mapping = load_mapping(settings.dataverse_mapping)
+    contacts = load_mapping(settings.contact_mapping) if settings.contact_mapping else None
+    options: dict[str, Any] = {
+        "mapping": mapping,
+        "contact_mapping": contacts,
+        "record_errors": settings.crm_record_errors,
+    }
+    if settings.dataverse_url:
+        return DataverseTarget(DataverseClient.from_settings(settings), **options)
+    from packetworker.targets.dataverse.embedded import start_embedded
+
+    emulator = start_embedded()
+    logger.info("no DATAVERSE_URL: using an embedded Dataverse emulator at %s", emulator.url)
+    auth = DataverseAuth(
+        environment_url=emulator.url,
+        tenant=emulator.tenant,
+        client_id=CREDENTIALS.client_id,
+        client_secret=CREDENTIALS.client_secret,
+        token_url=emulator.token_url,
+    )
+    client = DataverseClient(emulator.url, auth=auth)
+    return DataverseTarget(client, on_close=lambda: emulator.__exit__(None, None, None), **options)

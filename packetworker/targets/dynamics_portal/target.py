@@ -1,0 +1,296 @@
+"""The dynamics-portal target: the Dataverse mapping sent through the portal proxy (seed 000).
+
+The proxy has five endpoints — authenticate, create, update, get, delete — and no query, so
+the target keeps a `RecordIndex` of what it knows is in Dynamics: every record it created
+(by each of its columns and by its source row) and whatever a deployment seeds it with.
+Lookups (an order's account, a line's product, a contact's company) and the checks before
+a create (key, contact number and email) read the index; an indexed id is confirmed with a
+GET before it is trusted. The proxy's own duplicate rule (409) still guards what the index
+does not know. The index lives in memory: after a restart, records created earlier are
+unknown to it, so their lookups fail (a clear record error) until they are seeded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Mapping as MappingABC
+from typing import TYPE_CHECKING, Any
+
+from packetworker.targets.base import Outcome
+from packetworker.targets.crm_common import (
+    ContactData,
+    CrmTarget,
+    Job,
+    OpResult,
+    RecordErrors,
+    RecordRefused,
+    contact_data,
+    lookup_message,
+)
+from packetworker.targets.crm_embedded import CREDENTIALS
+from packetworker.targets.dataverse.contacts import (
+    COMPANY_ENTITY,
+    EMAIL_COLUMN,
+    NUMBER_COLUMN,
+    contact_columns,
+    extra_addresses_note,
+)
+from packetworker.targets.dataverse.target import COLLECTIONS, NESTED
+from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
+from packetworker.targets.dynamics_portal.errors import (
+    DuplicateRecord,
+    DynamicsPortalError,
+    RecordNotFound,
+)
+from packetworker.targets.mapping import LookupNotFound, LookupRef, Mapping, Operation, load_mapping
+from packetworker.targets.mapping import resolve_lookups as _resolve_lookups
+
+if TYPE_CHECKING:
+    from packetworker.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+API_PATH = "/api/data/v9.2/"
+ENTITY_ALIASES = {"company": COMPANY_ENTITY}
+
+
+def endpoint(entity_set: str) -> str:
+    """The Dynamics Web API endpoint the proxy writes to."""
+    return f"{API_PATH}{entity_set}"
+
+
+class RecordIndex:
+    """Record ids by (entity set, column, value) and by source row, in memory."""
+
+    def __init__(self) -> None:
+        self._by_value: dict[tuple[str, str, str], str] = {}
+        self._by_row: dict[tuple[str, str], str] = {}
+
+    def remember(
+        self,
+        entity_set: str,
+        record_id: str,
+        columns: MappingABC[str, Any],
+        *,
+        row: tuple[str, str | None] | None = None,
+    ) -> None:
+        for column, value in columns.items():
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                self._by_value[(entity_set, column, str(value).casefold())] = record_id
+        if row is not None and row[1]:
+            self._by_row[(row[0], row[1])] = record_id
+
+    def find(self, entity_set: str, column: str, value: Any) -> str | None:
+        return self._by_value.get((entity_set, column, str(value).casefold()))
+
+    def row(self, table: str, rowid: str | None) -> str | None:
+        return self._by_row.get((table, rowid)) if rowid else None
+
+    def forget(self, record_id: str) -> None:
+        self._by_value = {k: v for k, v in self._by_value.items() if v != record_id}
+        self._by_row = {k: v for k, v in self._by_row.items() if v != record_id}
+
+
+class DynamicsPortalTarget(CrmTarget):
+    """`DynamicsPortalTarget(client, mapping=..., contact_mapping=..., index=...)`."""
+
+    name = "dynamics-portal"
+
+    def __init__(
+        self,
+        client: DynamicsPortalClient,
+        *,
+        mapping: Mapping,
+        contact_mapping: Mapping | None = None,
+        record_errors: RecordErrors = "quarantine",
+        index: RecordIndex | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(
+            mapping=mapping, contact_mapping=contact_mapping, record_errors=record_errors
+        )
+        self.client = client
+        self.index = index or RecordIndex()
+        self._on_close = on_close
+
+    def close(self) -> None:
+        self.client.close()
+        if self._on_close is not None:
+            self._on_close()
+
+    # --- operations ---------------------------------------------------------------------
+
+    def apply_operation(self, job: Job) -> OpResult:
+        try:
+            if job.contact:
+                return self._contact(contact_data(job.operation))
+            return self._operation(job.operation)
+        except DynamicsPortalError as error:
+            if error.transient:
+                raise
+            return OpResult(Outcome.FAILED, message=error.message)
+
+    def _operation(self, operation: Operation) -> OpResult:
+        try:
+            operation = _resolve_lookups(operation, self._resolver)
+        except LookupNotFound as missing:
+            raise RecordRefused(missing.message) from None
+        entity = operation.entity
+        existing = self._existing(entity, operation.key)
+        if operation.action == "delete":
+            if existing is None:
+                return OpResult(Outcome.UNCHANGED)
+            self.client.delete_record(existing, endpoint(entity))
+            self.index.forget(existing)
+            return OpResult(Outcome.APPLIED, ref=existing)
+        if existing is not None:
+            if operation.prevent_duplicate:
+                raise RecordRefused(operation.duplicate_message or "The record already exists.")
+            names = operation.update_fields
+            if operation.action != "create":
+                changes = {
+                    k: v
+                    for k, v in operation.body.items()
+                    if (names is None or k in names) and k not in NESTED
+                }
+                if changes:
+                    self.client.update_record(existing, endpoint(entity), changes)
+            refs = self._children(operation, existing)  # lines a crash left unsent
+            outcome = Outcome.APPLIED if operation.action == "update" else Outcome.UNCHANGED
+            return OpResult(outcome, ref=existing, refs=refs)
+        if operation.action == "update":
+            return OpResult(Outcome.FAILED, message=f"No {entity} record has {operation.key}.")
+        body: dict[str, Any] = {}
+        for name, value in operation.body.items():
+            nested = NESTED.get(name)
+            if nested is not None and isinstance(value, dict):
+                nested_id = self._create(nested, value, operation)
+                body[f"{name}@odata.bind"] = f"/{nested}({nested_id})"
+            else:
+                body[name] = value
+        ref = self._create(entity, body, operation, row=operation.source[0])
+        self._created(entity, ref, _label(operation))
+        return OpResult(Outcome.APPLIED, ref=ref, refs=self._children(operation, ref))
+
+    def _create(
+        self,
+        entity: str,
+        body: dict[str, Any],
+        operation: Operation,
+        *,
+        row: tuple[str, str | None] | None = None,
+    ) -> str:
+        try:
+            answer = self.client.create_record(endpoint(entity), body)
+        except DuplicateRecord as error:
+            raise RecordRefused(operation.duplicate_message or error.message) from None
+        record_id = str(answer["dynamics_record_id"])
+        self.index.remember(entity, record_id, body, row=row)
+        return record_id
+
+    def _children(self, operation: Operation, parent_id: str) -> list[str | None] | None:
+        """Create the child rows not created yet; their ids, parent first (or None when
+        rows and source records do not pair up)."""
+        refs: list[str | None] = [parent_id]
+        sources = operation.source[1:]
+        rows = [row for collection in operation.children.values() for row in collection]
+        paired = len(rows) == len(sources)
+        position = 0
+        for collection, collection_rows in operation.children.items():
+            try:
+                row_set, parent_lookup = COLLECTIONS[collection]
+            except KeyError:
+                raise RecordRefused(
+                    f"The mapping's collection {collection} has no Dynamics table here."
+                ) from None
+            for row in collection_rows:
+                source = sources[position] if paired else None
+                position += 1
+                done = self.index.row(*source) if source else None
+                if done is not None:
+                    refs.append(done)
+                    continue
+                body = {**row, f"{parent_lookup}@odata.bind": f"/{operation.entity}({parent_id})"}
+                refs.append(self._create(row_set, body, operation, row=source))
+        return refs if paired else None
+
+    # --- the index ----------------------------------------------------------------------
+
+    def _resolver(self, ref: LookupRef) -> str | None:
+        entity, column = ENTITY_ALIASES.get(ref.entity, (ref.entity, ref.match))
+        return self._confirmed(self.index.find(entity, column, ref.value))
+
+    def _existing(self, entity: str, key: dict[str, Any]) -> str | None:
+        for column, value in key.items():
+            found = self._confirmed(self.index.find(entity, column, value))
+            if found is not None:
+                return found
+        return None
+
+    def _confirmed(self, record_id: str | None) -> str | None:
+        """`record_id` if Dynamics still has it (a record deleted there is forgotten)."""
+        if record_id is None:
+            return None
+        try:
+            self.client.get_record(record_id)
+        except RecordNotFound:
+            self.index.forget(record_id)
+            return None
+        return record_id
+
+    # --- seed-002 contacts --------------------------------------------------------------
+
+    def _contact(self, contact: ContactData) -> OpResult:
+        company_id = None
+        if contact.company is not None:
+            company_id = self._confirmed(self.index.find(*COMPANY_ENTITY, contact.company.value))
+            if company_id is None:
+                raise RecordRefused(lookup_message(contact.company))
+        existing = self._existing("contacts", {NUMBER_COLUMN: contact.number})
+        if existing is None and contact.email:
+            existing = self._existing("contacts", {EMAIL_COLUMN: contact.email})
+        columns = contact_columns(contact, company_id=company_id)
+        if existing is not None:
+            if self.index.row("Contact", contact.rowid) == existing:
+                return OpResult(Outcome.UNCHANGED, ref=existing)
+            if contact.prevent_duplicate:
+                raise RecordRefused(contact.duplicate_message)
+            self.client.update_record(existing, endpoint("contacts"), columns)
+            return OpResult(Outcome.UNCHANGED, ref=existing)
+        try:
+            answer = self.client.create_record(endpoint("contacts"), columns)
+        except DuplicateRecord:
+            raise RecordRefused(contact.duplicate_message) from None
+        ref = str(answer["dynamics_record_id"])
+        self.index.remember("contacts", ref, columns, row=("Contact", contact.rowid))
+        self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
+        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact))
+
+
+def _label(operation: Operation) -> str:
+    return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
+
+
+def target_from_settings(settings: Settings) -> DynamicsPortalTarget:
+    """The configured proxy, or (no `dynamics_portal_url`) an embedded emulator seeded, with
+    the index, with what the samples reference; stopped by `close()`."""
+    options: dict[str, Any] = {
+        "mapping": load_mapping(settings.dynamics_portal_mapping),
+        "contact_mapping": load_mapping(settings.contact_mapping)
+        if settings.contact_mapping
+        else None,
+        "record_errors": settings.crm_record_errors,
+    }
+    if settings.dynamics_portal_url:
+        return DynamicsPortalTarget(DynamicsPortalClient.from_settings(settings), **options)
+    from packetworker.targets.dynamics_portal.embedded import start_embedded
+
+    emulator, index = start_embedded()
+    logger.info("no DYNAMICS_PORTAL_URL: using an embedded portal proxy at %s", emulator.url)
+    client = DynamicsPortalClient(
+        emulator.url, client_id=CREDENTIALS.client_id, scope=CREDENTIALS.portal_scope
+    )
+    return DynamicsPortalTarget(
+        client, index=index, on_close=lambda: emulator.__exit__(None, None, None), **options
+    )

@@ -1,0 +1,267 @@
+"""The `web` process: Business Central webhook receiver, health check and metrics.
+
+- `GET|POST <webhook path>?validationToken=...` → 200 text/plain echoing the token: BC's
+  handshake on every subscription create and renewal. Answered before anything else (no body
+  parsing, no Redis) because BC gives up after about five seconds.
+- `POST <webhook path>` with `{"value": [...]}` → each notification whose `clientState`
+  matches (constant-time compare) is queued for the worker; 202. None matching → 401 (a
+  forged or stale call; BC drops a subscription answered with a 4xx, and the subscription
+  manager recreates it with the current secret). Queueing failing → 503, which BC retries.
+- `GET /healthz` → 200 when Redis answers, else 503.
+- `GET /metrics` → Prometheus text: outbound counters, packet counts per ledger state,
+  seconds left per webhook subscription.
+
+A WSGI app on werkzeug; `run_web` serves it with waitress (a production WSGI server, pure
+Python, no fork). The notification handling itself runs in the worker, never here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from packetworker.outbound.notifications import Notification, parse_notification
+
+if TYPE_CHECKING:
+    import redis
+
+    from packetworker.outbound.state import OutboundState
+    from packetworker.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_WEBHOOK_PATH = "/bc/webhook"
+#: BC's tokens are short; a cap keeps the echo from being an open reflector of big payloads.
+MAX_TOKEN_LENGTH = 1024
+#: BC sends at most ~1,000 notifications per call (then switches to `collection`).
+MAX_NOTIFICATION_BYTES = 2 * 1024 * 1024
+
+Metric = tuple[str, str, Mapping[str, str], float]  # name, type, labels, value
+
+
+class WebApp:
+    """The WSGI application. Collaborators are callables so tests can pass plain functions.
+
+    `enqueue(message)` queues one notification (a `Notification.to_message()` dict);
+    `health()` says whether the process's dependencies answer; `metrics()` yields samples.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_state: str,
+        enqueue: Callable[[dict[str, Any]], None],
+        health: Callable[[], bool] = lambda: True,
+        metrics: Callable[[], Iterable[Metric]] = tuple,
+        webhook_path: str = DEFAULT_WEBHOOK_PATH,
+    ) -> None:
+        self._secret = client_state.encode()
+        self._enqueue = enqueue
+        self._check_health = health
+        self._collect_metrics = metrics
+        self._routes = Map(
+            [
+                Rule(webhook_path, endpoint="webhook", methods=["GET", "POST"]),
+                Rule("/healthz", endpoint="health", methods=["GET"]),
+                Rule("/metrics", endpoint="metrics", methods=["GET"]),
+            ]
+        )
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        request.max_content_length = MAX_NOTIFICATION_BYTES
+        try:
+            endpoint, _ = self._routes.bind_to_environ(environ).match()
+            response = getattr(self, f"_{endpoint}")(request)
+        except (NotFound, MethodNotAllowed) as exc:
+            response = exc.get_response(environ)
+        except HTTPException as exc:  # e.g. 413 from max_content_length
+            response = exc.get_response(environ)
+        return response(environ, start_response)
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    def _webhook(self, request: Request) -> Response:
+        token = request.args.get("validationToken")
+        if token is not None:
+            return self._handshake(token)
+        if request.method != "POST":
+            return _text("POST notifications here.", 405, headers={"Allow": "POST"})
+        try:
+            body = json.loads(request.get_data(cache=False))
+            notes = body["value"]
+            if not isinstance(notes, list):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            return _text("expected a JSON object with a value array", 400)
+        accepted, refused, unusable = self._accept(notes)
+        try:
+            for note in accepted:
+                self._enqueue(note.to_message())
+        except Exception:
+            # 5xx: BC retries for 36 hours; a 4xx would make it delete the subscription.
+            logger.exception("Could not queue %d notifications.", len(accepted))
+            return _text("could not queue notifications", 503)
+        if refused and not accepted:
+            logger.warning("Refused %d notifications with a wrong clientState.", refused)
+            return _text("clientState does not match", 401)
+        if refused or unusable:
+            logger.warning("Ignored %d with a wrong clientState, %d unusable.", refused, unusable)
+        return _text("", 202)
+
+    def _handshake(self, token: str) -> Response:
+        if not token or len(token) > MAX_TOKEN_LENGTH:
+            return _text("bad validationToken", 400)
+        return _text(token, 200)
+
+    def _accept(self, notes: list[Any]) -> tuple[list[Notification], int, int]:
+        accepted: list[Notification] = []
+        refused = unusable = 0
+        for note in notes:
+            state = note.get("clientState") if isinstance(note, dict) else None
+            if not isinstance(state, str) or not hmac.compare_digest(state.encode(), self._secret):
+                refused += 1
+                continue
+            try:
+                accepted.append(parse_notification(note))
+            except ValueError as exc:
+                logger.warning("Unusable notification: %s", exc)
+                unusable += 1
+        return accepted, refused, unusable
+
+    def _health(self, request: Request) -> Response:
+        ok = _safely(self._check_health, default=False)
+        return _text("ok" if ok else "unavailable", 200 if ok else 503)
+
+    def _metrics(self, request: Request) -> Response:
+        try:
+            samples = list(self._collect_metrics())
+        except Exception:
+            logger.exception("Could not collect metrics.")
+            return _text("metrics unavailable", 503)
+        return Response(
+            render_metrics(samples), content_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+
+def collect_metrics(
+    settings: Settings, client: redis.Redis, state: OutboundState, app_areas: Iterable[str]
+) -> Iterator[Metric]:
+    """Samples from Redis: outbound counters, ledger packet counts, subscription lifetimes."""
+    from datetime import UTC, datetime
+
+    from packetworker.pipeline.ledger import RedisLedger
+
+    for event, value in sorted(state.counters().items()):
+        yield ("packetworker_outbound_events_total", "counter", {"event": event}, value)
+    ledger = RedisLedger(
+        client, settings.ledger_namespace, retention=settings.ledger_retention_days * 86400
+    )
+    for area in app_areas:
+        for packet_state, value in sorted(ledger.counts(area).items()):
+            labels = {"app_area": area, "state": packet_state}
+            yield ("packetworker_packets", "gauge", labels, value)
+    now = datetime.now(UTC)
+    for sub in state.subscriptions():
+        if sub.mode == "webhook" and sub.expires:
+            expires = datetime.fromisoformat(sub.expires.replace("Z", "+00:00"))
+            left = (expires - now).total_seconds()
+            yield ("packetworker_webhook_seconds_left", "gauge", {"resource": sub.resource}, left)
+        polling = 1 if sub.mode == "polling" else 0
+        yield ("packetworker_webhook_polling", "gauge", {"resource": sub.resource}, polling)
+
+
+def render_metrics(samples: Iterable[Metric]) -> str:
+    """Prometheus text exposition format 0.0.4, one HELP-less TYPE line per metric name."""
+    lines: list[str] = []
+    typed: set[str] = set()
+    for name, kind, labels, value in samples:
+        if name not in typed:
+            typed.add(name)
+            lines.append(f"# TYPE {name} {kind}")
+        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+        lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
+    return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _text(body: str, status: int, *, headers: Mapping[str, str] | None = None) -> Response:
+    response = Response(body, status=status, content_type="text/plain; charset=utf-8")
+    response.headers["X-Content-Type-Options"] = "nosniff"  # the token echo is never HTML
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _safely(check: Callable[[], bool], *, default: bool) -> bool:
+    try:
+        return bool(check())
+    except Exception:
+        logger.exception("Health check failed.")
+        return default
+
+
+# --- the process ---------------------------------------------------------------------------
+
+
+def create_app(settings: Settings | None = None) -> WebApp:
+    """The production app: notifications go to the `handle_notification` actor; health and
+    metrics read Redis (outbound state and the ledger)."""
+    from urllib.parse import urlsplit
+
+    from packetworker.outbound.context import redis_for, split_list
+    from packetworker.outbound.state import RedisOutboundState
+    from packetworker.pipeline.outbound_actors import enqueue_notification
+    from packetworker.settings import get_settings
+
+    settings = settings or get_settings()
+    secret = settings.webhook_client_state.get_secret_value()
+    if not secret:
+        raise ValueError("WEBHOOK_CLIENT_STATE must be set: it is how BC's calls are recognised")
+    client = redis_for(settings)
+    state = RedisOutboundState(client, settings.ledger_namespace)
+    areas = split_list(settings.dm_app_area)
+    return WebApp(
+        client_state=secret,
+        enqueue=enqueue_notification,
+        health=state.ping,
+        metrics=lambda: collect_metrics(settings, client, state, areas),
+        webhook_path=urlsplit(settings.webhook_url).path or DEFAULT_WEBHOOK_PATH,
+    )
+
+
+def run_web(settings: Settings | None = None) -> None:
+    """Serve the app with waitress on `PORT` until SIGTERM/SIGINT."""
+    import waitress
+
+    from packetworker.logs import setup_logging
+    from packetworker.settings import get_settings
+
+    settings = settings or get_settings()
+    setup_logging(
+        level=settings.log_level,
+        fmt=settings.log_format,
+        secrets=tuple(
+            s
+            for s in (
+                settings.webhook_client_state.get_secret_value(),
+                settings.dm_api_key.get_secret_value(),
+            )
+            if s
+        ),
+    )
+    app = create_app(settings)
+    logger.info("Web listening on port %d.", settings.web_port)
+    # 0.0.0.0: the platform routes outside traffic to $PORT on every interface of the dyno.
+    waitress.serve(app, host="0.0.0.0", port=settings.web_port, threads=settings.web_threads)  # noqa: S104

@@ -1,0 +1,107 @@
+"""Real `dramatiq` worker processes apply orders to a BC emulator running in this test;
+workers are SIGKILLed mid-run, and afterwards every order exists exactly once in BC, with
+exactly its lines."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from packetworker.sandbox import PortalSandbox
+from packetworker.sandbox.bc import BCSandbox
+
+from .conftest import orders
+
+# The pipeline's end-to-end harness (real worker processes) lives in tests/pipeline/e2e.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
+from e2e.harness import Deployment, wait_for
+
+pytestmark = pytest.mark.e2e
+
+APP_AREA = "BCE2E"
+API_KEY = "bc-e2e-api-key-0123456789"
+ITEMS = ("W-1", "W-2", "W-3")
+
+
+def order_packet(n: int) -> bytes:
+    number = f"SO-{n:05d}"
+    lines = "".join(
+        f'<r status="insert"><DMS_ROWID>{number}-{i}</DMS_ROWID><documentNo>{number}</documentNo>'
+        f"<lineNo>{i * 1000}</lineNo><no>{item}</no><quantity>{n % 5 + i}</quantity></r>"
+        for i, item in enumerate(ITEMS, start=1)
+    )
+    return (
+        '<NavMobileSync salesmancode="rep-1">'
+        '<table tablename="SalesHeader" name="SalesHeader"><r status="insert">'
+        f"<DMS_ROWID>{number}</DMS_ROWID><no>{number}</no><documentType>0</documentType>"
+        "<customerNo>C-1</customerNo><dateCreated>2026-03-11T09:00:00Z</dateCreated></r></table>"
+        f'<table tablename="SalesLine" name="SalesLine">{lines}</table>'
+        "</NavMobileSync>"
+    ).encode()
+
+
+@pytest.fixture
+def bc() -> Iterator[BCSandbox]:
+    with BCSandbox() as sandbox:
+        sandbox.add_customer(number="C-1")
+        for item in ITEMS:
+            sandbox.add_item(number=item, baseUnitOfMeasureCode="PCS")
+        yield sandbox
+
+
+@pytest.fixture
+def portal() -> Iterator[PortalSandbox]:
+    with PortalSandbox(app_areas={APP_AREA: API_KEY}, visibility_timeout=2) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def deployment(tmp_path, redis_url, portal, bc) -> Iterator[Deployment]:
+    deployment = Deployment(
+        root=tmp_path,
+        redis_url=redis_url,
+        portal_url=portal.url,
+        api_key=API_KEY,
+        app_area=APP_AREA,
+        target="bc",
+        bc_api_url=bc.api_url,
+        bc_token_url=bc.token_url,
+        bc_tenant=bc.tenant,
+        bc_environment=bc.environment,
+        bc_client_id=bc.client_id,
+        bc_client_secret=bc.client_secret,
+        bc_company="CRONUS",
+        max_attempts=50,
+    )
+    yield deployment
+    deployment.close()
+
+
+def test_workers_killed_mid_run_leave_each_order_in_bc_exactly_once(deployment, portal, bc):
+    packets = 40
+    ids = [portal.enqueue(APP_AREA, order_packet(n), user="rep-1") for n in range(packets)]
+    deployment.start_clock()
+    worker = deployment.start_worker(processes=2, threads=2)
+    for at in (5, 15, 25):
+        wait_for(
+            lambda at=at: len(bc.store(None, "salesOrders")) >= at,
+            timeout=60,
+            what=f"{at} orders in BC",
+        )
+        worker.kill()
+        worker = deployment.start_worker(processes=2, threads=2)
+    wait_for(
+        lambda: set(portal.done_ids(APP_AREA)) >= set(ids),
+        timeout=120,
+        what="every packet acknowledged",
+    )
+
+    assert orders(bc) == {
+        f"SO-{n:05d}": [(item, n % 5 + i, "PCS") for i, item in enumerate(ITEMS, start=1)]
+        for n in range(packets)
+    }
+    ledger = deployment.ledger()
+    assert {ledger.get(i).result for i in ids} == {"applied"}

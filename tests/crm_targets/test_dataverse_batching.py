@@ -1,0 +1,128 @@
+"""Dataverse specifics: documents travel in `$batch` change sets, not one call per record."""
+
+from __future__ import annotations
+
+import uuid
+
+from packetworker.packets.model import Record, Status, Table
+from packetworker.targets.base import Outcome
+from tests.crm_targets.harness import SAMPLES, harness_for, read_packet
+
+
+def test_an_order_and_its_lines_go_in_one_batch_request() -> None:
+    with harness_for("dataverse") as crm:
+        outcomes = crm.apply_file(SAMPLES / "sales-order.xml")
+        writes = [
+            r
+            for r in crm.emulator.requests
+            if r.method in ("POST", "PATCH") and r.path.startswith("/api/data/")
+        ]
+
+        assert [(r.method, r.path) for r in writes] == [("POST", "/api/data/v9.2/$batch")]
+        assert [o.outcome for o in outcomes if o.table in ("SalesHeader", "SalesLine")] == [
+            Outcome.APPLIED
+        ] * len([o for o in outcomes if o.table in ("SalesHeader", "SalesLine")])
+
+
+def test_each_line_reports_the_id_of_its_own_order_line() -> None:
+    with harness_for("dataverse") as crm:
+        outcomes = crm.apply_file(SAMPLES / "sales-order.xml")
+
+        line_refs = {o.target_ref for o in outcomes if o.table == "SalesLine"}
+        assert line_refs == {
+            d["salesorderdetailid"] for d in crm.emulator.records("salesorderdetails")
+        }
+
+
+def test_an_existing_order_rolls_back_its_whole_change_set() -> None:
+    with harness_for("dataverse") as crm:
+        header, records = read_packet(SAMPLES / "sales-order.xml")
+        crm.apply(records, header=header)
+        lines_before = crm.emulator.records("salesorderdetails")
+
+        again = crm.apply(records, header=header)
+
+        assert crm.emulator.records("salesorderdetails") == lines_before
+        assert {o.outcome for o in again if o.table == "SalesHeader"} == {Outcome.UNCHANGED}
+
+
+def test_describe_lists_what_the_target_created() -> None:
+    with harness_for("dataverse") as crm:
+        outcomes = crm.apply_file(SAMPLES / "sales-order.xml")
+
+        order = next(o for o in outcomes if o.table == "SalesHeader")
+        assert f"salesorders {order.target_ref}: salesorderid={order.target_ref}" in (
+            crm.target.describe()
+        )
+
+
+def order(number: str, item: str) -> list:
+    def rec(table: str, **fields: str) -> Record:
+        return Record(Table(table), Status.INSERT, fields)
+
+    return [
+        rec(
+            "SalesHeader",
+            DMS_ROWID=str(uuid.uuid4()),
+            no=number,
+            documentType="0",
+            customerNo="PV-01042",
+        ),
+        rec(
+            "SalesLine",
+            DMS_ROWID=str(uuid.uuid4()),
+            documentNo=number,
+            lineNo="1000",
+            no=item,
+            quantity="2",
+            unitOfMeasure="БР",
+            unitPrice="1.5",
+        ),
+    ]
+
+
+def test_a_failing_change_set_is_refused_alone_and_the_others_apply() -> None:
+    with harness_for("dataverse") as crm:
+        crm.apply(order("SO-1", "W-1001") + order("SO-2", "C-3007"))  # ids now cached
+        gone = next(
+            p["productid"]
+            for p in crm.emulator.records("products")
+            if p["productnumber"] == "C-3007"
+        )
+        del crm.emulator.tables["products"][gone]  # deleted in the CRM behind our back
+
+        outcomes = crm.apply(order("SO-3", "C-3007") + order("SO-4", "W-1001"))
+
+        assert [o.outcome for o in outcomes] == [Outcome.FAILED] * 2 + [Outcome.APPLIED] * 2
+        assert outcomes[0].message.startswith("A record this salesorders refers to does not exist")
+        assert sorted(o["name"] for o in crm.emulator.records("salesorders")) == [
+            "SO-1",
+            "SO-2",
+            "SO-4",
+        ]
+
+
+def test_an_existing_customer_gets_only_its_update_fields_changed() -> None:
+    with harness_for("dataverse") as crm:
+        header, records = read_packet(SAMPLES / "new-customer.xml")
+        crm.apply(records, header=header)
+        [customer] = records
+        changed = Record(
+            customer.table,
+            Status.UPDATE,
+            {**customer.fields, "PhoneNo": "+359 32 000 000", "Name": "Renamed"},
+        )
+
+        [outcome] = crm.apply([changed], header=header)
+
+        [account] = [
+            a
+            for a in crm.emulator.records("accounts")
+            if a["accountnumber"] == customer.fields["No"]
+        ]
+        assert (outcome.outcome, outcome.target_ref) == (Outcome.UNCHANGED, account["accountid"])
+        assert (account["telephone1"], account["name"]) == (
+            "+359 32 000 000",
+            customer.fields["Name"],
+        )
+        assert len(crm.emulator.records("contacts")) == 1  # no second primary contact
