@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -262,6 +263,27 @@ def run_web(settings: Settings | None = None) -> None:
         ),
     )
     app = create_app(settings)
-    logger.info("Web listening on port %d.", settings.web_port)
     # 0.0.0.0: the platform routes outside traffic to $PORT on every interface of the dyno.
-    waitress.serve(app, host="0.0.0.0", port=settings.web_port, threads=settings.web_threads)  # noqa: S104
+    server = waitress.create_server(
+        app,
+        host="0.0.0.0",  # noqa: S104
+        port=settings.web_port,
+        threads=settings.web_threads,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        # Waitress would die on SIGTERM's default action; closing the listener ends `run()`
+        # and lets requests in flight finish, so the platform sees a clean exit.
+        logger.info("Web stopping on %s.", signal.Signals(signum).name)
+        server.close()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logger.info("Web listening on port %d.", settings.web_port)
+    try:
+        server.run()
+    except OSError:
+        # asyncore's loop raises EBADF once the listener it polls is closed under it.
+        if server.accepting:
+            raise
+    logger.info("Web stopped.")

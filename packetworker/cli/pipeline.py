@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 
 from packetworker.cli.app import app, console, fail, settings
 from packetworker.pipeline.context import PipelineContext
-from packetworker.pipeline.processing import ProcessResult
+from packetworker.pipeline.results import ProcessResult
 from packetworker.settings import Settings
 
 dlq = typer.Typer(help="Inspect and re-drive quarantined packets.", no_args_is_help=True)

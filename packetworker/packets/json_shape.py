@@ -32,7 +32,7 @@ from .errors import (
     field_too_long,
     unknown_status,
 )
-from .limits import CountingStream, Limits
+from .limits import CountingStream, Limits, over_field_limit
 from .model import PacketHeader, Record, Status, Table, parse_status
 
 SMALL_BODY_BYTES = 4 * 1024 * 1024
@@ -80,6 +80,34 @@ class _Events:
 
     def error(self, message: str, path: str | None = None) -> MalformedPacket:
         return MalformedPacket(message, Location(file=self._name, path=path or self.path))
+
+    def objects(self, path: str, what: str) -> Iterator[str]:
+        """The path of each object in the array just opened at `path`, as the caller reaches
+        it; an item that is not an object is an error naming `what`."""
+        index = 0
+        while True:
+            event, _ = self.next()
+            if event == "end_array":
+                return
+            item = f"{path}[{index}]"
+            if event != "start_map":
+                raise self.error(f"{what} must be an object, not {_KINDS.get(event, event)}", item)
+            yield item
+            index += 1
+
+    def keys(self, path: str) -> Iterator[tuple[str, str]]:
+        """(key, its path) for each key of the object just opened at `path`; the caller reads
+        the value. A key that appears twice is an error."""
+        seen: set[str] = set()
+        while True:
+            event, key = self.next()
+            if event == "end_map":
+                return
+            kpath = key_path(path, key)
+            if key in seen:
+                raise self.error(f"key {key!r} appears twice", kpath)
+            seen.add(key)
+            yield key, kpath
 
 
 class JsonPacket:
@@ -221,16 +249,8 @@ class JsonPacket:
             raise ev.error(f"a JSON packet must be an object, not {_KINDS.get(event, event)}")
         salesmancode: str | None = None
         attributes: dict[str, str] = {}
-        seen: set[str] = set()
         tables_done = False
-        while True:
-            event, key = ev.next()
-            if event == "end_map":
-                break
-            path = key_path("$", key)
-            if key in seen:
-                raise ev.error(f"key {key!r} appears twice", path)
-            seen.add(key)
+        for key, path in ev.keys("$"):
             if key in _HEADER_KEYS and tables_done:
                 raise ev.error(
                     f'header key {key!r} comes after "tables"; header keys come first', path
@@ -263,26 +283,11 @@ class JsonPacket:
     def _tables(self, ev: _Events, path: str) -> Iterator[Record]:
         self._expect(ev, "start_array", path, TABLES, "an array")
         names: set[str] = set()
-        index = 0
-        while True:
-            event, _ = ev.next()
-            if event == "end_array":
-                return
-            tpath = f"{path}[{index}]"
-            if event != "start_map":
-                raise ev.error(f"a table must be an object, not {_KINDS.get(event, event)}", tpath)
+        for tpath in ev.objects(path, "a table"):
             name: str | None = None
             attributes: dict[str, str] = {}
-            seen: set[str] = set()
             table: Table | None = None
-            while True:
-                event, key = ev.next()
-                if event == "end_map":
-                    break
-                kpath = key_path(tpath, key)
-                if key in seen:
-                    raise ev.error(f"key {key!r} appears twice", kpath)
-                seen.add(key)
+            for key, kpath in ev.keys(tpath):
                 if key in _TABLE_KEYS and table is not None:
                     raise ev.error(
                         f'table key {key!r} comes after "records"; table keys come first', kpath
@@ -298,7 +303,6 @@ class JsonPacket:
                     raise ev.error(f"unknown key {key!r} in a table", kpath)
             if table is None:
                 self._table(ev, tpath, name, attributes, names)
-            index += 1
 
     def _table(
         self, ev: _Events, path: str, name: str | None, attributes: dict[str, str], names: set[str]
@@ -319,25 +323,10 @@ class JsonPacket:
 
     def _records(self, ev: _Events, path: str, table: Table) -> Iterator[Record]:
         self._expect(ev, "start_array", path, RECORDS, "an array")
-        index = 0
-        while True:
-            event, _ = ev.next()
-            if event == "end_array":
-                return
-            rpath = f"{path}[{index}]"
-            if event != "start_map":
-                raise ev.error(f"a record must be an object, not {_KINDS.get(event, event)}", rpath)
+        for rpath in ev.objects(path, "a record"):
             raw: str | None = None
             fields: dict[str, str] | None = None
-            seen: set[str] = set()
-            while True:
-                event, key = ev.next()
-                if event == "end_map":
-                    break
-                kpath = key_path(rpath, key)
-                if key in seen:
-                    raise ev.error(f"key {key!r} appears twice", kpath)
-                seen.add(key)
+            for key, kpath in ev.keys(rpath):
                 if key == STATUS:
                     raw = self._string(ev, kpath, STATUS)
                     if self._status_or_none(raw) is None:
@@ -349,7 +338,6 @@ class JsonPacket:
             if fields is None:
                 raise ev.error("a record has no fields", rpath)
             yield Record(table, self._status_or_none(raw), fields, raw)  # type: ignore[arg-type]
-            index += 1
 
     def _fields(self, ev: _Events, path: str) -> dict[str, str]:
         self._expect(ev, "start_map", path, FIELDS, "an object")
@@ -363,7 +351,7 @@ class JsonPacket:
             if key in fields:
                 raise ev.error(duplicate_field(key), fpath)
             value = self._string(ev, fpath, key)
-            if len(value) * 4 > limit and len(value.encode("utf-8")) > limit:
+            if over_field_limit(value, limit):
                 raise PacketTooLarge(field_too_long(limit), Location(file=self._name, path=fpath))
             fields[key] = value
 

@@ -24,6 +24,12 @@ class Limits:
         )
 
 
+def over_field_limit(value: str, limit: int) -> bool:
+    """Whether `value` is longer than `limit` bytes in UTF-8 (the cheap test first: a str of
+    n characters is at most 4n bytes, so most values are never encoded)."""
+    return len(value) * 4 > limit and len(value.encode("utf-8")) > limit
+
+
 class CountingStream:
     """A read-only binary stream that counts bytes and refuses to read past `max_bytes`.
 

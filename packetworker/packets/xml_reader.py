@@ -25,7 +25,7 @@ from .errors import (
     nested_field,
     unknown_status,
 )
-from .limits import CountingStream, Limits
+from .limits import CountingStream, Limits, over_field_limit
 from .model import PacketHeader, Record, Status, Table, parse_status
 
 ROOT = "NavMobileSync"
@@ -230,7 +230,7 @@ class XmlPacket:
 
     def _check_field_size(self, fields: dict[str, str], limit: int, elem: etree._Element) -> None:
         for value in fields.values():
-            if len(value) * 4 > limit and len(value.encode("utf-8")) > limit:
+            if over_field_limit(value, limit):
                 raise PacketTooLarge(field_too_long(limit), self._where(elem.sourceline))
 
     def _check_children(self, elem: etree._Element, allowed: str) -> None:

@@ -30,8 +30,9 @@ from packetworker.pipeline.broker import (
 )
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.operations import dlq_retry
-from packetworker.pipeline.processing import BUSY, TransientError, poll_once
+from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packet as process
+from packetworker.pipeline.results import BUSY, TransientError
 from packetworker.settings import get_settings
 
 logger = logging.getLogger(__name__)

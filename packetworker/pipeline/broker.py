@@ -31,6 +31,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from packetworker.pipeline.results import TransientError
 from packetworker.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -60,9 +61,6 @@ REDIS_HEALTH_CHECK_INTERVAL = 30
 
 def retryable(exception: BaseException) -> bool:
     """Whether `exception` is transient, i.e. worth another attempt later."""
-    # Imported here so this module does not depend on the pipeline core at import time.
-    from packetworker.pipeline.processing import TransientError
-
     return isinstance(exception, (TransientError, *RETRYABLE_EXCEPTIONS))
 
 

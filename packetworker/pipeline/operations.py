@@ -12,7 +12,8 @@ from typing import Any
 
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import PENDING, PacketEntry, PacketState
-from packetworker.pipeline.processing import LIST_TYPES, ProcessResult, process_packet
+from packetworker.pipeline.processing import process_packet
+from packetworker.pipeline.results import LIST_TYPES, ProcessResult
 
 Enqueue = Callable[[str, str], None]  # (app_area, packet_id) -> None, e.g. an actor's send
 

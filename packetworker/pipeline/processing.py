@@ -1,4 +1,5 @@
-"""Inbound processing as plain functions: poll, process one packet, flush acknowledgements.
+"""Processing one inbound packet: lock, fetch, archive, dedupe, apply, then queue its ack or
+quarantine it. Polling and the acks themselves are in `polling.py`.
 
 The Dramatiq actors (`actors.py`) are thin wrappers around these. Invariants kept here:
 
@@ -23,54 +24,27 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from packetworker.logs import bind
-from packetworker.packets import Limits, PacketError, detect_format, open_packet
+from packetworker.packets import Limits, PacketError, open_packet
 from packetworker.packets.model import Record
 from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key
+from packetworker.pipeline.archived import archive_meta, extension, recover_from_archive
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import PacketEntry, PacketState
 from packetworker.pipeline.locks import LockHandle
-from packetworker.portal import LinkExpired, PortalError, PullEntry
+from packetworker.pipeline.results import BUSY, ProcessResult, TransientError
+from packetworker.portal import LinkExpired, PortalError
 from packetworker.redact import redact_text
 from packetworker.targets import ApplyContext, Outcome, TargetError
 
 logger = logging.getLogger(__name__)
 
-# What `process_packet` answers when another worker holds the packet's lock. That worker may
-# have died holding it, so a queued message that meets this should come back later, when the
-# lock has expired, rather than wait for the stale-packet sweep.
-BUSY = "busy: another worker holds the packet"
-
-LIST_TYPES = ("packet", "file")
 ERROR_CHARS = 2000
 CHUNK = 1 << 16
-
-
-class TransientError(Exception):
-    """Processing could not finish for a reason that may pass (portal, storage or target
-    unavailable). The packet is left as it was; run it again later."""
-
-
-@dataclass
-class PollResult:
-    listed: int
-    new_ids: list[str]
-    requeue_ids: list[str]
-    acked: dict[str, int]  # list type -> packets acknowledged in this poll
-
-
-@dataclass
-class ProcessResult:
-    packet_id: str
-    state: str
-    outcomes: dict[str, int] = field(default_factory=dict)
-    duplicate_of: str | None = None
-    error: str | None = None
 
 
 class _Quarantine(Exception):
@@ -79,138 +53,6 @@ class _Quarantine(Exception):
 
 class _GiveUp(Exception):
     """Internal: a permanent failure before the bytes are archived; record it, do not ack."""
-
-
-# --- poll and acknowledgements -------------------------------------------------------------
-
-
-def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
-    """List both list types, record every entry with its latest receipt handle, and flush
-    pending acks (one `done` per list type). Returns the ids to enqueue: new ones, and
-    unfinished ones with no progress for `stale_after` seconds (their worker died)."""
-    log = bind(logger, app_area=app_area)
-    client = ctx.portal_factory(app_area)
-    ledger = ctx.ledger
-    latest: dict[str, PullEntry] = {}
-    new_ids: list[str] = []
-    failures: list[str] = []
-    for list_type in LIST_TYPES:
-        try:
-            entries = client.pull(packet_type=list_type, format=ctx.settings.dm_list_format)
-        except PortalError as exc:
-            if not exc.transient:
-                raise
-            # Keep what the other list gave: its new entries are in the ledger now and a
-            # later poll would not see them as new, so they must be enqueued by this one.
-            failures.append(f"pull {list_type} list: {exc}")
-            log.warning("%s", failures[-1])
-            continue
-        for pulled in entries:
-            latest[pulled.id] = pulled
-            entry, created = ledger.record_listed(_entry_from_pull(app_area, list_type, pulled))
-            if created:
-                new_ids.append(pulled.id)
-            elif entry.terminal:
-                # Listed again after it was finished: its ack has not reached the portal
-                # (or is still queued). Queue it again with the handle just received.
-                ledger.queue_ack(app_area, entry.list_type, entry.packet_id)
-
-    requeue_ids = []
-    cutoff = ledger.clock() - ctx.settings.stale_after
-    for packet_id in ledger.stale(app_area, before=cutoff):
-        entry = ledger.get(packet_id)
-        if entry is None or packet_id in new_ids or not entry.receipt_handle:
-            continue
-        if entry.attempts >= ctx.settings.max_attempts and not entry.archive_key:
-            continue  # exhausted without bytes: waits for an operator (`dlq retry`)
-        ledger.update(packet_id)  # restart the stale clock so the next poll does not resend
-        requeue_ids.append(packet_id)
-
-    if len(failures) == len(LIST_TYPES):
-        raise TransientError("; ".join(failures))
-    acked = flush_acks(ctx, app_area, entries_by_id=latest)
-    ledger.prune(app_area)
-    log.info(
-        "polled: %d listed, %d new, %d requeued, acked %s",
-        len(latest),
-        len(new_ids),
-        len(requeue_ids),
-        acked,
-    )
-    return PollResult(len(latest), new_ids, requeue_ids, acked)
-
-
-def flush_acks(
-    ctx: PipelineContext, app_area: str, *, entries_by_id: Mapping[str, PullEntry] | None = None
-) -> dict[str, int]:
-    """Post one `done` per list type for every queued packet, with the latest receipt
-    handle (from `entries_by_id`, the listing just made, else the ledger). A failed `done`
-    leaves the ids queued for the next poll."""
-    log = bind(logger, app_area=app_area)
-    ledger = ctx.ledger
-    acked: dict[str, int] = {}
-    for list_type in LIST_TYPES:
-        ids = ledger.pending_acks(app_area, list_type)
-        if not ids:
-            continue
-        entries: list[PullEntry] = []
-        unackable: list[str] = []
-        for packet_id in ids:
-            pulled = (entries_by_id or {}).get(packet_id) or _pull_from_ledger(ctx, packet_id)
-            if pulled is None:
-                unackable.append(packet_id)
-            else:
-                entries.append(pulled)
-        if unackable:
-            # No receipt handle anywhere (expired from the ledger, never listed): nothing
-            # can acknowledge these; the portal will list them again if they are pending.
-            log.warning("dropping %d queued acks without a receipt handle", len(unackable))
-            ledger.mark_acknowledged(app_area, list_type, unackable)
-        if not entries:
-            continue
-        try:
-            ctx.portal_factory(app_area).done(
-                entries, packet_type=list_type, format=ctx.settings.dm_done_format
-            )
-        except PortalError as exc:
-            log.warning(
-                "done for %d %s entries failed, kept queued: %s", len(entries), list_type, exc
-            )
-            continue
-        ledger.mark_acknowledged(app_area, list_type, [e.id for e in entries])
-        acked[list_type] = len(entries)
-    return acked
-
-
-def _entry_from_pull(app_area: str, list_type: str, pulled: PullEntry) -> PacketEntry:
-    return PacketEntry(
-        packet_id=pulled.id,
-        app_area=app_area,
-        list_type=list_type,
-        url=pulled.url,
-        user=pulled.user_name,
-        company=pulled.company_id,
-        operation=pulled.operation,
-        app_code=pulled.app_code,
-        on_date=pulled.on_date,
-        receipt_handle=pulled.receipt_handle,
-    )
-
-
-def _pull_from_ledger(ctx: PipelineContext, packet_id: str) -> PullEntry | None:
-    entry = ctx.ledger.get(packet_id)
-    if entry is None or not entry.receipt_handle:
-        return None
-    return PullEntry(
-        id=packet_id,
-        url=entry.url or "",
-        receipt_handle=entry.receipt_handle,
-        user_name=entry.user,
-        company_id=entry.company,
-    )
-
-
-# --- one packet ----------------------------------------------------------------------------
 
 
 def process_packet(ctx: PipelineContext, app_area: str, packet_id: str) -> ProcessResult:
@@ -234,7 +76,7 @@ def run_packet(
             state = entry.state if entry else "unknown"
             return ProcessResult(packet_id, state, error=BUSY)
         if entry is None:
-            entry = _recover_from_archive(ctx, app_area, packet_id)
+            entry = recover_from_archive(ctx, app_area, packet_id)
             if entry is None:
                 log.warning("packet is neither in the ledger nor in the archive")
                 return ProcessResult(packet_id, "unknown", error="unknown packet")
@@ -383,11 +225,11 @@ class _Run:
             key = archive_key(
                 entry.app_area,
                 self.id,
-                ext=_extension(spool, entry.list_type),
+                ext=extension(spool, entry.list_type),
                 received_at=datetime.fromtimestamp(self.ledger.clock(), UTC),
             )
             self.ctx.archive.put(
-                key, spool, sha256=self._sha256, size=self._size, meta=_archive_meta(entry)
+                key, spool, sha256=self._sha256, size=self._size, meta=archive_meta(entry)
             )
             self.update(archive_key=key, sha256=self._sha256, size=self._size)
         if self.entry.state in (PacketState.LISTED, PacketState.DOWNLOADING):
@@ -493,62 +335,6 @@ def _batches(records: Iterator[Record], size: int) -> Iterator[list[tuple[str, R
         yield batch
 
 
-def _extension(spool: Path, list_type: str) -> str:
-    if list_type == "file":
-        return "bin"
-    with spool.open("rb") as f:
-        head = f.read(4096)
-    try:
-        return detect_format(head)
-    except PacketError:
-        return "bin"  # archived anyway; reading it will quarantine it with the reason
-
-
-def _archive_meta(entry: PacketEntry) -> dict[str, object]:
-    return {
-        "packet_id": entry.packet_id,
-        "app_area": entry.app_area,
-        "user": entry.user,
-        "list_type": entry.list_type,
-        "source": entry.source,
-        "list": {
-            "url": entry.url,
-            "userName": entry.user,
-            "companyId": entry.company,
-            "operation": entry.operation,
-            "appCode": entry.app_code,
-            "onDate": entry.on_date,
-        },
-        "received_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-    }
-
-
-def _recover_from_archive(
-    ctx: PipelineContext, app_area: str, packet_id: str
-) -> PacketEntry | None:
-    """A packet the ledger forgot (expired, or a fresh memory ledger) but the archive has."""
-    key = ctx.archive.find(app_area, packet_id)
-    if key is None:
-        return None
-    meta = ctx.archive.meta(key) or {}
-    listing = meta.get("list") or {}
-    entry = PacketEntry(
-        packet_id=packet_id,
-        app_area=app_area,
-        list_type=meta.get("list_type") or "packet",
-        url=listing.get("url"),
-        user=meta.get("user"),
-        company=listing.get("companyId"),
-        operation=listing.get("operation"),
-        sha256=meta.get("sha256"),
-        size=meta.get("size"),
-        archive_key=key,
-        source="archive",
-    )
-    stored, _ = ctx.ledger.record_listed(entry)
-    return stored
-
-
 def _queue_ack(ctx: PipelineContext, entry: PacketEntry) -> None:
     # Only packets that came from the portal with a receipt handle have anything to ack.
     if entry.receipt_handle and entry.state is not PacketState.ACKNOWLEDGED:
@@ -573,29 +359,4 @@ def _redact(ctx: PipelineContext, text: str) -> str:
     return redact_text(text, secret)[:ERROR_CHARS]
 
 
-def resolve_file(ctx: PipelineContext, app_area: str, user: str | None, ref: str) -> str | None:
-    """Archive key of the attachment `dms://<id>` sent by `user`, or None if we hold none.
-    Like the vendor's connector, a file matches on (user, identifier)."""
-    file_id = ref.removeprefix("dms://").strip()
-    if not file_id:
-        return None
-    entry = ctx.ledger.get(file_id)
-    if entry is not None and entry.app_area == app_area and entry.archive_key:
-        return entry.archive_key if user in (None, entry.user) or entry.user is None else None
-    key = ctx.archive.find(app_area, file_id)
-    if key is None:
-        return None
-    owner = (ctx.archive.meta(key) or {}).get("user")
-    return key if user in (None, owner) or owner is None else None
-
-
-__all__: Sequence[str] = [
-    "PollResult",
-    "ProcessResult",
-    "TransientError",
-    "flush_acks",
-    "poll_once",
-    "process_packet",
-    "resolve_file",
-    "run_packet",
-]
+__all__: Sequence[str] = ["process_packet", "run_packet"]

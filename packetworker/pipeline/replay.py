@@ -24,7 +24,8 @@ import orjson
 from packetworker.pipeline.archive import archive_key
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import PacketEntry
-from packetworker.pipeline.processing import ProcessResult, TransientError, run_packet
+from packetworker.pipeline.processing import run_packet
+from packetworker.pipeline.results import ProcessResult, TransientError
 
 logger = logging.getLogger(__name__)
 

@@ -3,9 +3,11 @@ the seed-002 contact shape, and turning results into one outcome per record, in 
 
 A CRM target maps a packet with two mappings: its own (Field Sales tables → CRM entities)
 and the contact mapping (seed 002: `Contact` + `ContactAddress`, by default `ipaas-contact`),
-each applied to the tables it names. Subclasses send the resulting operations
-(`apply_operations`) and answer an `OpResult` per operation, or raise `RecordRefused` for a
-record the CRM or the mapping's rules refuse.
+each applied to the tables it names. Subclasses send the resulting operations — one at a
+time (`apply_mapped`, `apply_contact`) or all together (`apply_operations`, to batch) — and
+answer an `OpResult` per operation, or raise `RecordRefused` for a record the CRM or the
+mapping's rules refuse. Also shared: the settings every CRM target takes (`crm_options`),
+resolving lookups, and owning the client (and an embedded emulator) until `close()`.
 
 Record errors — a failed mapping check (Invalid Email, Missing Email), a lookup that finds
 nothing (Company Not Found), an existing record under PreventDuplicate (Duplicate Contact),
@@ -19,14 +21,13 @@ field without a value, a table the mapping does not know) always answer FAILED.
 from __future__ import annotations
 
 import logging
-from abc import abstractmethod
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from packetworker.packets.model import PacketHeader, Record
-from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target
+from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
 from packetworker.targets.mapping import (
     LookupNotFound,
     LookupRef,
@@ -34,7 +35,12 @@ from packetworker.targets.mapping import (
     Mapper,
     Mapping,
     Operation,
+    load_mapping,
+    resolve_lookups,
 )
+
+if TYPE_CHECKING:
+    from packetworker.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +139,31 @@ def lookup_message(ref: LookupRef) -> str:
     return LookupNotFound(ref).message
 
 
+def resolve_or_refuse(
+    operation: Operation, resolver: Callable[[LookupRef], str | None]
+) -> Operation:
+    """`operation` with its lookups resolved; a lookup that finds nothing refuses the record."""
+    try:
+        return resolve_lookups(operation, resolver)
+    except LookupNotFound as missing:
+        raise RecordRefused(missing.message) from None
+
+
+def operation_label(operation: Operation) -> str:
+    """How `describe` names a created record: its key, else its entity."""
+    return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
+
+
+def crm_options(settings: Settings, mapping: str) -> dict[str, Any]:
+    """The settings every CRM target takes: its mapping, the contact mapping, the policy."""
+    contacts = settings.contact_mapping
+    return {
+        "mapping": load_mapping(mapping),
+        "contact_mapping": load_mapping(contacts) if contacts else None,
+        "record_errors": settings.crm_record_errors,
+    }
+
+
 def check_sentences(mapping: Mapping) -> list[str]:
     """Every check message a mapping can produce (what marks a mapper error as a record
     error the policy governs)."""
@@ -174,20 +205,30 @@ class _Ledger:
 
 
 class CrmTarget(Target):
-    """Maps whole packets and reports one outcome per record; subclasses send operations."""
+    """Maps whole packets and reports one outcome per record; subclasses send operations.
+
+    The target owns `client` and closes it; `on_close` runs after (it stops an embedded
+    emulator). `entity_aliases` maps a lookup's neutral entity name (`company`) to where
+    this CRM keeps it: (entity, field).
+    """
 
     whole_packet = True
+    entity_aliases: ClassVar[dict[str, tuple[str, str]]] = {}
 
     def __init__(
         self,
+        client: Any,
         *,
         mapping: Mapping,
         contact_mapping: Mapping | None = None,
         record_errors: RecordErrors = "quarantine",
+        on_close: Callable[[], None] | None = None,
     ) -> None:
+        self.client = client
         self.mapping = mapping
         self.contact_mapping = contact_mapping
         self.record_errors = record_errors
+        self._on_close = on_close
         self._mapper = Mapper(mapping)
         self._contact_mapper = Mapper(contact_mapping) if contact_mapping else None
         self._contact_tables: set[str] = set()
@@ -199,12 +240,46 @@ class CrmTarget(Target):
             self._check_sentences += check_sentences(contact_mapping)
         self.created: list[str] = []  # what `describe` lists
 
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self._on_close is not None:
+                self._on_close()
+
     # --- subclasses ---------------------------------------------------------------------
 
-    @abstractmethod
     def apply_operation(self, job: Job) -> OpResult:
         """Send one operation; raise `RecordRefused` for a record error, `TargetError`
-        for anything else."""
+        for a transient failure. A permanent `TargetError` answers FAILED, unless
+        `refusal` names it a record error."""
+        try:
+            if job.contact:
+                return self.apply_contact(contact_data(job.operation))
+            return self.apply_mapped(job.operation)
+        except TargetError as error:
+            sentence = self.refusal(error)
+            if sentence is not None:
+                raise RecordRefused(sentence) from None
+            if error.transient:
+                raise
+            return OpResult(Outcome.FAILED, message=error.message)
+
+    def apply_mapped(self, operation: Operation) -> OpResult:
+        """Send one operation of the target's own mapping."""
+        raise NotImplementedError
+
+    def apply_contact(self, contact: ContactData) -> OpResult:
+        """Send one seed-002 contact."""
+        raise NotImplementedError
+
+    def refusal(self, error: TargetError) -> str | None:
+        """The record-error sentence for a CRM error that is about the record's data."""
+        return None
+
+    def lookup_at(self, ref: LookupRef) -> tuple[str, str]:
+        """Where `ref` is looked up: (entity, field), after `entity_aliases`."""
+        return self.entity_aliases.get(ref.entity, (ref.entity, ref.match))
 
     def apply_operations(self, jobs: Sequence[Job]) -> list[OpResult | RecordRefused]:
         """Send every operation in order (a batching target overrides this)."""

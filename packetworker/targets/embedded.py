@@ -16,7 +16,7 @@ process of a deployment would get its own, so a real deployment sets the BC cred
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from packetworker.targets.base import Target
@@ -24,6 +24,7 @@ from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.client import BCClient
 from packetworker.targets.bc.seed import load_seed, seed
 from packetworker.targets.bc.target import DEFAULT_MAPPING, BCTarget
+from packetworker.targets.emulated import start_emulated
 
 if TYPE_CHECKING:
     from packetworker.sandbox.bc import BCSandbox
@@ -47,14 +48,13 @@ class EmbeddedBCTarget(BCTarget):
         payment_journal: str = "GENERAL",
         seed_path: str | None = None,
     ) -> EmbeddedBCTarget:
-        """Start and seed an emulator, and a target connected to it."""
+        """Start and seed an emulator, and a target connected to it (which `close()` stops)."""
         from packetworker.sandbox.bc import BCSandbox
 
         data = load_seed(seed_path)
         company = data.get("company", "CRONUS")
-        sandbox = BCSandbox(companies=(company,))
-        sandbox.start()
-        try:
+
+        def connect(sandbox: BCSandbox, _stop: Callable[[], None]) -> EmbeddedBCTarget:
             seed(sandbox, data)
             auth = BCAuth(
                 token_url=sandbox.token_url,
@@ -71,9 +71,8 @@ class EmbeddedBCTarget(BCTarget):
             return cls(
                 sandbox=sandbox, client=client, mapping=mapping, payment_journal=payment_journal
             )
-        except BaseException:
-            sandbox.stop()
-            raise
+
+        return start_emulated(BCSandbox(companies=(company,)), connect)
 
     def describe(self) -> Iterator[str]:
         lines = super().describe()

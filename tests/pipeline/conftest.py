@@ -54,8 +54,14 @@ def ledger(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Ledger]
     if request.param == "memory":
         yield MemoryLedger(retention=3600, clock=clock)
         return
-    client, namespace = request.getfixturevalue("redis_namespace")
-    yield RedisLedger(client, namespace, retention=3600, clock=clock)
+    yield request.getfixturevalue("redis_ledger")
+
+
+@pytest.fixture
+def redis_ledger(redis_namespace: tuple[redis.Redis, str], clock: FakeClock) -> RedisLedger:
+    """The Redis backend alone: modules that run processing over HTTP use it as `ledger`."""
+    client, namespace = redis_namespace
+    return RedisLedger(client, namespace, retention=3600, clock=clock)
 
 
 @pytest.fixture(scope="session")

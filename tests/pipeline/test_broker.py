@@ -122,7 +122,7 @@ def test_connection_errors_are_retried(exception):
 
 
 def test_transient_errors_are_retried():
-    from packetworker.pipeline.processing import TransientError
+    from packetworker.pipeline.results import TransientError
 
     assert make_retry_when(3)(2, TransientError("portal 503")) is True
 

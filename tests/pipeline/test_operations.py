@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pipeline_samples import order
 
-from packetworker.pipeline.ledger import PacketState, RedisLedger
+from packetworker.pipeline.ledger import PacketState
 from packetworker.pipeline.operations import (
     dlq_list,
     dlq_retry,
@@ -13,14 +13,14 @@ from packetworker.pipeline.operations import (
     dlq_show,
     status,
 )
-from packetworker.pipeline.processing import poll_once, process_packet
+from packetworker.pipeline.polling import poll_once
+from packetworker.pipeline.processing import process_packet
 from packetworker.targets.recording import RecordingTarget
 
 
 @pytest.fixture
-def ledger(redis_namespace, clock):
-    client, namespace = redis_namespace
-    return RedisLedger(client, namespace, retention=3600, clock=clock)
+def ledger(redis_ledger):
+    return redis_ledger
 
 
 @pytest.fixture

@@ -12,21 +12,17 @@ import pytest
 from pipeline_samples import order, xml_packet
 from support.portal import DEMO_API_KEY
 
-from packetworker.pipeline.ledger import PacketEntry, PacketState, RedisLedger
-from packetworker.pipeline.processing import (
-    TransientError,
-    flush_acks,
-    poll_once,
-    process_packet,
-    resolve_file,
-)
+from packetworker.pipeline.archived import resolve_file
+from packetworker.pipeline.ledger import PacketEntry, PacketState
+from packetworker.pipeline.polling import flush_acks, poll_once
+from packetworker.pipeline.processing import process_packet
+from packetworker.pipeline.results import TransientError
 from packetworker.targets.recording import RecordingTarget, SimulatedCrash
 
 
 @pytest.fixture
-def ledger(redis_namespace, clock):
-    client, namespace = redis_namespace
-    return RedisLedger(client, namespace, retention=3600, clock=clock)
+def ledger(redis_ledger):
+    return redis_ledger
 
 
 def drain(ctx, app_area="DEMO"):

@@ -8,7 +8,7 @@ from support.portal import DEMO_API_KEY
 from support.waiting import free_port
 
 from packetworker.portal import PortalAuthError, PortalClient, PortalUnavailable
-from packetworker.portal.retry import parse_retry_after
+from packetworker.retrying import parse_retry_after
 
 
 def pulls(sandbox):

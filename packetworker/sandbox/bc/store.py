@@ -184,13 +184,7 @@ class Store:
     def update(
         self, company_id: str, entity_set: str, entity_id: str, body: dict, if_match: str | None
     ) -> dict:
-        spec = ENTITY_SETS[entity_set]
-        row = self.get(company_id, entity_set, entity_id)
-        self._check_etag(row, if_match)
-        if not spec.writable:
-            raise ODataError(
-                405, "BadRequest_MethodNotAllowed", f"'PATCH' on '{entity_set}' is not allowed."
-            )
+        spec, row = self._row_to_change("PATCH", company_id, entity_set, entity_id, if_match)
         for nav in spec.children:
             if nav in body:
                 raise ODataError(
@@ -207,13 +201,7 @@ class Store:
         return row
 
     def delete(self, company_id: str, entity_set: str, entity_id: str, if_match: str | None):
-        spec = ENTITY_SETS[entity_set]
-        row = self.get(company_id, entity_set, entity_id)
-        self._check_etag(row, if_match)
-        if not spec.writable:
-            raise ODataError(
-                405, "BadRequest_MethodNotAllowed", f"'DELETE' on '{entity_set}' is not allowed."
-            )
+        spec, row = self._row_to_change("DELETE", company_id, entity_set, entity_id, if_match)
         for child_set in spec.children.values():
             child = ENTITY_SETS[child_set]
             table = self.table(company_id, child_set)
@@ -222,6 +210,20 @@ class Store:
         del self.table(company_id, entity_set)[row["id"]]
         self._after_write(company_id, spec, row, deleted=True)
         self._changed(company_id, entity_set, row, "deleted")
+
+    def _row_to_change(
+        self, method: str, company_id: str, entity_set: str, entity_id: str, if_match: str | None
+    ) -> tuple[EntitySet, dict]:
+        """The row `method` would change: 404 if missing, 412 on a stale etag, 405 when the
+        set is read-only."""
+        spec = ENTITY_SETS[entity_set]
+        row = self.get(company_id, entity_set, entity_id)
+        self._check_etag(row, if_match)
+        if not spec.writable:
+            raise ODataError(
+                405, "BadRequest_MethodNotAllowed", f"'{method}' on '{entity_set}' is not allowed."
+            )
+        return spec, row
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -14,8 +14,6 @@ The store is a dict per entity set, readable by tests (`records("contacts")`).
 from __future__ import annotations
 
 import copy
-import email
-import email.policy
 import json
 import re
 import secrets
@@ -30,6 +28,13 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from packetworker.sandbox.crm_http import Emulator, json_response
+from packetworker.sandbox.dataverse.batch_wire import (
+    API_PREFIX,
+    changeset_part,
+    parse_batch,
+    parse_request,
+    response_part,
+)
 from packetworker.sandbox.dataverse.model import (
     EntityDef,
     ODataFault,
@@ -38,7 +43,6 @@ from packetworker.sandbox.dataverse.model import (
     split_address,
 )
 
-API_PREFIX = "/api/data/v9.2/"
 DUPLICATE_KEY = "0x80040237"
 DUPLICATE_DETECTED = "0x80040333"
 DOES_NOT_EXIST = "0x80040217"
@@ -374,9 +378,7 @@ class DataverseEmulator(Emulator):
     # --- $batch -----------------------------------------------------------------------------
 
     def _batch(self, request: Request, base: str) -> Response:
-        content_type = request.headers.get("Content-Type", "")
-        envelope = f"Content-Type: {content_type}\r\n\r\n".encode() + request.get_data()
-        message = email.message_from_bytes(envelope, policy=email.policy.compat32)
+        message = parse_batch(request)
         if not message.is_multipart():
             return json_response(
                 400, {"error": {"code": "", "message": "Expected multipart/mixed"}}
@@ -394,21 +396,16 @@ class DataverseEmulator(Emulator):
                 if part.is_multipart():
                     answers, failed = self._changeset(part, base)
                     if failed is not None:
-                        out.append(_response_part(boundary, *failed))
+                        out.append(response_part(boundary, *failed))
                     else:
-                        cs = f"changesetresponse_{uuid.uuid4()}"
-                        inner = "".join(_response_part(cs, *a) for a in answers)
-                        out.append(
-                            f"--{boundary}\r\nContent-Type: multipart/mixed; boundary={cs}\r\n\r\n"
-                            f"{inner}--{cs}--\r\n"
-                        )
+                        out.append(changeset_part(boundary, answers))
                 else:
-                    method, target, headers, body = _parse_request(part)
+                    method, target, headers, body = parse_request(part)
                     status, hdrs, payload = self.handle(
                         method, target, headers, body, base=base, refs={}
                     )
                     failed = (None, status, hdrs, payload) if status >= 400 else None
-                    out.append(_response_part(boundary, None, status, hdrs, payload))
+                    out.append(response_part(boundary, None, status, hdrs, payload))
                 if failed is not None and not keep_going:
                     break
         body = "".join(out) + f"--{boundary}--\r\n"
@@ -420,7 +417,7 @@ class DataverseEmulator(Emulator):
         refs: dict[str, tuple[str, str]] = {}
         answers = []
         for inner in part.get_payload():
-            method, target, headers, body = _parse_request(inner)
+            method, target, headers, body = parse_request(inner)
             if method == "GET":
                 failure = (
                     400,
@@ -442,48 +439,6 @@ class DataverseEmulator(Emulator):
                 refs[content_id] = (entity_set, str(key))
             answers.append((content_id, status, hdrs, payload))
         return answers, None
-
-
-def _parse_request(part) -> tuple[str, str, Headers, bytes]:
-    raw = part.get_payload(decode=True) or b""
-    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
-    request_line, *header_lines = head.decode("latin-1").split("\n")
-    method, url, _version = request_line.split(" ", 2)
-    headers = Headers()
-    for line in header_lines:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers.add(name.strip(), value.strip())
-    target = urlsplit(url)
-    path = target.path
-    if API_PREFIX in path:
-        path = path.split(API_PREFIX, 1)[1]
-    if target.query:
-        path = f"{path}?{target.query}"
-    return method.upper(), path, headers, body.strip()
-
-
-def _response_part(boundary: str, content_id, status: int, headers, payload) -> str:
-    lines = [f"--{boundary}", "Content-Type: application/http", "Content-Transfer-Encoding: binary"]
-    if content_id:
-        lines.append(f"Content-ID: {content_id}")
-    lines += ["", f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    if payload is not None:
-        lines.append("Content-Type: application/json; odata.metadata=minimal")
-    lines += ["", json.dumps(payload) if payload is not None else "", ""]
-    return "\r\n".join(lines)
-
-
-_REASONS = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    404: "Not Found",
-    412: "Precondition Failed",
-    500: "Internal Server Error",
-}
 
 
 def _matches_any(candidate: dict, others: list[dict], columns: tuple[str, ...]) -> bool:

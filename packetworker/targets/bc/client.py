@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-import tenacity
 
+from packetworker.retrying import parse_retry_after, retrying
 from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.batch import (
     MAX_BATCH_OPERATIONS,
@@ -28,7 +28,7 @@ from packetworker.targets.bc.batch import (
     chunks,
     parse_responses,
 )
-from packetworker.targets.bc.errors import BCError, NotFound, error_from_response, parse_retry_after
+from packetworker.targets.bc.errors import BCError, NotFound, error_from_response
 
 API_PATH = "api/v2.0"
 
@@ -303,20 +303,18 @@ class BCClient:
         headers: dict | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self._retries),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception_type(_Retryable),
+        policy = retrying(
+            retry=lambda error: isinstance(error, _Retryable),
+            attempts=self._retries,
+            backoff_base=0.5,
+            backoff_max=self._max_backoff,
             sleep=self._sleep,
-            reraise=True,
+            long_waits="cap",  # a longer Retry-After is waited out up to `max_backoff`
         )
         try:
-            for attempt in retrying:
-                with attempt:
-                    return self._send_once(method, url, params, json, headers, idempotent)
+            return policy(self._send_once, method, url, params, json, headers, idempotent)
         except _Retryable as exc:
             raise exc.error from None
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _send_once(self, method, url, params, json, headers, idempotent) -> httpx.Response:
         try:
@@ -342,13 +340,6 @@ class BCClient:
         if retry:
             raise _Retryable(error, retry_after)
         raise error
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(exc.retry_after, self._max_backoff)
-        backoff = tenacity.wait_random_exponential(multiplier=0.5, max=self._max_backoff)
-        return backoff(state)
 
 
 def _query(

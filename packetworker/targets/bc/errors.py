@@ -7,12 +7,7 @@ HTTP status alone is not enough: a 400 is always permanent, but a 500 may be a d
 
 from __future__ import annotations
 
-from packetworker.redact import redact_text
-from packetworker.targets.base import TargetError
-
-# Statuses BC documents as "try again later" (429/503 carry Retry-After; 408 and 504 mean the
-# operation ran too long and may succeed when the service is less busy).
-TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+from packetworker.targets.http_errors import TRANSIENT_STATUSES, HTTPTargetError
 
 # Codes that mean "the service, not your request, had a problem".
 TRANSIENT_CODES = frozenset(
@@ -45,7 +40,7 @@ def is_transient(status: int, code: str | None) -> bool:
     return status >= 500
 
 
-class BCError(TargetError):
+class BCError(HTTPTargetError):
     """A Business Central API call failed.
 
     `code` is BC's error code (`BadRequest_NotFound`, `Internal_EntityWithSameKeyExists`, ...)
@@ -54,31 +49,9 @@ class BCError(TargetError):
     bearer tokens or client secrets, even if the server echoed them.
     """
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        transient: bool,
-        retry_after: float | None = None,
-    ) -> None:
-        message = redact_text(message)
-        super().__init__(f"{status} {code}: {message}", transient=transient)
-        self.status = status
-        self.code = code
-        self.bc_message = message
-        self.retry_after = retry_after
-
-    def __reduce__(self):  # picklable across process boundaries (Dramatiq, multiprocessing)
-        return (
-            _rebuild,
-            (type(self), self.status, self.code, self.bc_message, self.transient, self.retry_after),
-        )
-
-
-def _rebuild(cls, status, code, message, transient, retry_after):
-    return cls(status, code, message, transient=transient, retry_after=retry_after)
+    @property
+    def bc_message(self) -> str:
+        return self.detail
 
 
 class EntityChanged(BCError):
@@ -117,13 +90,3 @@ def _code_and_message(status: int, body: object) -> tuple[str, str]:
         return str(error.get("code") or f"HTTP_{status}"), str(error.get("message") or "")
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
     return f"HTTP_{status}", text[:500]
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (BC sends delta-seconds); None when absent/invalid."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

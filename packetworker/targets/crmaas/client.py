@@ -16,16 +16,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
+from packetworker.retrying import parse_retry_after
 from packetworker.targets.crmaas.auth import SubscriptionKeyAuth
 from packetworker.targets.crmaas.errors import (
     CrmaasError,
     CrmaasThrottled,
     CrmaasUnavailable,
     error_for,
-    retry_after_seconds,
 )
+from packetworker.targets.http_errors import Resending, error_parts, transport_error
 
 TAG_PATHS = {
     "leads": "/pipeline/tags/leads",
@@ -48,7 +48,6 @@ BULK_PATHS = {
     "organization": "/directory/bulk-actions",
     "case": "/cases/bulk-actions",
 }
-_ERROR_CHARS = 500
 
 
 class _NotSent(CrmaasUnavailable):
@@ -80,7 +79,7 @@ class Resource:
         self._client.call("DELETE", f"{self.path}/{record_id}")
 
 
-class CrmaasClient:
+class CrmaasClient(Resending):
     """Leads, opportunities, contacts, organizations, cases, tags, forms, merges, bulk deletes."""
 
     def __init__(
@@ -99,10 +98,9 @@ class CrmaasClient:
     ) -> None:
         self.auth = SubscriptionKeyAuth(primary_key, secondary_key)
         self.page_size = page_size
-        self.attempts = max(1, attempts)
-        self.backoff_max = backoff_max
-        self._backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
-        self._sleep = sleep
+        self._retry_settings(
+            attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
+        )
         self._http = httpx.Client(
             base_url=url.rstrip("/"),
             auth=self.auth,
@@ -247,57 +245,24 @@ class CrmaasClient:
                 response = self._http.request(
                     method, path, json=dict(json) if json is not None else None, params=params
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise _NotSent(
-                    0, "", f"{method} {path}: {type(exc).__name__}", transient=True
-                ) from None
             except httpx.TransportError as exc:
-                raise CrmaasUnavailable(
-                    0, "", f"{method} {path}: {type(exc).__name__}", transient=True
+                raise transport_error(
+                    exc, f"{method} {path}", not_sent=_NotSent, unavailable=CrmaasUnavailable
                 ) from None
             if response.status_code >= 400:
                 raise self._error(response)
             return response.json() if response.content.strip() else None
 
-        def should_retry(error: BaseException) -> bool:
-            if not isinstance(error, CrmaasError) or not error.transient:
-                return False
-            return idempotent or isinstance(error, CrmaasThrottled | _NotSent)
-
-        retrying = Retrying(
-            retry=retry_if_exception(should_retry),
-            stop=self._stop,
-            wait=self._wait,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        return retrying(send)
-
-    def _stop(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
-        too_long = retry_after is not None and retry_after > self.backoff_max
-        return too_long or state.attempt_number >= self.attempts
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
-        return retry_after if retry_after is not None else self._backoff(state)
+        policy = self._retrying(idempotent=idempotent, not_run=(CrmaasThrottled, _NotSent))
+        return policy(send)
 
     def _error(self, response: httpx.Response) -> CrmaasError:
-        code, message = "", ""
-        try:
-            payload = response.json()
-            detail = payload.get("error") if isinstance(payload.get("error"), dict) else payload
-            code = str(detail.get("code") or "")
-            message = str(detail.get("message") or "")
-        except (ValueError, AttributeError):
-            message = response.text[:_ERROR_CHARS]
+        code, message = error_parts(response, secrets=self.auth.secrets)
         return error_for(
             response.status_code,
             code,
-            (message or response.reason_phrase)[:_ERROR_CHARS],
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            message,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
             secrets=self.auth.secrets,
         )
 

@@ -9,49 +9,15 @@ missing email, duplicate contact, company not found) distinct from one another.
 
 from __future__ import annotations
 
-from packetworker.redact import redact_text
-from packetworker.targets.base import TargetError
-
-TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+from packetworker.targets.http_errors import HTTPTargetError, is_transient_status
 
 
-class CrmaasError(TargetError):
+class CrmaasError(HTTPTargetError):
     """A CRM as a Service call failed with HTTP `status` and error `code` ("" if none)."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        transient: bool,
-        retry_after: float | None = None,
-        secrets: tuple[str, ...] = (),
-    ) -> None:
-        message = redact_text(message, *secrets)
-        label = f" {code}" if code else ""
-        super().__init__(f"{status}{label}: {message}", transient=transient)
-        self.status = status
-        self.code = code
-        self.crm_message = message
-        self.retry_after = retry_after
-
-    def __reduce__(self):  # picklable across process boundaries
-        return (
-            _rebuild,
-            (
-                type(self),
-                self.status,
-                self.code,
-                self.crm_message,
-                self.transient,
-                self.retry_after,
-            ),
-        )
-
-
-def _rebuild(cls, status, code, message, transient, retry_after):
-    return cls(status, code, message, transient=transient, retry_after=retry_after)
+    @property
+    def crm_message(self) -> str:
+        return self.detail
 
 
 class CrmaasAuthError(CrmaasError):
@@ -121,7 +87,7 @@ def error_for(
             kind = CrmaasConflict
         elif status == 429:
             kind = CrmaasThrottled
-        elif status in TRANSIENT_STATUSES or status >= 500:
+        elif is_transient_status(status):
             kind = CrmaasUnavailable
         else:
             kind = CrmaasValidationError
@@ -129,13 +95,3 @@ def error_for(
     return kind(
         status, code, message, transient=transient, retry_after=retry_after, secrets=secrets
     )
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """`Retry-After` in whole seconds (APIM's form); anything else is ignored."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        return None

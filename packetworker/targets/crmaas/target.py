@@ -16,31 +16,28 @@ or missing email, duplicate email, unknown organization) map to the seed's four 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from packetworker.targets.base import Outcome
+from packetworker.targets.base import Outcome, TargetError
 from packetworker.targets.crm_common import (
     ContactData,
     CrmTarget,
-    Job,
     OpResult,
-    RecordErrors,
     RecordRefused,
-    contact_data,
+    crm_options,
     lookup_message,
+    operation_label,
+    resolve_or_refuse,
 )
 from packetworker.targets.crmaas.client import CrmaasClient, Resource
 from packetworker.targets.crmaas.errors import (
-    CrmaasError,
     CrmaasValidationError,
     DuplicateContact,
     InvalidEmail,
     MissingEmail,
     OrganizationNotFound,
 )
-from packetworker.targets.mapping import LookupNotFound, LookupRef, Mapping, Operation, load_mapping
-from packetworker.targets.mapping import resolve_lookups as _resolve_lookups
+from packetworker.targets.mapping import LookupRef, Operation
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -63,47 +60,25 @@ class CrmaasTarget(CrmTarget):
     """`CrmaasTarget(client, mapping=..., contact_mapping=..., record_errors=...)`."""
 
     name = "crmaas"
+    entity_aliases = ENTITY_ALIASES
+    client: CrmaasClient
 
-    def __init__(
-        self,
-        client: CrmaasClient,
-        *,
-        mapping: Mapping,
-        contact_mapping: Mapping | None = None,
-        record_errors: RecordErrors = "quarantine",
-        on_close: Callable[[], None] | None = None,
-    ) -> None:
-        super().__init__(
-            mapping=mapping, contact_mapping=contact_mapping, record_errors=record_errors
-        )
-        self.client = client
-        self._on_close = on_close
+    def __init__(self, client: CrmaasClient, **options: Any) -> None:
+        super().__init__(client, **options)
         self._index: dict[tuple[str, str, str], str] = {}  # (entity, field, value) -> id
-
-    def close(self) -> None:
-        self.client.close()
-        if self._on_close is not None:
-            self._on_close()
 
     # --- operations ---------------------------------------------------------------------
 
-    def apply_operation(self, job: Job) -> OpResult:
-        try:
-            if job.contact:
-                return self._contact(contact_data(job.operation))
-            return self._operation(job.operation)
-        except (InvalidEmail, MissingEmail) as error:
-            raise RecordRefused(self._check_sentence(error) or error.message) from None
-        except CrmaasError as error:
-            if error.transient:
-                raise
-            return OpResult(Outcome.FAILED, message=error.message)
+    def refusal(self, error: TargetError) -> str | None:
+        """The CRM's own email refusal, in the mapping's words (the same either way)."""
+        if not isinstance(error, InvalidEmail | MissingEmail):
+            return None
+        word = "Missing Email" if isinstance(error, MissingEmail) else "Invalid Email"
+        sentence = next((s for s in self._check_sentences if s.startswith(word)), None)
+        return sentence or error.message
 
-    def _operation(self, operation: Operation) -> OpResult:
-        try:
-            operation = _resolve_lookups(operation, self._resolver)
-        except LookupNotFound as missing:
-            raise RecordRefused(missing.message) from None
+    def apply_mapped(self, operation: Operation) -> OpResult:
+        operation = resolve_or_refuse(operation, self._resolver)
         resource = self._resource(operation.entity)
         existing = self._find(resource, operation.key)
         action = operation.action
@@ -128,7 +103,7 @@ class CrmaasTarget(CrmTarget):
             return OpResult(Outcome.FAILED, message=f"No {operation.entity} has {operation.key}.")
         created = resource.create(body)
         ref = str(created["id"])
-        self._created(operation.entity, ref, _label(operation))
+        self._created(operation.entity, ref, operation_label(operation))
         self._remember(operation.entity, created)
         notes = self._children(operation, ref)
         return OpResult(Outcome.APPLIED, ref=ref, message=notes)
@@ -171,8 +146,7 @@ class CrmaasTarget(CrmTarget):
         return None
 
     def _resolver(self, ref: LookupRef) -> str | None:
-        entity, field = ENTITY_ALIASES.get(ref.entity, (ref.entity, ref.match))
-        return self.lookup(entity, field, ref.value)
+        return self.lookup(*self.lookup_at(ref), ref.value)
 
     def lookup(self, entity: str, field: str, value: Any) -> str | None:
         """The id of the `entity` record whose `field` (or custom field) is `value`."""
@@ -190,7 +164,7 @@ class CrmaasTarget(CrmTarget):
 
     # --- seed-002 contacts --------------------------------------------------------------
 
-    def _contact(self, contact: ContactData) -> OpResult:
+    def apply_contact(self, contact: ContactData) -> OpResult:
         organization = None
         if contact.company is not None:
             organization = self.lookup(*ENTITY_ALIASES["company"], contact.company.value)
@@ -227,11 +201,6 @@ class CrmaasTarget(CrmTarget):
                 return record
         return None
 
-    def _check_sentence(self, error: CrmaasError) -> str | None:
-        """The mapping's sentence for the CRM's own email refusal (same words either way)."""
-        word = "Missing Email" if isinstance(error, MissingEmail) else "Invalid Email"
-        return next((s for s in self._check_sentences if s.startswith(word)), None)
-
 
 def _contact_body(contact: ContactData, organization: str | None) -> dict[str, Any]:
     custom: dict[str, Any] = {NUMBER_FIELD: contact.number, ROWID_FIELD: contact.rowid}
@@ -267,29 +236,12 @@ def _value(record: dict[str, Any], name: str) -> Any:
     return (record.get(CUSTOM_FIELDS) or {}).get(name)
 
 
-def _label(operation: Operation) -> str:
-    return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
-
-
 def target_from_settings(settings: Settings) -> CrmaasTarget:
     """The configured CRM as a Service, or (no `crmaas_url`) an embedded emulator seeded
     with what the samples reference, stopped by `close()`."""
-    options: dict[str, Any] = {
-        "mapping": load_mapping(settings.crmaas_mapping),
-        "contact_mapping": load_mapping(settings.contact_mapping)
-        if settings.contact_mapping
-        else None,
-        "record_errors": settings.crm_record_errors,
-    }
+    options = crm_options(settings, settings.crmaas_mapping)
     if settings.crmaas_url:
         return CrmaasTarget(CrmaasClient.from_settings(settings), **options)
-    from packetworker.targets.crmaas.embedded import start_embedded
+    from packetworker.targets.crmaas.embedded import embedded_target
 
-    emulator = start_embedded()
-    logger.info("no CRMAAS_URL: using an embedded CRM as a Service emulator at %s", emulator.url)
-    client = CrmaasClient(
-        emulator.url,
-        primary_key=emulator.keys["primary"],
-        secondary_key=emulator.keys["secondary"],
-    )
-    return CrmaasTarget(client, on_close=lambda: emulator.__exit__(None, None, None), **options)
+    return embedded_target(**options)

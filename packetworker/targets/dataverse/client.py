@@ -18,14 +18,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import httpx
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    wait_random_exponential,
-)
 
-from packetworker.redact import redact_text
+from packetworker.retrying import parse_retry_after
 from packetworker.targets.dataverse.auth import DataverseAuth
 from packetworker.targets.dataverse.batch import (
     BatchOperation,
@@ -40,10 +34,10 @@ from packetworker.targets.dataverse.errors import (
     Throttled,
     Unavailable,
     error_for,
-    retry_after_seconds,
 )
 from packetworker.targets.dataverse.odata import Key, entity_id, record_path
 from packetworker.targets.dataverse.throttle import ThrottleGate
+from packetworker.targets.http_errors import Resending, error_parts, transport_error
 
 API_VERSION = "v9.2"
 UpsertMode = Literal["upsert", "update", "create"]
@@ -53,10 +47,9 @@ _HEADERS = {
     "OData-MaxVersion": "4.0",
     "OData-Version": "4.0",
 }
-_ERROR_CHARS = 500
 
 
-class DataverseClient:
+class DataverseClient(Resending):
     """Create, update, upsert, delete, retrieve, query and batch against one environment."""
 
     def __init__(
@@ -76,10 +69,9 @@ class DataverseClient:
     ) -> None:
         self.url = url.rstrip("/")
         self.api_path = f"/api/data/{api_version}/"
-        self.attempts = max(1, attempts)
-        self.backoff_max = backoff_max
-        self._backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
-        self._sleep = sleep
+        self._retry_settings(
+            attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
+        )
         self.gate = ThrottleGate(max_concurrency=max_concurrency, clock=clock, sleep=sleep)
         self._http = httpx.Client(
             base_url=self.url + self.api_path,
@@ -239,16 +231,8 @@ class DataverseClient:
         kept, and the answers hold the failing operation's error. `BatchResponse.error()`
         turns a failed answer into the same typed error a single request would raise.
         """
-        content_type, content = encode_batch(
-            operations, api_path=self.api_path, changeset=changeset
-        )
-        headers = {"Content-Type": content_type}
-        if continue_on_error:
-            headers["Prefer"] = "odata.continue-on-error"
-        response = self._request(
-            "POST", "$batch", content=content, headers=headers, idempotent=False
-        )
-        return decode_batch(response.headers.get("Content-Type", ""), response.content)
+        encoded = encode_batch(operations, api_path=self.api_path, changeset=changeset)
+        return self._send_batch(encoded, continue_on_error=continue_on_error)
 
     def batch_changesets(
         self,
@@ -262,7 +246,15 @@ class DataverseClient:
         Answers come flattened, in order: every operation of a group that succeeded, or
         the one failing operation of a group that did not (match them by `content_id`).
         """
-        content_type, content = encode_changesets(groups, api_path=self.api_path)
+        encoded = encode_changesets(groups, api_path=self.api_path)
+        return self._send_batch(encoded, continue_on_error=continue_on_error)
+
+    # --- transport --------------------------------------------------------------------------
+
+    def _send_batch(
+        self, encoded: tuple[str, bytes], *, continue_on_error: bool
+    ) -> list[BatchResponse]:
+        content_type, content = encoded
         headers = {"Content-Type": content_type}
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"
@@ -270,8 +262,6 @@ class DataverseClient:
             "POST", "$batch", content=content, headers=headers, idempotent=False
         )
         return decode_batch(response.headers.get("Content-Type", ""), response.content)
-
-    # --- transport --------------------------------------------------------------------------
 
     def _request(
         self,
@@ -302,19 +292,12 @@ class DataverseClient:
                     response = self._http.request(
                         method, url, json=json, content=content, params=params, headers=headers
                     )
-                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                    raise ConnectionFailed(
-                        0,
-                        "",
-                        f"{method} {entity_set_of(url)}: {type(exc).__name__}",
-                        transient=True,
-                    ) from None
                 except httpx.TransportError as exc:
-                    raise Unavailable(
-                        0,
-                        "",
-                        f"{method} {entity_set_of(url)}: {type(exc).__name__}",
-                        transient=True,
+                    raise transport_error(
+                        exc,
+                        f"{method} {entity_set_of(url)}",
+                        not_sent=ConnectionFailed,
+                        unavailable=Unavailable,
                     ) from None
             if response.status_code < 400:
                 return response
@@ -323,54 +306,25 @@ class DataverseClient:
                 self.gate.pause(error.retry_after, since=sent_at)
             raise error
 
-        def should_retry(error: BaseException) -> bool:
-            if not isinstance(error, DataverseError) or not error.transient:
-                return False
-            # A 5xx or a read timeout after a POST may have been applied: resending could
-            # create a second record. A 429 or a failed connect certainly was not.
-            return idempotent or isinstance(error, Throttled | ConnectionFailed)
-
-        retrying = Retrying(
-            retry=retry_if_exception(should_retry),
-            stop=self._stop,
-            wait=self._wait,
-            sleep=self._sleep_positive,
-            reraise=True,
+        # A 5xx or a read timeout after a POST may have been applied: resending could
+        # create a second record. A 429 or a failed connect certainly was not. Only a
+        # 429's pause counts, and the shared gate sleeps it out for every thread; one
+        # longer than `backoff_max` gives up so the caller reschedules.
+        policy = self._retrying(
+            idempotent=idempotent,
+            not_run=(Throttled, ConnectionFailed),
+            retry_after=_throttle_pause,
+            wait_retry_after=False,
         )
-        return retrying(send)
-
-    def _stop(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        # A pause longer than we are willing to park a worker thread for: give up now and
-        # let the caller reschedule with `retry_after`.
-        too_long = isinstance(error, Throttled) and (error.retry_after or 0) > self.backoff_max
-        return too_long or state.attempt_number >= self.attempts
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        if isinstance(error, Throttled) and error.retry_after is not None:
-            return 0.0  # the shared gate already holds every request until the pause ends
-        return self._backoff(state)
-
-    def _sleep_positive(self, seconds: float) -> None:
-        if seconds > 0:
-            self._sleep(seconds)
+        return policy(send)
 
     def _error(self, response: httpx.Response, *, creates: bool) -> DataverseError:
-        code, message = "", ""
-        try:
-            payload = response.json()
-            error = payload.get("error") or {}
-            code = str(error.get("code") or "")
-            message = str(error.get("message") or "")
-        except (ValueError, AttributeError):
-            message = response.text[:_ERROR_CHARS]
-        message = redact_text(message or response.reason_phrase)[:_ERROR_CHARS]
+        code, message = error_parts(response)
         return error_for(
             response.status_code,
             code,
             message,
-            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
             creates=creates,
         )
 
@@ -386,6 +340,10 @@ class DataverseClient:
         raise DataverseError(
             response.status_code, "", "create answered without a record id", transient=False
         )
+
+
+def _throttle_pause(error: BaseException | None) -> float | None:
+    return error.retry_after if isinstance(error, Throttled) else None
 
 
 def _duplicate_header(detect: bool | None) -> dict[str, str]:

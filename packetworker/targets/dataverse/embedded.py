@@ -7,6 +7,10 @@ are declared here the way a Sales environment has them.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from packetworker.sandbox.dataverse import DataverseEmulator
 from packetworker.sandbox.dataverse.model import EntityDef, Lookup, default_entities
 from packetworker.targets.crm_embedded import (
@@ -16,6 +20,12 @@ from packetworker.targets.crm_embedded import (
     SAMPLE_UNITS,
     quiet_server_logs,
 )
+from packetworker.targets.dataverse.auth import DataverseAuth
+from packetworker.targets.dataverse.client import DataverseClient
+from packetworker.targets.dataverse.target import DataverseTarget
+from packetworker.targets.emulated import start_emulated
+
+logger = logging.getLogger(__name__)
 
 
 def field_sales_entities() -> dict[str, EntityDef]:
@@ -64,13 +74,25 @@ def seed_samples(emulator: DataverseEmulator) -> None:
         emulator.seed("uoms", name=unit)
 
 
-def start_embedded() -> DataverseEmulator:
-    """A running, seeded emulator (stop it with `__exit__`)."""
+def embedded_target(**options: Any) -> DataverseTarget:
+    """A target on a running, seeded emulator, which its `close()` stops."""
     emulator = DataverseEmulator(
         clients={CREDENTIALS.client_id: CREDENTIALS.client_secret},
         entities=field_sales_entities(),
     )
     quiet_server_logs()
-    emulator.__enter__()
-    seed_samples(emulator)
-    return emulator
+
+    def connect(emulator: DataverseEmulator, stop: Callable[[], None]) -> DataverseTarget:
+        seed_samples(emulator)
+        logger.info("no DATAVERSE_URL: using an embedded Dataverse emulator at %s", emulator.url)
+        auth = DataverseAuth(
+            environment_url=emulator.url,
+            tenant=emulator.tenant,
+            client_id=CREDENTIALS.client_id,
+            client_secret=CREDENTIALS.client_secret,
+            token_url=emulator.token_url,
+        )
+        client = DataverseClient(emulator.url, auth=auth)
+        return DataverseTarget(client, on_close=stop, **options)
+
+    return start_emulated(emulator, connect)

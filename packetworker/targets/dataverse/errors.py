@@ -8,53 +8,20 @@ Messages are redacted, so a token or secret echoed by a server never reaches a l
 
 from __future__ import annotations
 
-from packetworker.redact import redact_text
-from packetworker.targets.base import TargetError
+from packetworker.targets.http_errors import HTTPTargetError, is_transient_status
 
 DUPLICATE_KEY = "0x80040237"  # "Cannot insert duplicate key" (primary or alternate key)
 DUPLICATE_DETECTED = "0x80040333"  # a duplicate-detection rule matched
 DOES_NOT_EXIST = "0x80040217"  # "<entity> With Id = ... Does Not Exist"
 THROTTLE_CODES = frozenset({"0x80072322", "0x80072321", "0x80072326"})
 
-TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
 
-
-class DataverseError(TargetError):
+class DataverseError(HTTPTargetError):
     """A Dataverse call failed with HTTP `status` and Dataverse error `code` ("" if none)."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        transient: bool,
-        retry_after: float | None = None,
-    ) -> None:
-        message = redact_text(message)
-        label = f" {code}" if code else ""
-        super().__init__(f"{status}{label}: {message}", transient=transient)
-        self.status = status
-        self.code = code
-        self.dataverse_message = message
-        self.retry_after = retry_after
-
-    def __reduce__(self):  # picklable: errors cross process boundaries in the pipeline
-        return (
-            _rebuild,
-            (
-                type(self),
-                self.status,
-                self.code,
-                self.dataverse_message,
-                self.transient,
-                self.retry_after,
-            ),
-        )
-
-
-def _rebuild(cls, status, code, message, transient, retry_after):
-    return cls(status, code, message, transient=transient, retry_after=retry_after)
+    @property
+    def dataverse_message(self) -> str:
+        return self.detail
 
 
 class DataverseAuthError(DataverseError):
@@ -120,19 +87,9 @@ def error_for(
         kind = DataverseAuthError
     elif status == 404 or code == DOES_NOT_EXIST:
         kind = LookupTargetNotFound if creates else RecordNotFound
-    elif status in TRANSIENT_STATUSES or status >= 500:
+    elif is_transient_status(status):
         kind = Unavailable
     else:
         kind = InvalidRequest
     transient = kind in (Throttled, Unavailable)
     return kind(status, code, message, transient=transient, retry_after=retry_after)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Dataverse sends `Retry-After` as whole seconds; anything else is ignored."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value.strip()))
-    except ValueError:
-        return None

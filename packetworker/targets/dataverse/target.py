@@ -23,24 +23,24 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from packetworker.targets.base import Outcome
 from packetworker.targets.crm_common import (
+    ContactData,
     CrmTarget,
     Job,
     OpResult,
-    RecordErrors,
     RecordRefused,
     contact_data,
+    crm_options,
     lookup_message,
+    operation_label,
+    resolve_or_refuse,
 )
-from packetworker.targets.crm_embedded import CREDENTIALS
-from packetworker.targets.dataverse.auth import DataverseAuth
 from packetworker.targets.dataverse.batch import BatchOperation, BatchResponse
 from packetworker.targets.dataverse.client import DataverseClient
 from packetworker.targets.dataverse.contacts import (
@@ -58,13 +58,10 @@ from packetworker.targets.dataverse.errors import (
     RecordNotFound,
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
-from packetworker.targets.mapping import LookupNotFound, LookupRef, Mapping, Operation, load_mapping
-from packetworker.targets.mapping import resolve_lookups as _resolve_lookups
+from packetworker.targets.mapping import LookupRef, Operation
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 # Single-valued navigation properties a mapping may fill with an object (deep insert): the
 # related record is created in the same change set and bound to its parent.
@@ -102,32 +99,22 @@ class DataverseTarget(CrmTarget):
     """`DataverseTarget(client, mapping=..., contact_mapping=..., record_errors=...)`."""
 
     name = "dataverse"
+    entity_aliases = ENTITY_ALIASES
+    client: DataverseClient
 
     def __init__(
         self,
         client: DataverseClient,
         *,
-        mapping: Mapping,
-        contact_mapping: Mapping | None = None,
-        record_errors: RecordErrors = "quarantine",
         use_batch: bool = True,
         batch_size: int = MAX_BATCH_OPERATIONS,
-        on_close: Callable[[], None] | None = None,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            mapping=mapping, contact_mapping=contact_mapping, record_errors=record_errors
-        )
-        self.client = client
+        super().__init__(client, **options)
         self.use_batch = use_batch
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
-        self._on_close = on_close
         self._ids: dict[tuple[str, str, str], str] = {}  # (entity, column, value) -> GUID
         self._content_ids = itertools.count(1)  # next() is atomic: safe across threads
-
-    def close(self) -> None:
-        self.client.close()
-        if self._on_close is not None:
-            self._on_close()
 
     # --- operations ---------------------------------------------------------------------
 
@@ -145,7 +132,7 @@ class DataverseTarget(CrmTarget):
             try:
                 if job.contact:
                     self._flush(pending, results)  # its company may be in the pending batch
-                    results[index] = self._contact(job.operation)
+                    results[index] = self.apply_contact(contact_data(job.operation))
                     continue
                 operation = self._resolve(job.operation, pending, results)
                 document = self._document(index, operation)
@@ -173,17 +160,14 @@ class DataverseTarget(CrmTarget):
         results: list[OpResult | RecordRefused | None],
     ) -> Operation:
         def resolver(ref: LookupRef) -> str | None:
-            entity, column = ENTITY_ALIASES.get(ref.entity, (ref.entity, ref.match))
+            entity, column = self.lookup_at(ref)
             found = self.lookup(entity, column, ref.value)
             if found is None and pending:
                 self._flush(pending, results)
                 found = self.lookup(entity, column, ref.value)
             return found
 
-        try:
-            return _resolve_lookups(operation, resolver)
-        except LookupNotFound as missing:
-            raise RecordRefused(missing.message) from None
+        return resolve_or_refuse(operation, resolver)
 
     def lookup(self, entity_set: str, column: str, value: Any) -> str | None:
         """The GUID of the `entity_set` record whose `column` is `value` (hits are cached)."""
@@ -354,7 +338,7 @@ class DataverseTarget(CrmTarget):
             refs += [answers[r].entity_id if r in answers else ref for r in document.rows]
             if len(refs) != len(operation.source):
                 refs = [ref] * len(operation.source)
-            self._created(operation.entity, ref, _label(operation))
+            self._created(operation.entity, ref, operation_label(operation))
             return OpResult(Outcome.APPLIED, ref=ref, refs=refs)
         error = failed.error()
         if isinstance(error, DuplicateRecord) and failed.content_id == document.head:
@@ -438,7 +422,7 @@ class DataverseTarget(CrmTarget):
             ref = self.client.create(entity, operation.body)
         except (DuplicateDetected, DuplicateRecord) as error:
             raise RecordRefused(operation.duplicate_message or error.message) from None
-        self._created(entity, ref, _label(operation))
+        self._created(entity, ref, operation_label(operation))
         return OpResult(Outcome.APPLIED, ref=ref)
 
     def _find(self, entity_set: str, key: dict[str, Any]) -> str | None:
@@ -451,8 +435,7 @@ class DataverseTarget(CrmTarget):
 
     # --- seed-002 contacts --------------------------------------------------------------
 
-    def _contact(self, operation: Operation) -> OpResult:
-        contact = contact_data(operation)
+    def apply_contact(self, contact: ContactData) -> OpResult:
         company_id = None
         if contact.company is not None:
             company_id = self.lookup(*COMPANY_ENTITY, contact.company.value)
@@ -507,10 +490,6 @@ def _literal(value: Any) -> str | int | float | bool:
     return value if isinstance(value, str | int | float | bool) else str(value)
 
 
-def _label(operation: Operation) -> str:
-    return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
-
-
 def _ref(value: Any, made: dict[str, tuple[str, str]]) -> Any:
     text = str(value)
     if text.startswith("$") and text[1:] in made:
@@ -539,25 +518,9 @@ def _no_answer() -> OpResult:
 def target_from_settings(settings: Settings) -> DataverseTarget:
     """The configured Dataverse, or (no `dataverse_url`) an embedded emulator seeded with
     what the samples reference, stopped by `close()`."""
-    mapping = load_mapping(settings.dataverse_mapping)
-    contacts = load_mapping(settings.contact_mapping) if settings.contact_mapping else None
-    options: dict[str, Any] = {
-        "mapping": mapping,
-        "contact_mapping": contacts,
-        "record_errors": settings.crm_record_errors,
-    }
+    options = crm_options(settings, settings.dataverse_mapping)
     if settings.dataverse_url:
         return DataverseTarget(DataverseClient.from_settings(settings), **options)
-    from packetworker.targets.dataverse.embedded import start_embedded
+    from packetworker.targets.dataverse.embedded import embedded_target
 
-    emulator = start_embedded()
-    logger.info("no DATAVERSE_URL: using an embedded Dataverse emulator at %s", emulator.url)
-    auth = DataverseAuth(
-        environment_url=emulator.url,
-        tenant=emulator.tenant,
-        client_id=CREDENTIALS.client_id,
-        client_secret=CREDENTIALS.client_secret,
-        token_url=emulator.token_url,
-    )
-    client = DataverseClient(emulator.url, auth=auth)
-    return DataverseTarget(client, on_close=lambda: emulator.__exit__(None, None, None), **options)
+    return embedded_target(**options)

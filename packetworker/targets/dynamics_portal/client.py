@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random_exponential
 
+from packetworker.retrying import parse_retry_after
 from packetworker.targets.dynamics_portal.auth import Session, SessionAuth
 from packetworker.targets.dynamics_portal.errors import (
     DynamicsPortalError,
@@ -24,16 +24,16 @@ from packetworker.targets.dynamics_portal.errors import (
     Unavailable,
     error_for,
 )
+from packetworker.targets.http_errors import Resending, error_parts, transport_error
 
 PATH_PREFIX = "/api/v1/dynamics-portal/api/v1/dynamics-portal"
-_ERROR_CHARS = 500
 
 
 class _NotSent(Unavailable):
     """The connection failed, so the request certainly did not run."""
 
 
-class DynamicsPortalClient:
+class DynamicsPortalClient(Resending):
     """authenticate, create_record, update_record, get_record, delete_record."""
 
     def __init__(
@@ -60,10 +60,9 @@ class DynamicsPortalClient:
             renew_margin=renew_margin,
             now=now,
         )
-        self.attempts = max(1, attempts)
-        self.backoff_max = backoff_max
-        self._backoff = wait_random_exponential(multiplier=backoff_base, max=backoff_max)
-        self._sleep = sleep
+        self._retry_settings(
+            attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
+        )
         self._http = httpx.Client(
             auth=self.auth,
             headers={"Accept": "application/json"},
@@ -131,60 +130,23 @@ class DynamicsPortalClient:
             # DELETE with a JSON body: httpx.request() builds it; the contract asks for one.
             try:
                 response = self._http.request(method, url, json=json)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise _NotSent(
-                    0, "", f"{method} {path}: {type(exc).__name__}", transient=True
-                ) from None
             except httpx.TransportError as exc:
-                raise Unavailable(
-                    0, "", f"{method} {path}: {type(exc).__name__}", transient=True
+                raise transport_error(
+                    exc, f"{method} {path}", not_sent=_NotSent, unavailable=Unavailable
                 ) from None
             if response.status_code >= 400:
                 raise self._error(response)
             return response.json() if response.content.strip() else {}
 
-        def should_retry(error: BaseException) -> bool:
-            if not isinstance(error, DynamicsPortalError) or not error.transient:
-                return False
-            return idempotent or isinstance(error, Throttled | _NotSent)
-
-        retrying = Retrying(
-            retry=retry_if_exception(should_retry),
-            stop=self._stop,
-            wait=self._wait,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        return retrying(send)
-
-    def _stop(self, state: RetryCallState) -> bool:
-        error = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
-        too_long = retry_after is not None and retry_after > self.backoff_max
-        return too_long or state.attempt_number >= self.attempts
-
-    def _wait(self, state: RetryCallState) -> float:
-        error = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(error, "retry_after", None)
-        return retry_after if retry_after is not None else self._backoff(state)
+        policy = self._retrying(idempotent=idempotent, not_run=(Throttled, _NotSent))
+        return policy(send)
 
     @staticmethod
     def _error(response: httpx.Response) -> DynamicsPortalError:
-        code, message = "", ""
-        try:
-            payload = response.json()
-            detail = payload.get("error")
-            if isinstance(detail, dict):
-                code = str(detail.get("code") or "")
-                message = str(detail.get("message") or "")
-            else:
-                message = str(payload.get("message") or detail or "")
-        except (ValueError, AttributeError):
-            message = response.text[:_ERROR_CHARS]
-        retry_after = response.headers.get("Retry-After", "")
+        code, message = error_parts(response)
         return error_for(
             response.status_code,
             code,
-            (message or response.reason_phrase)[:_ERROR_CHARS],
-            retry_after=float(retry_after) if retry_after.isdigit() else None,
+            message,
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
         )

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
@@ -14,7 +16,11 @@ from packetworker.targets.crm_embedded import (
     SAMPLE_UNITS,
     quiet_server_logs,
 )
-from packetworker.targets.dynamics_portal.target import RecordIndex, endpoint
+from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
+from packetworker.targets.dynamics_portal.target import DynamicsPortalTarget, RecordIndex, endpoint
+from packetworker.targets.emulated import start_emulated
+
+logger = logging.getLogger(__name__)
 
 
 def seed(
@@ -42,11 +48,18 @@ def seed_samples(emulator: DynamicsPortalEmulator, index: RecordIndex) -> None:
         seed(emulator, index, "uoms", name=unit)
 
 
-def start_embedded() -> tuple[DynamicsPortalEmulator, RecordIndex]:
-    """A running, seeded emulator (stop it with `__exit__`) and the matching index."""
+def embedded_target(**options: Any) -> DynamicsPortalTarget:
+    """A target on a running emulator, both seeded alike; its `close()` stops the emulator."""
     emulator = DynamicsPortalEmulator(clients={CREDENTIALS.client_id: CREDENTIALS.portal_scope})
     quiet_server_logs()
-    emulator.__enter__()
-    index = RecordIndex()
-    seed_samples(emulator, index)
-    return emulator, index
+
+    def connect(emulator: DynamicsPortalEmulator, stop: Callable[[], None]) -> DynamicsPortalTarget:
+        index = RecordIndex()
+        seed_samples(emulator, index)
+        logger.info("no DYNAMICS_PORTAL_URL: using an embedded portal proxy at %s", emulator.url)
+        client = DynamicsPortalClient(
+            emulator.url, client_id=CREDENTIALS.client_id, scope=CREDENTIALS.portal_scope
+        )
+        return DynamicsPortalTarget(client, index=index, on_close=stop, **options)
+
+    return start_emulated(emulator, connect)

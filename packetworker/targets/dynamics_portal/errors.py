@@ -7,48 +7,15 @@ top-level `message`/`error`. Messages are redacted; session tokens never appear.
 
 from __future__ import annotations
 
-from packetworker.redact import redact_text
-from packetworker.targets.base import TargetError
-
-TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+from packetworker.targets.http_errors import HTTPTargetError, is_transient_status
 
 
-class DynamicsPortalError(TargetError):
+class DynamicsPortalError(HTTPTargetError):
     """A proxy call failed with HTTP `status` (0 when no answer came) and `code` ("" if none)."""
 
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        transient: bool,
-        retry_after: float | None = None,
-    ) -> None:
-        message = redact_text(message)
-        label = f" {code}" if code else ""
-        super().__init__(f"{status}{label}: {message}", transient=transient)
-        self.status = status
-        self.code = code
-        self.proxy_message = message
-        self.retry_after = retry_after
-
-    def __reduce__(self):
-        return (
-            _rebuild,
-            (
-                type(self),
-                self.status,
-                self.code,
-                self.proxy_message,
-                self.transient,
-                self.retry_after,
-            ),
-        )
-
-
-def _rebuild(cls, status, code, message, transient, retry_after):
-    return cls(status, code, message, transient=transient, retry_after=retry_after)
+    @property
+    def proxy_message(self) -> str:
+        return self.detail
 
 
 class DynamicsPortalAuthError(DynamicsPortalError):
@@ -90,7 +57,7 @@ def error_for(
         kind = RecordNotFound
     elif status == 429:
         kind = Throttled
-    elif status in TRANSIENT_STATUSES or status >= 500:
+    elif is_transient_status(status):
         kind = Unavailable
     else:
         kind = InvalidRequest

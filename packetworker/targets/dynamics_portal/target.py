@@ -12,8 +12,6 @@ unknown to it, so their lookups fail (a clear record error) until they are seede
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from collections.abc import Mapping as MappingABC
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +19,13 @@ from packetworker.targets.base import Outcome
 from packetworker.targets.crm_common import (
     ContactData,
     CrmTarget,
-    Job,
     OpResult,
-    RecordErrors,
     RecordRefused,
-    contact_data,
+    crm_options,
     lookup_message,
+    operation_label,
+    resolve_or_refuse,
 )
-from packetworker.targets.crm_embedded import CREDENTIALS
 from packetworker.targets.dataverse.contacts import (
     COMPANY_ENTITY,
     EMAIL_COLUMN,
@@ -38,18 +35,11 @@ from packetworker.targets.dataverse.contacts import (
 )
 from packetworker.targets.dataverse.target import COLLECTIONS, NESTED
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
-from packetworker.targets.dynamics_portal.errors import (
-    DuplicateRecord,
-    DynamicsPortalError,
-    RecordNotFound,
-)
-from packetworker.targets.mapping import LookupNotFound, LookupRef, Mapping, Operation, load_mapping
-from packetworker.targets.mapping import resolve_lookups as _resolve_lookups
+from packetworker.targets.dynamics_portal.errors import DuplicateRecord, RecordNotFound
+from packetworker.targets.mapping import LookupRef, Operation
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 API_PATH = "/api/data/v9.2/"
 ENTITY_ALIASES = {"company": COMPANY_ENTITY}
@@ -96,46 +86,19 @@ class DynamicsPortalTarget(CrmTarget):
     """`DynamicsPortalTarget(client, mapping=..., contact_mapping=..., index=...)`."""
 
     name = "dynamics-portal"
+    entity_aliases = ENTITY_ALIASES
+    client: DynamicsPortalClient
 
     def __init__(
-        self,
-        client: DynamicsPortalClient,
-        *,
-        mapping: Mapping,
-        contact_mapping: Mapping | None = None,
-        record_errors: RecordErrors = "quarantine",
-        index: RecordIndex | None = None,
-        on_close: Callable[[], None] | None = None,
+        self, client: DynamicsPortalClient, *, index: RecordIndex | None = None, **options: Any
     ) -> None:
-        super().__init__(
-            mapping=mapping, contact_mapping=contact_mapping, record_errors=record_errors
-        )
-        self.client = client
+        super().__init__(client, **options)
         self.index = index or RecordIndex()
-        self._on_close = on_close
-
-    def close(self) -> None:
-        self.client.close()
-        if self._on_close is not None:
-            self._on_close()
 
     # --- operations ---------------------------------------------------------------------
 
-    def apply_operation(self, job: Job) -> OpResult:
-        try:
-            if job.contact:
-                return self._contact(contact_data(job.operation))
-            return self._operation(job.operation)
-        except DynamicsPortalError as error:
-            if error.transient:
-                raise
-            return OpResult(Outcome.FAILED, message=error.message)
-
-    def _operation(self, operation: Operation) -> OpResult:
-        try:
-            operation = _resolve_lookups(operation, self._resolver)
-        except LookupNotFound as missing:
-            raise RecordRefused(missing.message) from None
+    def apply_mapped(self, operation: Operation) -> OpResult:
+        operation = resolve_or_refuse(operation, self._resolver)
         entity = operation.entity
         existing = self._existing(entity, operation.key)
         if operation.action == "delete":
@@ -170,7 +133,7 @@ class DynamicsPortalTarget(CrmTarget):
             else:
                 body[name] = value
         ref = self._create(entity, body, operation, row=operation.source[0])
-        self._created(entity, ref, _label(operation))
+        self._created(entity, ref, operation_label(operation))
         return OpResult(Outcome.APPLIED, ref=ref, refs=self._children(operation, ref))
 
     def _create(
@@ -218,8 +181,7 @@ class DynamicsPortalTarget(CrmTarget):
     # --- the index ----------------------------------------------------------------------
 
     def _resolver(self, ref: LookupRef) -> str | None:
-        entity, column = ENTITY_ALIASES.get(ref.entity, (ref.entity, ref.match))
-        return self._confirmed(self.index.find(entity, column, ref.value))
+        return self._confirmed(self.index.find(*self.lookup_at(ref), ref.value))
 
     def _existing(self, entity: str, key: dict[str, Any]) -> str | None:
         for column, value in key.items():
@@ -241,7 +203,7 @@ class DynamicsPortalTarget(CrmTarget):
 
     # --- seed-002 contacts --------------------------------------------------------------
 
-    def _contact(self, contact: ContactData) -> OpResult:
+    def apply_contact(self, contact: ContactData) -> OpResult:
         company_id = None
         if contact.company is not None:
             company_id = self._confirmed(self.index.find(*COMPANY_ENTITY, contact.company.value))
@@ -268,29 +230,12 @@ class DynamicsPortalTarget(CrmTarget):
         return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact))
 
 
-def _label(operation: Operation) -> str:
-    return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
-
-
 def target_from_settings(settings: Settings) -> DynamicsPortalTarget:
     """The configured proxy, or (no `dynamics_portal_url`) an embedded emulator seeded, with
     the index, with what the samples reference; stopped by `close()`."""
-    options: dict[str, Any] = {
-        "mapping": load_mapping(settings.dynamics_portal_mapping),
-        "contact_mapping": load_mapping(settings.contact_mapping)
-        if settings.contact_mapping
-        else None,
-        "record_errors": settings.crm_record_errors,
-    }
+    options = crm_options(settings, settings.dynamics_portal_mapping)
     if settings.dynamics_portal_url:
         return DynamicsPortalTarget(DynamicsPortalClient.from_settings(settings), **options)
-    from packetworker.targets.dynamics_portal.embedded import start_embedded
+    from packetworker.targets.dynamics_portal.embedded import embedded_target
 
-    emulator, index = start_embedded()
-    logger.info("no DYNAMICS_PORTAL_URL: using an embedded portal proxy at %s", emulator.url)
-    client = DynamicsPortalClient(
-        emulator.url, client_id=CREDENTIALS.client_id, scope=CREDENTIALS.portal_scope
-    )
-    return DynamicsPortalTarget(
-        client, index=index, on_close=lambda: emulator.__exit__(None, None, None), **options
-    )
+    return embedded_target(**options)

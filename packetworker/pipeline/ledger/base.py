@@ -1,0 +1,177 @@
+"""The ledger's vocabulary: packet states, the per-packet entry, and the `Ledger` ABC that
+both backends implement (see the package docstring for what is kept and for how long)."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from packetworker.pipeline.locks import Locks
+
+
+class PacketState(StrEnum):
+    LISTED = "listed"
+    DOWNLOADING = "downloading"
+    ARCHIVED = "archived"
+    APPLYING = "applying"
+    APPLIED = "applied"
+    QUARANTINED = "quarantined"
+    ACKNOWLEDGED = "acknowledged"
+
+
+TERMINAL = frozenset({PacketState.APPLIED, PacketState.QUARANTINED, PacketState.ACKNOWLEDGED})
+PENDING = frozenset(set(PacketState) - TERMINAL)
+
+# Fields a new listing refreshes on a known packet (the receipt handle changes per listing).
+LISTING_FIELDS = (
+    "list_type",
+    "url",
+    "user",
+    "company",
+    "operation",
+    "app_code",
+    "on_date",
+    "receipt_handle",
+)
+
+
+@dataclass(slots=True)
+class PacketEntry:
+    packet_id: str
+    app_area: str
+    state: PacketState = PacketState.LISTED
+    list_type: str = "packet"
+    url: str | None = None
+    user: str | None = None
+    company: str | None = None
+    operation: str | None = None
+    app_code: str | None = None
+    on_date: str | None = None
+    receipt_handle: str | None = None
+    attempts: int = 0
+    sha256: str | None = None
+    size: int | None = None
+    archive_key: str | None = None
+    listed_at: float = 0.0
+    updated_at: float = 0.0
+    last_error: str | None = None
+    duplicate_of: str | None = None
+    result: str | None = None  # applied | duplicate | quarantined
+    source: str = "portal"  # portal | replay
+
+    @property
+    def terminal(self) -> bool:
+        return self.state in TERMINAL
+
+    def to_fields(self) -> dict[str, str]:
+        """String fields for a Redis hash; None becomes '' (meaning absent)."""
+        return {
+            f.name: "" if (v := getattr(self, f.name)) is None else str(v)
+            for f in dataclasses.fields(self)
+        }
+
+    @classmethod
+    def from_fields(cls, raw: Mapping[str, str]) -> PacketEntry:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            value = raw.get(f.name)
+            if value is None or value == "":
+                continue
+            if f.name in ("attempts", "size"):
+                values[f.name] = int(value)
+            elif f.name in ("listed_at", "updated_at"):
+                values[f.name] = float(value)
+            elif f.name == "state":
+                values[f.name] = PacketState(value)
+            else:
+                values[f.name] = value
+        return cls(**values)
+
+
+def clean_fields(fields: Mapping[str, Any]) -> dict[str, str]:
+    """`fields` as hash strings (None becomes ''); unknown names are a TypeError."""
+    unknown = set(fields) - {f.name for f in dataclasses.fields(PacketEntry)}
+    if unknown:
+        raise TypeError(f"unknown ledger fields: {sorted(unknown)}")
+    return {k: "" if v is None else str(v) for k, v in fields.items()}
+
+
+class Ledger(ABC):
+    """Packet bookkeeping. Every method is safe to call from several processes at once."""
+
+    locks: Locks
+    retention: float
+    clock: Callable[[], float]  # the ledger's time; tests pass a clock they move by hand
+
+    @abstractmethod
+    def get(self, packet_id: str) -> PacketEntry | None: ...
+
+    @abstractmethod
+    def record_listed(self, entry: PacketEntry) -> tuple[PacketEntry, bool]:
+        """Create `entry` (state listed) if unknown, else refresh its listing fields only.
+        Returns the stored entry and whether it was created."""
+
+    @abstractmethod
+    def update(
+        self, packet_id: str, *, state: PacketState | None = None, **fields: Any
+    ) -> PacketEntry:
+        """Set fields (None clears) and move to `state`, with its indexes, atomically.
+        Always bumps `updated_at`. Raises KeyError for an unknown packet."""
+
+    @abstractmethod
+    def claim_content(self, app_area: str, sha256: str, packet_id: str) -> str:
+        """Claim `sha256` for `packet_id` unless already claimed; return the holder."""
+
+    @abstractmethod
+    def replace_claim(self, app_area: str, sha256: str, *, old: str, new: str) -> bool:
+        """Hand the claim from `old` to `new` if `old` still holds it."""
+
+    @abstractmethod
+    def queue_ack(self, app_area: str, list_type: str, packet_id: str) -> None: ...
+
+    @abstractmethod
+    def pending_acks(self, app_area: str, list_type: str) -> list[str]: ...
+
+    @abstractmethod
+    def mark_acknowledged(self, app_area: str, list_type: str, packet_ids: Sequence[str]) -> None:
+        """Remove from the ack queue and move known packets to `acknowledged`."""
+
+    @abstractmethod
+    def links(self, packet_id: str, keys: Iterable[str]) -> dict[str, str]:
+        """The already-applied subset of `keys` (record keys) with their target refs."""
+
+    @abstractmethod
+    def add_links(self, packet_id: str, links: Mapping[str, str]) -> None: ...
+
+    @abstractmethod
+    def ids(self, app_area: str, state: PacketState) -> list[str]:
+        """Ids in `state`, least recently updated first."""
+
+    @abstractmethod
+    def stale(self, app_area: str, *, before: float) -> list[str]:
+        """Non-terminal ids whose last update is older than `before`."""
+
+    @abstractmethod
+    def counts(self, app_area: str) -> dict[str, int]: ...
+
+    @abstractmethod
+    def oldest_pending(self, app_area: str) -> float | None:
+        """`listed_at` of the oldest non-terminal packet."""
+
+    @abstractmethod
+    def quarantine(self, app_area: str) -> list[str]:
+        """Quarantined ids (kept after their ack), oldest first."""
+
+    @abstractmethod
+    def app_areas(self) -> list[str]: ...
+
+    @abstractmethod
+    def prune(self, app_area: str) -> int:
+        """Drop index members of expired packets; returns how many."""
+
+    def close(self) -> None:  # noqa: B027 - the memory backend holds nothing
+        pass

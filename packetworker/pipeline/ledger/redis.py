@@ -1,0 +1,232 @@
+"""`RedisLedger`: hashes, sorted sets and sets, with small Lua scripts where an update and
+its index moves must be atomic (several workers share one Redis)."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import redis
+
+from packetworker.pipeline.ledger.base import (
+    LISTING_FIELDS,
+    PENDING,
+    Ledger,
+    PacketEntry,
+    PacketState,
+    clean_fields,
+)
+from packetworker.pipeline.locks import RedisLocks
+
+# KEYS: packet hash. ARGV: ns, now, number of listing pairs, then field/value pairs
+# (listing pairs first). '' values are skipped.
+_RECORD_LISTED = """
+local h = KEYS[1]
+local ns, now, nlisting = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local exists = redis.call('EXISTS', h) == 1
+local last = #ARGV
+if exists then last = 3 + 2 * nlisting end
+for i = 4, last, 2 do
+  if ARGV[i + 1] ~= '' then redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+end
+if exists then return 0 end
+redis.call('HSET', h, 'state', 'listed', 'listed_at', now, 'updated_at', now)
+local app = redis.call('HGET', h, 'app_area')
+local id = redis.call('HGET', h, 'packet_id')
+local prefix = ns .. ':' .. app .. ':'
+redis.call('ZADD', prefix .. 'state:listed', now, id)
+redis.call('ZADD', prefix .. 'pending', now, id)
+redis.call('SADD', ns .. ':apps', app)
+return 1
+"""
+
+# KEYS: packet hash, links hash. ARGV: ns, new state or '', now, ttl, field/value pairs
+# ('' deletes the field).
+_UPDATE = """
+local h, links = KEYS[1], KEYS[2]
+if redis.call('EXISTS', h) == 0 then return 0 end
+local ns, now, ttl = ARGV[1], ARGV[3], tonumber(ARGV[4])
+for i = 5, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', h, ARGV[i])
+  else redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+end
+local app = redis.call('HGET', h, 'app_area')
+local id = redis.call('HGET', h, 'packet_id')
+local old = redis.call('HGET', h, 'state')
+local new = ARGV[2]
+if new == '' then new = old end
+redis.call('HSET', h, 'state', new, 'updated_at', now)
+local prefix = ns .. ':' .. app .. ':'
+if old ~= new then redis.call('ZREM', prefix .. 'state:' .. old, id) end
+redis.call('ZADD', prefix .. 'state:' .. new, now, id)
+local terminal = new == 'applied' or new == 'quarantined' or new == 'acknowledged'
+if terminal then
+  redis.call('ZREM', prefix .. 'pending', id)
+else
+  redis.call('ZADD', prefix .. 'pending', 'NX', redis.call('HGET', h, 'listed_at'), id)
+end
+if new == 'quarantined' then
+  redis.call('ZADD', prefix .. 'quarantine', now, id)
+elseif new ~= 'acknowledged' then
+  redis.call('ZREM', prefix .. 'quarantine', id)
+end
+if terminal and redis.call('HGET', h, 'result') ~= 'quarantined' then
+  redis.call('EXPIRE', h, ttl)
+  redis.call('EXPIRE', links, ttl)
+else
+  redis.call('PERSIST', h)
+  redis.call('PERSIST', links)
+end
+return 1
+"""
+
+# KEYS: claim key. ARGV: old holder, new holder, ttl.
+_REPLACE_CLAIM = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+class RedisLedger(Ledger):
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str = "pw",
+        *,
+        retention: float = 30 * 86400,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.ns = namespace
+        self.retention = retention
+        self.clock = clock
+        self.locks = RedisLocks(client, namespace=namespace)
+        self._record_listed = client.register_script(_RECORD_LISTED)
+        self._update = client.register_script(_UPDATE)
+        self._replace_claim = client.register_script(_REPLACE_CLAIM)
+
+    @classmethod
+    def from_url(cls, url: str, namespace: str = "pw", **options: Any) -> RedisLedger:
+        return cls(redis.Redis.from_url(url, decode_responses=True), namespace, **options)
+
+    def _packet(self, packet_id: str) -> str:
+        return f"{self.ns}:packet:{packet_id}"
+
+    def _links(self, packet_id: str) -> str:
+        return f"{self.ns}:links:{packet_id}"
+
+    def _key(self, app_area: str, *parts: str) -> str:
+        return ":".join((self.ns, app_area, *parts))
+
+    def get(self, packet_id: str) -> PacketEntry | None:
+        raw = self.client.hgetall(self._packet(packet_id))
+        return PacketEntry.from_fields(raw) if raw else None
+
+    def record_listed(self, entry: PacketEntry) -> tuple[PacketEntry, bool]:
+        fields = entry.to_fields()
+        listing = [(k, fields.pop(k)) for k in LISTING_FIELDS]
+        for k in ("state", "listed_at", "updated_at"):
+            fields.pop(k)
+        args: list[str] = [self.ns, repr(self.clock()), str(len(listing))]
+        for k, v in [*listing, *fields.items()]:
+            args += [k, v]
+        created = bool(self._record_listed(keys=[self._packet(entry.packet_id)], args=args))
+        stored = self.get(entry.packet_id)
+        assert stored is not None
+        return stored, created
+
+    def update(
+        self, packet_id: str, *, state: PacketState | None = None, **fields: Any
+    ) -> PacketEntry:
+        args: list[str] = [self.ns, state or "", repr(self.clock()), str(int(self.retention))]
+        for k, v in clean_fields(fields).items():
+            args += [k, v]
+        keys = [self._packet(packet_id), self._links(packet_id)]
+        if not self._update(keys=keys, args=args):
+            raise KeyError(packet_id)
+        stored = self.get(packet_id)
+        if stored is None:  # expired in between; only possible with a zero retention
+            raise KeyError(packet_id)
+        return stored
+
+    def claim_content(self, app_area: str, sha256: str, packet_id: str) -> str:
+        key = self._key(app_area, "content", sha256)
+        # SET NX GET returns the previous holder, or None when we just set it.
+        holder = self.client.set(key, packet_id, nx=True, get=True, ex=int(self.retention))
+        return holder if holder is not None else packet_id
+
+    def replace_claim(self, app_area: str, sha256: str, *, old: str, new: str) -> bool:
+        key = self._key(app_area, "content", sha256)
+        return bool(self._replace_claim(keys=[key], args=[old, new, int(self.retention)]))
+
+    def queue_ack(self, app_area: str, list_type: str, packet_id: str) -> None:
+        self.client.sadd(self._key(app_area, "acks", list_type), packet_id)
+
+    def pending_acks(self, app_area: str, list_type: str) -> list[str]:
+        return sorted(self.client.smembers(self._key(app_area, "acks", list_type)))
+
+    def mark_acknowledged(self, app_area: str, list_type: str, packet_ids: Sequence[str]) -> None:
+        if not packet_ids:
+            return
+        for packet_id in packet_ids:
+            entry = self.get(packet_id)
+            # Only a finished packet becomes acknowledged: one re-driven from the quarantine
+            # since its ack was queued keeps its state. A missing one has expired.
+            if entry is not None and entry.terminal:
+                with contextlib.suppress(KeyError):
+                    self.update(packet_id, state=PacketState.ACKNOWLEDGED)
+        self.client.srem(self._key(app_area, "acks", list_type), *packet_ids)
+
+    def links(self, packet_id: str, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        values = self.client.hmget(self._links(packet_id), keys)
+        return {k: v for k, v in zip(keys, values, strict=True) if v is not None}
+
+    def add_links(self, packet_id: str, links: Mapping[str, str]) -> None:
+        if links:
+            self.client.hset(self._links(packet_id), mapping=dict(links))
+
+    def ids(self, app_area: str, state: PacketState) -> list[str]:
+        return self.client.zrange(self._key(app_area, "state", state), 0, -1)
+
+    def stale(self, app_area: str, *, before: float) -> list[str]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for state in sorted(PENDING):
+                pipe.zrangebyscore(self._key(app_area, "state", state), "-inf", f"({before!r}")
+            return [i for ids in pipe.execute() for i in ids]
+
+    def counts(self, app_area: str) -> dict[str, int]:
+        with self.client.pipeline(transaction=False) as pipe:
+            for state in PacketState:
+                pipe.zcard(self._key(app_area, "state", state))
+            return dict(zip([str(s) for s in PacketState], pipe.execute(), strict=True))
+
+    def oldest_pending(self, app_area: str) -> float | None:
+        oldest = self.client.zrange(self._key(app_area, "pending"), 0, 0, withscores=True)
+        return oldest[0][1] if oldest else None
+
+    def quarantine(self, app_area: str) -> list[str]:
+        return self.client.zrange(self._key(app_area, "quarantine"), 0, -1)
+
+    def app_areas(self) -> list[str]:
+        return sorted(self.client.smembers(f"{self.ns}:apps"))
+
+    def prune(self, app_area: str) -> int:
+        cutoff = self.clock() - self.retention
+        removed = 0
+        for state in (PacketState.APPLIED, PacketState.ACKNOWLEDGED):
+            key = self._key(app_area, "state", state)
+            for packet_id in self.client.zrangebyscore(key, "-inf", f"({cutoff!r}"):
+                if not self.client.exists(self._packet(packet_id)):
+                    removed += self.client.zrem(key, packet_id)
+        return removed
+
+    def close(self) -> None:
+        self.client.close()

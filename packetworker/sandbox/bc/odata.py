@@ -1,0 +1,55 @@
+"""OData plumbing shared by the emulator's routes: URL segments, integer query options,
+BC's 429 and the JSON answer with its OData headers."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Response
+
+from packetworker.sandbox.bc.errors import ODataError
+
+API = "api/v2.0"
+_SEGMENT = re.compile(r"^([A-Za-z$][\w.$]*)(?:\((.*)\))?$")
+
+
+def path_segments(path: str) -> list[tuple[str, str | None]]:
+    """`companies(42)/items` → [("companies", "42"), ("items", None)]; quotes are dropped."""
+    out = []
+    for part in filter(None, path.split("/")):
+        match = _SEGMENT.match(unquote(part))
+        if not match:
+            raise ODataError(400, "BadRequest_InvalidRequestUrl", f"Invalid segment '{part}'.")
+        key = match.group(2)
+        if key is not None:
+            key = key.strip("'") or None
+        out.append((match.group(1), key))
+    return out
+
+
+def int_arg(args: dict, name: str) -> int:
+    try:
+        return max(0, int(args.get(name, 0)))
+    except ValueError:
+        raise ODataError(400, "BadRequest", f"{name} must be a non-negative integer.") from None
+
+
+def too_many(retry_after: int) -> ODataError:
+    return ODataError(
+        429,
+        "Application_TooManyRequests",
+        "Too many requests reached. Actual (6001). Maximum (6000).",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def json_response(status: int, payload: Any, headers: dict | None = None) -> Response:
+    data = b"" if payload is None else json.dumps(payload).encode()
+    response = Response(data, status=status, headers=headers or {})
+    if payload is not None:
+        response.content_type = "application/json; odata.metadata=minimal"
+    response.headers["OData-Version"] = "4.0"
+    return response

@@ -1,0 +1,99 @@
+"""The Procfile's lines, run verbatim as a platform would, move a packet all the way through.
+
+worker + clock + web against the portal sandbox and real Redis: the clock's poll lists the
+packet, a worker applies it, the next poll acknowledges it; the web process answers health
+checks; SIGTERM stops each process cleanly within the platform's 30-second kill window.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from support import free_port, wait_for
+from support.portal import DEMO_API_KEY, DEMO_APP_AREA
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text(encoding="utf-8").splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+@pytest.fixture
+def namespace(redis_url):
+    name = f"procfile-{uuid.uuid4().hex[:8]}"
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"*{name}*"):
+        client.delete(key)
+
+
+def start(command: str, env: dict[str, str], log: Path) -> subprocess.Popen:
+    # Each process in its own session, so SIGTERM reaches it as the platform would send it.
+    return subprocess.Popen(
+        shlex.split(command),
+        env=env,
+        cwd=log.parent,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def test_procfile_processes_sync_a_packet_and_stop_on_sigterm(
+    portal_sandbox, redis_url, namespace, tmp_path
+):
+    packet_id = portal_sandbox.enqueue(
+        DEMO_APP_AREA, (ROOT / "samples" / "sales-order.xml").read_bytes(), user="rep-1"
+    )
+    web_port = free_port()
+    env = {
+        **os.environ,
+        # The platform runs the commands with the app's bin directory on PATH.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "REDIS_URL": redis_url,
+        "BROKER_NAMESPACE": namespace,
+        "LEDGER_NAMESPACE": namespace,
+        "DM_API_URL": portal_sandbox.url,
+        "DM_APP_AREA": DEMO_APP_AREA,
+        "DM_API_KEY": DEMO_API_KEY,
+        "DM_POLL_INTERVAL": "0.5",
+        "DM_POLL_JITTER": "0",
+        "TARGET": "recording",
+        "RECORDING_PATH": str(tmp_path / "applied.jsonl"),
+        "ARCHIVE_URL": f"file://{tmp_path / 'archive'}",
+        "SPOOL_DIR": str(tmp_path / "spool"),
+        "PORT": str(web_port),
+        "WEBHOOK_CLIENT_STATE": "procfile-test-state",
+    }
+    processes = {
+        name: start(command, env, tmp_path / f"{name}.log") for name, command in procfile().items()
+    }
+    try:
+        wait_for(
+            lambda: packet_id in portal_sandbox.done_ids(DEMO_APP_AREA),
+            timeout=90,
+            what="the packet applied and acknowledged",
+        )
+        health = httpx.get(f"http://127.0.0.1:{web_port}/healthz", timeout=5)
+        assert health.status_code == 200
+        applied = (tmp_path / "applied.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(applied) == 8  # header, 3 lines, 3 line inventories, 1 visit
+    finally:
+        for proc in processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes = {name: proc.wait(timeout=30) for name, proc in processes.items()}
+    assert codes == {name: 0 for name in processes}, {
+        name: (tmp_path / f"{name}.log").read_text(errors="replace")[-2000:] for name in processes
+    }
