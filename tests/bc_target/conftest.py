@@ -3,12 +3,12 @@ connected to it, and helpers that read packets the way the pipeline does."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from support.vendor import vendor_packet_path
 
 from packetworker.packets.model import PacketHeader, Record, Status, Table
 from packetworker.packets.reader import open_packet
@@ -20,13 +20,6 @@ from packetworker.targets.bc.target import BCTarget
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
-# The vendor's real packets, read in place (never copied into the repo).
-VENDOR_PACKETS = Path(
-    os.environ.get(
-        "PACKETWORKER_VENDOR_PACKETS",
-        ROOT.parent / "shared" / "reference" / "vendor-packets",
-    )
-)
 
 
 class Sleeps(list):
@@ -116,10 +109,7 @@ def read_packet(path: Path) -> tuple[PacketHeader, list[Record]]:
 
 
 def vendor_packet(packet_id: str) -> Path:
-    path = VENDOR_PACKETS / f"{packet_id}.xml"
-    if not path.is_file():
-        pytest.skip(f"vendor reference packets are not available at {VENDOR_PACKETS}")
-    return path
+    return vendor_packet_path(packet_id)
 
 
 def apply_file(target: BCTarget, path: Path) -> list[RecordOutcome]:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from lxml import etree
 from support.portal import DEMO_API_KEY, DEMO_APP_AREA
+from support.vendor import vendor_packet_path
 from typer.testing import CliRunner
 
 from packetworker.cli import app
@@ -20,7 +21,6 @@ from packetworker.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
-VENDOR = ROOT.parent / "shared" / "reference" / "vendor-packets"
 runner = CliRunner()
 
 
@@ -61,7 +61,7 @@ def test_validate_prints_the_expected_error_and_fails_for_an_invalid_packet():
 
 
 def test_inspect_json_reports_exactly_the_tables_and_counts_of_a_vendor_packet():
-    packet = next(VENDOR.glob("438a12ad*.xml"))
+    packet = vendor_packet_path("438a12ad-d3cf-43e3-aa5e-f6dbea35224a")
     tree = etree.parse(str(packet))
     expected = {t.get("tablename"): len(t.findall("r")) for t in tree.getroot()}
     result = runner.invoke(app, ["inspect", str(packet), "--json"])

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from support.vendor import vendor_packet_path
 
 from packetworker.packets.model import PacketHeader, Record, Status, Table
 from packetworker.packets.reader import open_packet
@@ -15,12 +14,6 @@ from packetworker.targets.mapping import MappedItem, Mapper, load_mapping
 HEADER = PacketHeader(salesmancode="user1")
 
 # Real packets produced by the vendor's app (read in place, never copied into the repo).
-VENDOR_PACKETS = Path(
-    os.environ.get(
-        "PACKETWORKER_VENDOR_PACKETS",
-        Path(__file__).resolve().parents[3] / "shared" / "reference" / "vendor-packets",
-    )
-)
 
 
 def rec(table: str, status: Status = Status.INSERT, /, **fields: str) -> Record:
@@ -38,9 +31,7 @@ def vendor_packet() -> Callable[[str], tuple[PacketHeader, list[Record]]]:
     """Read one vendor packet by id with the project's own reader."""
 
     def read(packet_id: str) -> tuple[PacketHeader, list[Record]]:
-        path = VENDOR_PACKETS / f"{packet_id}.xml"
-        if not path.is_file():
-            pytest.skip(f"vendor reference packets are not available at {VENDOR_PACKETS}")
+        path = vendor_packet_path(packet_id)
         with open_packet(path) as reader:
             return reader.header, list(reader)
 

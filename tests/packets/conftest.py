@@ -7,15 +7,16 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
+from support.vendor import VENDOR_PACKETS, vendor_packet_paths
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "samples"
-VENDOR = Path("/work/shared/reference/vendor-packets")
+VENDOR = VENDOR_PACKETS
 
 
 def vendor_packets() -> list[Path]:
     """The vendor's real packets, read in place (never copied into the repository)."""
-    return sorted(VENDOR.glob("*.xml")) if VENDOR.is_dir() else []
+    return vendor_packet_paths()
 
 
 def inbound_samples() -> list[Path]:
