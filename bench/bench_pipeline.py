@@ -122,6 +122,9 @@ def pipeline(
         log_level="WARNING",
         dm_poll_interval=0.2,
         dm_http_retries=1,  # a refused listing ends the poll; the next tick tries again
+        # The harness's 3 s (for crash-recovery tests) would re-send every packet still
+        # waiting in the queue after 3 s: duplicate messages, each a no-op run that costs CPU.
+        stale_after=600,
     )
     listing = f"/mobile/erp/pull/{APP_AREA}"
     try:

@@ -41,9 +41,12 @@ def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
             failures.append(f"pull {list_type} list: {exc}")
             log.warning("%s", failures[-1])
             continue
-        for pulled in entries:
+        # One round trip for the whole listing (each entry still recorded atomically).
+        recorded = ledger.record_listed_many(
+            [_entry_from_pull(app_area, list_type, pulled) for pulled in entries]
+        )
+        for pulled, (entry, created) in zip(entries, recorded, strict=True):
             latest[pulled.id] = pulled
-            entry, created = ledger.record_listed(_entry_from_pull(app_area, list_type, pulled))
             if created:
                 new_ids.append(pulled.id)
             elif entry.terminal:
@@ -53,8 +56,10 @@ def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
 
     requeue_ids = []
     cutoff = ledger.clock() - ctx.settings.stale_after
-    for packet_id in ledger.stale(app_area, before=cutoff):
-        entry = ledger.get(packet_id)
+    stale_ids = ledger.stale(app_area, before=cutoff)
+    stale_entries = ledger.get_many(stale_ids)
+    for packet_id in stale_ids:
+        entry = stale_entries.get(packet_id)
         if entry is None or packet_id in new_ids or not entry.receipt_handle:
             continue
         if entry.attempts >= ctx.settings.max_attempts and not entry.archive_key:
@@ -91,8 +96,11 @@ def flush_acks(
             continue
         entries: list[PullEntry] = []
         unackable: list[str] = []
+        listed = entries_by_id or {}
+        # Handles not in the listing just made come from the ledger, in one round trip.
+        stored = ledger.get_many([packet_id for packet_id in ids if packet_id not in listed])
         for packet_id in ids:
-            pulled = (entries_by_id or {}).get(packet_id) or _pull_from_ledger(ctx, packet_id)
+            pulled = listed.get(packet_id) or _pull_from_entry(stored.get(packet_id))
             if pulled is None:
                 unackable.append(packet_id)
             else:
@@ -133,12 +141,11 @@ def _entry_from_pull(app_area: str, list_type: str, pulled: PullEntry) -> Packet
     )
 
 
-def _pull_from_ledger(ctx: PipelineContext, packet_id: str) -> PullEntry | None:
-    entry = ctx.ledger.get(packet_id)
+def _pull_from_entry(entry: PacketEntry | None) -> PullEntry | None:
     if entry is None or not entry.receipt_handle:
         return None
     return PullEntry(
-        id=packet_id,
+        id=entry.packet_id,
         url=entry.url or "",
         receipt_handle=entry.receipt_handle,
         user_name=entry.user,

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 ERROR_CHARS = 2000
 CHUNK = 1 << 16
+_BEFORE_ARCHIVED = (PacketState.LISTED, PacketState.DOWNLOADING)
 
 
 class _Quarantine(Exception):
@@ -231,8 +232,10 @@ class _Run:
             self.ctx.archive.put(
                 key, spool, sha256=self._sha256, size=self._size, meta=archive_meta(entry)
             )
-            self.update(archive_key=key, sha256=self._sha256, size=self._size)
-        if self.entry.state in (PacketState.LISTED, PacketState.DOWNLOADING):
+            # The key and the state move together (one atomic update, one round trip).
+            state = PacketState.ARCHIVED if entry.state in _BEFORE_ARCHIVED else None
+            self.update(state, archive_key=key, sha256=self._sha256, size=self._size)
+        elif entry.state in _BEFORE_ARCHIVED:
             self.update(PacketState.ARCHIVED)
 
     def claim_content(self) -> str | None:
@@ -264,8 +267,16 @@ class _Run:
                 header=header,
             )
             size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
-            for batch in _batches(reader, size):
+            for number, batch in enumerate(_batches(reader, size)):
+                if number:
+                    self.keep_alive()
                 self.apply_batch(batch, apply_ctx)
+
+    def keep_alive(self) -> None:
+        """Between batches: keep the lock, and record progress so that a long packet does
+        not look stale. (After the last batch `finish` or `quarantine` updates the entry.)"""
+        self.held.refresh()
+        self.update()
 
     def apply_batch(self, batch: list[tuple[str, Record]], apply_ctx: ApplyContext) -> None:
         done = self.ledger.links(self.id, (key for key, _ in batch))
@@ -294,8 +305,6 @@ class _Run:
                 )
                 more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
                 raise _Quarantine(f"{len(failed)} record(s) failed: {reasons}{more}")
-        self.held.refresh()
-        self.update()  # progress: keeps a long packet from looking stale
 
     # --- endings ---
 

@@ -7,6 +7,7 @@ dynamics-portal` works on a fresh clone. Never used when the CRM's URL is set.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # What `samples/` reference without creating it: the customer of the orders, visits and
@@ -14,6 +15,19 @@ from dataclasses import dataclass
 SAMPLE_CUSTOMER = {"number": "PV-01042", "name": "Бакалия „Тракия“ ЕООД", "city": "Пловдив"}
 SAMPLE_ITEMS = {"W-1001": "Mineral water 0.5 l", "C-3007": "Coffee 250 g", "J-2040": "Juice 1 l"}
 SAMPLE_UNITS = ("БР", "ПК")
+
+
+def dynamics_sample_records(*, city: bool = True) -> Iterator[tuple[str, dict[str, str]]]:
+    """(entity set, columns) of the sample records in Dynamics 365 (Dataverse) terms: the
+    customer's account (with its city when `city`), the items as products, the units."""
+    account = {"accountnumber": SAMPLE_CUSTOMER["number"], "name": SAMPLE_CUSTOMER["name"]}
+    if city:
+        account["address1_city"] = SAMPLE_CUSTOMER["city"]
+    yield "accounts", account
+    for number, name in SAMPLE_ITEMS.items():
+        yield "products", {"productnumber": number, "name": name}
+    for unit in SAMPLE_UNITS:
+        yield "uoms", {"name": unit}
 
 
 @dataclass(frozen=True, slots=True)

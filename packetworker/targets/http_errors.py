@@ -9,7 +9,8 @@ error `code` ("" if none), the redacted message and the server's `Retry-After` i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import httpx
 from tenacity import Retrying
@@ -65,6 +66,37 @@ class HTTPTargetError(TargetError):
 
 def _rebuild(cls, status, code, message, transient, retry_after):
     return cls(status, code, message, transient=transient, retry_after=retry_after)
+
+
+@dataclass(frozen=True)
+class StatusKinds(Generic[E]):
+    """A client's error classes for what the HTTP status alone says, once the service's own
+    error codes have had their say; throttled and unavailable errors are the transient ones."""
+
+    auth: type[E]  # 401/403
+    not_found: type[E]  # 404
+    conflict: type[E]  # 409
+    throttled: type[E]  # 429
+    unavailable: type[E]  # 408, 5xx (`is_transient_status`)
+    invalid: type[E]  # any other refusal
+
+    def of(self, status: int) -> type[E]:
+        if status in (401, 403):
+            return self.auth
+        if status == 404:
+            return self.not_found
+        if status == 409:
+            return self.conflict
+        if status == 429:
+            return self.throttled
+        if is_transient_status(status):
+            return self.unavailable
+        return self.invalid
+
+    def error(self, kind: type[E], status: int, code: str, message: str, **options: Any) -> E:
+        """An error of `kind`; `options` (`retry_after`, `secrets`) go to the constructor."""
+        transient = issubclass(kind, (self.throttled, self.unavailable))
+        return kind(status, code, message, transient=transient, **options)
 
 
 def transport_error(

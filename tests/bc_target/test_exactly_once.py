@@ -22,6 +22,9 @@ from .conftest import (
 
 INBOUND = ["sales-order", "return-order", "payment", "new-customer"]
 
+# Orders are looked for as open orders and as what BC makes of them once posted.
+ORDER_LOOK_UPS = [("GET", "salesOrders"), ("GET", "salesInvoices"), ("GET", "salesShipments")]
+
 
 def order_packet(count: int, lines: int) -> list:
     records = []
@@ -162,7 +165,7 @@ def test_a_packet_costs_one_look_up_per_entity_set_and_one_batch(bc, target):
 
     apply_records(target, order_packet(count=30, lines=3))
 
-    assert api_requests(bc) == [("GET", "salesOrders"), ("POST", "$batch")]
+    assert api_requests(bc) == [*ORDER_LOOK_UPS, ("POST", "$batch")]
 
 
 def test_many_keys_are_looked_up_in_chunks_that_keep_urls_short(bc, target):
@@ -171,5 +174,10 @@ def test_many_keys_are_looked_up_in_chunks_that_keep_urls_short(bc, target):
 
     apply_records(target, order_packet(count=90, lines=1))
 
-    assert api_requests(bc) == [("GET", "salesOrders")] * 3 + [("POST", "$batch")]
+    assert api_requests(bc) == [
+        *[("GET", "salesOrders")] * 3,
+        *[("GET", "salesInvoices")] * 3,
+        *[("GET", "salesShipments")] * 3,
+        ("POST", "$batch"),
+    ]
     assert len(orders(bc)) == 90

@@ -71,19 +71,26 @@ def test_inspect_json_reports_exactly_the_tables_and_counts_of_a_vendor_packet()
     assert {name: sum(c.values()) for name, c in report["tables"].items()} == expected
 
 
-def test_convert_round_trip_keeps_the_summary(tmp_path):
+def test_convert_writes_the_json_twin_and_converts_back_to_the_same_packet(tmp_path):
     source = SAMPLES / "sales-order.xml"
     as_json, back = tmp_path / "o.json", tmp_path / "o.xml"
-    assert (
-        runner.invoke(app, ["convert", str(source), "--to", "json", "-o", str(as_json)]).exit_code
-        == 0
-    )
-    assert (
-        runner.invoke(app, ["convert", str(as_json), "--to", "xml", "-o", str(back)]).exit_code == 0
-    )
-    before = json.loads(runner.invoke(app, ["inspect", str(source), "--json"]).output)
+
+    to_json = runner.invoke(app, ["convert", str(source), "--to", "json", "-o", str(as_json)])
+    to_xml = runner.invoke(app, ["convert", str(as_json), "--to", "xml", "-o", str(back)])
+
+    assert (to_json.exit_code, to_xml.exit_code) == (0, 0), to_json.output + to_xml.output
+    assert json.loads(as_json.read_bytes()) == json.loads(source.with_suffix(".json").read_bytes())
     after = json.loads(runner.invoke(app, ["inspect", str(back), "--json"]).output)
-    assert (after["user"], after["tables"]) == (before["user"], before["tables"])
+    assert (after["format"], after["user"], after["tables"]) == (
+        "xml",
+        "rep-plovdiv-07",
+        {
+            "CustomerActivity": {"insert": 1},
+            "SalesHeader": {"insert": 1},
+            "SalesLine": {"insert": 3},
+            "SalesLineInventory": {"insert": 3},
+        },
+    )
 
 
 def test_convert_of_a_bad_packet_fails_and_leaves_no_output_file(tmp_path):
@@ -124,16 +131,32 @@ def test_push_uploads_the_file_bytes_to_the_user(portal_env):
     )
 
 
+def table_rows(output: str) -> list[list[str]]:
+    """The body rows of a rich table as printed: one list of stripped cells per row."""
+    return [
+        [cell.strip() for cell in line.strip().strip("│").split("│")]
+        for line in output.splitlines()
+        if line.lstrip().startswith("│")
+    ]
+
+
 def test_replay_prints_one_row_per_packet_and_quarantines_invalid_ones():
+    visit, junk = SAMPLES / "visit-start.xml", SAMPLES / "invalid" / "junk.xml"
     result = runner.invoke(
-        app,
-        ["replay", str(SAMPLES / "visit-start.xml"), str(SAMPLES / "invalid" / "junk.xml")],
-        env={"COLUMNS": "250", "TARGET": "plan"},
+        app, ["replay", str(visit), str(junk)], env={"COLUMNS": "400", "TARGET": "plan"}
     )
     assert result.exit_code == 0, result.output
     assert "2 packets replayed into target plan" in result.output
-    assert "applied" in result.output
-    assert "the packet is neither XML nor JSON" in result.output
+    assert table_rows(result.output) == [
+        [str(visit), "applied", "1 applied", ""],
+        [
+            str(junk),
+            "quarantined",
+            "",
+            f"invalid packet: {junk}: the packet is neither XML nor JSON",
+        ],
+    ]
+    assert "records: 1 applied" in result.output.splitlines()
 
 
 def test_replay_of_a_missing_path_fails_and_names_it():

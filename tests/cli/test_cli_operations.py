@@ -101,7 +101,10 @@ def test_dlq_retry_queues_the_packet_for_the_workers(ledger_env):
     messages = [
         actors.broker.client.hget(f"{actors.broker.namespace}:pw-packets.msgs", m) for m in queued
     ]
-    assert any(packet_id.encode() in m for m in messages if m)
+    sent = [json.loads(m) for m in messages if m]
+    assert [(m["actor_name"], m["args"]) for m in sent if packet_id in m["args"]] == [
+        ("process_packet", ["OPS", packet_id])
+    ]
 
 
 def test_dlq_retry_of_an_unknown_packet_fails_and_says_so(ledger_env):
@@ -113,4 +116,4 @@ def test_dlq_retry_of_an_unknown_packet_fails_and_says_so(ledger_env):
 def test_dlq_show_of_an_unknown_packet_fails(ledger_env):
     result = runner.invoke(app, ["dlq", "show", "not-a-packet"])
     assert result.exit_code == 1
-    assert "not in the ledger" in result.output
+    assert "not-a-packet is not in the ledger" in result.output

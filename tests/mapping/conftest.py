@@ -14,6 +14,10 @@ from packetworker.targets.mapping import MappedItem, Mapper, load_mapping
 HEADER = PacketHeader(salesmancode="user1")
 
 # Real packets produced by the vendor's app (read in place, never copied into the repo).
+VENDOR_RETURN_ORDER = "438a12ad-d3cf-43e3-aa5e-f6dbea35224a"
+VENDOR_VISIT_START = "5e9c9c7d-7802-462e-89e9-862f604d09ef"
+VENDOR_VISIT_END = "4418ef1a-340a-4aa1-864c-48e94fc1ee88"
+VENDOR_SERIES_UPDATE = "5bb216a7-977c-4a2f-95d7-ee20e09b4f21"
 
 
 def rec(table: str, status: Status = Status.INSERT, /, **fields: str) -> Record:
@@ -26,13 +30,15 @@ def run(name: str, records: list[Record], header: PacketHeader = HEADER) -> list
     return list(Mapper(load_mapping(name)).map_packet(header, records))
 
 
+MapVendorPacket = Callable[[str, str], list[MappedItem]]
+
+
 @pytest.fixture
-def vendor_packet() -> Callable[[str], tuple[PacketHeader, list[Record]]]:
-    """Read one vendor packet by id with the project's own reader."""
+def map_vendor_packet() -> MapVendorPacket:
+    """Map one vendor packet, read by id with the project's own reader, with a shipped mapping."""
 
-    def read(packet_id: str) -> tuple[PacketHeader, list[Record]]:
-        path = vendor_packet_path(packet_id)
-        with open_packet(path) as reader:
-            return reader.header, list(reader)
+    def map_packet(mapping: str, packet_id: str) -> list[MappedItem]:
+        with open_packet(vendor_packet_path(packet_id)) as reader:
+            return run(mapping, list(reader), reader.header)
 
-    return read
+    return map_packet

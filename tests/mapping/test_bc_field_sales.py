@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
-from packetworker.packets.model import PacketHeader, Record, Status
+from packetworker.packets.model import Record, Status
 from packetworker.targets.mapping import MappedItem, Operation
 
-from .conftest import rec, run
+from .conftest import (
+    VENDOR_RETURN_ORDER,
+    VENDOR_SERIES_UPDATE,
+    VENDOR_VISIT_END,
+    VENDOR_VISIT_START,
+    MapVendorPacket,
+    rec,
+    run,
+)
+from .field_sales import APP_LINE, CONNECTOR_LINE, CUSTOMER, sales_lines
 
-VendorPacket = Callable[[str], tuple[PacketHeader, list[Record]]]
+#: The lines of the order below: line number, item, quantity, unit price, unit, discount.
+ORDER_LINES = [
+    ("1000", "ITEM-1", "2", "10.5", "PCS", "1.25"),
+    ("2000", "ITEM-2", "3", "0", "KG", "0"),
+]
 
 
 def bc(records: list[Record]) -> list[MappedItem]:
@@ -19,74 +30,28 @@ def bc(records: list[Record]) -> list[MappedItem]:
 
 
 def order_in_connector_style(document_type: str = "0") -> list[Record]:
-    return [
-        rec(
-            "SalesHeader",
-            DMS_ROWID="h1",
-            DocumentType=document_type,
-            No="SO-000101",
-            SelltoCustomerNo="C0001",
-            OrderDate="2021-07-14",
-            DocumentDate="2021-07-14",
-        ),
-        rec(
-            "SalesLine",
-            DMS_ROWID="l1",
-            DocumentNo="SO-000101",
-            LineNo="1000",
-            No="ITEM-1",
-            Quantity="2",
-            UnitPrice="10.5",
-            UnitofMeasureCode="PCS",
-            LineDiscountAmount="1.25",
-        ),
-        rec(
-            "SalesLine",
-            DMS_ROWID="l2",
-            DocumentNo="SO-000101",
-            LineNo="2000",
-            No="ITEM-2",
-            Quantity="3",
-            UnitPrice="0",
-            UnitofMeasureCode="KG",
-            LineDiscountAmount="0",
-        ),
-    ]
+    header = rec(
+        "SalesHeader",
+        DMS_ROWID="h1",
+        DocumentType=document_type,
+        No="SO-000101",
+        SelltoCustomerNo="C0001",
+        OrderDate="2021-07-14",
+        DocumentDate="2021-07-14",
+    )
+    return [header, *sales_lines(CONNECTOR_LINE, "SO-000101", *ORDER_LINES)]
 
 
 def order_in_sla_style(document_type: str = "0") -> list[Record]:
-    return [
-        rec(
-            "SalesHeader",
-            DMS_ROWID="h1",
-            documentType=document_type,
-            no="SO-000101",
-            customerNo="C0001",
-            dateCreated="2021-07-14T10:28:30.858Z",
-        ),
-        rec(
-            "SalesLine",
-            DMS_ROWID="l1",
-            documentNo="SO-000101",
-            lineNo="1000",
-            no="ITEM-1",
-            quantity="2",
-            unitPrice="10.5",
-            unitOfMeasure="PCS",
-            lineDiscountAmount="1.25",
-        ),
-        rec(
-            "SalesLine",
-            DMS_ROWID="l2",
-            documentNo="SO-000101",
-            lineNo="2000",
-            no="ITEM-2",
-            quantity="3",
-            unitPrice="0",
-            unitOfMeasure="KG",
-            lineDiscountAmount="0",
-        ),
-    ]
+    header = rec(
+        "SalesHeader",
+        DMS_ROWID="h1",
+        documentType=document_type,
+        no="SO-000101",
+        customerNo="C0001",
+        dateCreated="2021-07-14T10:28:30.858Z",
+    )
+    return [header, *sales_lines(APP_LINE, "SO-000101", *ORDER_LINES)]
 
 
 LINES = [
@@ -137,33 +102,29 @@ def test_both_name_styles_yield_equal_operations() -> None:
     assert bc(order_in_sla_style()) == bc(order_in_connector_style())
 
 
-def test_an_invoice_goes_to_sales_invoices_with_invoice_lines() -> None:
-    [item] = bc(order_in_sla_style("1"))
+@pytest.mark.parametrize(
+    ("order", "entity", "date", "lines"),
+    [
+        (order_in_sla_style("1"), "salesInvoices", "invoiceDate", "salesInvoiceLines"),
+        (
+            order_in_connector_style("2"),
+            "salesCreditMemos",
+            "creditMemoDate",
+            "salesCreditMemoLines",
+        ),
+    ],
+    ids=["invoice", "return-order"],
+)
+def test_a_document_type_goes_to_its_entity_with_its_date_and_line_collection(
+    order: list[Record], entity: str, date: str, lines: str
+) -> None:
+    [item] = bc(order)
     assert item.operation is not None
     op = item.operation
     assert (op.entity, op.body, op.children) == (
-        "salesInvoices",
-        {
-            "externalDocumentNumber": "SO-000101",
-            "customerNumber": "C0001",
-            "invoiceDate": "2021-07-14",
-        },
-        {"salesInvoiceLines": LINES},
-    )
-
-
-def test_a_return_order_goes_to_sales_credit_memos_with_credit_memo_lines() -> None:
-    [item] = bc(order_in_connector_style("2"))
-    assert item.operation is not None
-    op = item.operation
-    assert (op.entity, op.body, op.children) == (
-        "salesCreditMemos",
-        {
-            "externalDocumentNumber": "SO-000101",
-            "customerNumber": "C0001",
-            "creditMemoDate": "2021-07-14",
-        },
-        {"salesCreditMemoLines": LINES},
+        entity,
+        {"externalDocumentNumber": "SO-000101", "customerNumber": "C0001", date: "2021-07-14"},
+        {lines: LINES},
     )
 
 
@@ -208,21 +169,7 @@ def test_an_external_document_number_over_35_characters_is_an_error() -> None:
 
 
 def test_a_customer_is_upserted_on_its_number_updating_only_address_and_contact() -> None:
-    [item] = bc(
-        [
-            rec(
-                "Customer",
-                DMS_ROWID="c1",
-                No="C0002",
-                Name="Corner Shop",
-                Address="1 Main St",
-                City="Sofia",
-                PhoneNo="+359 2 000",
-                DYM_Latitude="42.6610964",
-                DYM_Longitude="23.2916713",
-            )
-        ]
-    )
+    [item] = bc([CUSTOMER])
     assert item.operation == Operation(
         entity="customers",
         action="upsert",
@@ -336,9 +283,8 @@ def test_a_deleted_order_record_is_a_delete_on_its_key() -> None:
 
 
 # -- the vendor's real packets ---------------------------------------------------------------
-def test_the_vendor_return_order_maps_to_a_credit_memo(vendor_packet: VendorPacket) -> None:
-    header, records = vendor_packet("438a12ad-d3cf-43e3-aa5e-f6dbea35224a")
-    items = run("bc-field-sales", records, header)
+def test_the_vendor_return_order_maps_to_a_credit_memo(map_vendor_packet: MapVendorPacket) -> None:
+    items = map_vendor_packet("bc-field-sales", VENDOR_RETURN_ORDER)
     assert [(i.outcome, i.table) for i in items] == [
         ("ignored", "CustomerActivity"),
         ("ignored", "SalesLineInventory"),
@@ -404,13 +350,14 @@ def test_the_vendor_return_order_maps_to_a_credit_memo(vendor_packet: VendorPack
 @pytest.mark.parametrize(
     ("packet_id", "table"),
     [
-        ("5e9c9c7d-7802-462e-89e9-862f604d09ef", "CustomerActivity"),  # visit start
-        ("4418ef1a-340a-4aa1-864c-48e94fc1ee88", "CustomerActivity"),  # visit end
-        ("5bb216a7-977c-4a2f-95d7-ee20e09b4f21", "DocumentSerieUpdate"),
+        (VENDOR_VISIT_START, "CustomerActivity"),
+        (VENDOR_VISIT_END, "CustomerActivity"),
+        (VENDOR_SERIES_UPDATE, "DocumentSerieUpdate"),
     ],
+    ids=["visit-start", "visit-end", "series-update"],
 )
 def test_the_vendor_visit_and_counter_packets_are_ignored(
-    vendor_packet: VendorPacket, packet_id: str, table: str
+    map_vendor_packet: MapVendorPacket, packet_id: str, table: str
 ) -> None:
-    _, records = vendor_packet(packet_id)
-    assert [(i.outcome, i.table, i.operation) for i in bc(records)] == [("ignored", table, None)]
+    items = map_vendor_packet("bc-field-sales", packet_id)
+    assert [(i.outcome, i.table, i.operation) for i in items] == [("ignored", table, None)]

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from packetworker.packets.model import PacketHeader, Record
+from packetworker.packets.model import Record
 from packetworker.targets.mapping import LookupRef, MappedItem, Operation
 
-from .conftest import rec, run
+from .conftest import VENDOR_RETURN_ORDER, VENDOR_VISIT_START, MapVendorPacket, rec, run
+from .field_sales import APP_LINE, CUSTOMER, sales_lines
 
-VendorPacket = Callable[[str], tuple[PacketHeader, list[Record]]]
-
-CUSTOMER = rec(
-    "Customer",
-    DMS_ROWID="c1",
-    No="C0002",
-    Name="Corner Shop",
-    Address="1 Main St",
-    City="Sofia",
-    Contact="Ivan Petrov",
-    PhoneNo="+359 2 000",
-    DYM_Latitude="42.6610964",
-    DYM_Longitude="23.2916713",
-)
 VISIT_START = rec(
     "CustomerActivity",
     DMS_ROWID="a1",
@@ -34,25 +19,8 @@ VISIT_START = rec(
 )
 ORDER = [
     rec("SalesHeader", DMS_ROWID="h1", no="SO-1", documentType="0", customerNo="C0002"),
-    rec(
-        "SalesLine",
-        DMS_ROWID="l1",
-        documentNo="SO-1",
-        lineNo="1000",
-        no="I1",
-        quantity="2",
-        unitPrice="1.5",
-        unitOfMeasure="PCS",
-    ),
-    rec(
-        "SalesLine",
-        DMS_ROWID="l2",
-        documentNo="SO-1",
-        lineNo="2000",
-        no="I2",
-        quantity="3",
-        unitPrice="0.1",
-        unitOfMeasure="KG",
+    *sales_lines(
+        APP_LINE, "SO-1", ("1000", "I1", "2", "1.5", "PCS"), ("2000", "I2", "3", "0.1", "KG")
     ),
 ]
 
@@ -161,9 +129,8 @@ def test_dataverse_filters_invoices_and_returns() -> None:
     assert [(i.outcome, i.dms_rowid) for i in items] == [("filtered", "h9")]
 
 
-def test_dataverse_maps_the_vendor_visit_start(vendor_packet: VendorPacket) -> None:
-    header, records = vendor_packet("5e9c9c7d-7802-462e-89e9-862f604d09ef")
-    [item] = run("dataverse-field-sales", records, header)
+def test_dataverse_maps_the_vendor_visit_start(map_vendor_packet: MapVendorPacket) -> None:
+    [item] = map_vendor_packet("dataverse-field-sales", VENDOR_VISIT_START)
     assert item.operation is not None
     assert (item.operation.entity, item.operation.key, item.operation.body["subject"]) == (
         "appointments",
@@ -172,9 +139,10 @@ def test_dataverse_maps_the_vendor_visit_start(vendor_packet: VendorPacket) -> N
     )
 
 
-def test_dataverse_maps_the_vendor_return_order_as_filtered(vendor_packet: VendorPacket) -> None:
-    header, records = vendor_packet("438a12ad-d3cf-43e3-aa5e-f6dbea35224a")
-    items = run("dataverse-field-sales", records, header)
+def test_dataverse_maps_the_vendor_return_order_as_filtered(
+    map_vendor_packet: MapVendorPacket,
+) -> None:
+    items = map_vendor_packet("dataverse-field-sales", VENDOR_RETURN_ORDER)
     assert [(i.outcome, i.table) for i in items] == [
         ("mapped", "CustomerActivity"),
         *[("ignored", "SalesLineInventory")] * 4,
@@ -237,9 +205,10 @@ def test_crmaas_order_value_prefers_the_document_total() -> None:
     assert item.operation.body["value"] == {"amount": 99.9, "code": "EUR"}
 
 
-def test_crmaas_maps_the_vendor_sales_order(vendor_packet: VendorPacket) -> None:
-    header, records = vendor_packet("438a12ad-d3cf-43e3-aa5e-f6dbea35224a")
-    items = run("crmaas-field-sales", records, header)
+def test_crmaas_maps_the_vendor_return_order_as_an_opportunity(
+    map_vendor_packet: MapVendorPacket,
+) -> None:
+    items = map_vendor_packet("crmaas-field-sales", VENDOR_RETURN_ORDER)
     assert [(i.outcome, i.table) for i in items] == [
         ("mapped", "CustomerActivity"),
         *[("ignored", "SalesLineInventory")] * 4,

@@ -153,30 +153,26 @@ def test_parent_only_addresses_are_filtered_out_of_the_collection() -> None:
     }
 
 
-def test_missing_email_is_the_seeds_error_with_its_resolution() -> None:
-    [item] = ipaas([contact(EMail="<absent>")])
-    assert (item.outcome, item.message) == (
-        "error",
-        "Missing Email: Email field is empty. The email field is required for contact "
-        "creation. Resolution: Ensure email is present in Microsoft Dynamics 365 before "
-        "syncing. (Contact row k1; mapping ipaas-contact, tables.Contact.checks[0])",
-    )
+MISSING_EMAIL = (
+    "Missing Email: Email field is empty. The email field is required for contact creation. "
+    "Resolution: Ensure email is present in Microsoft Dynamics 365 before syncing. "
+    "(Contact row k1; mapping ipaas-contact, tables.Contact.checks[0])"
+)
+INVALID_EMAIL = (
+    "Invalid Email: Email format is incorrect. The email field format is invalid. "
+    "Resolution: Ensure the email field is valid and follows the format user@example.com. "
+    "(Contact row k1; mapping ipaas-contact, tables.Contact.checks[1])"
+)
 
 
-def test_a_blank_email_is_missing_too() -> None:
-    [item] = ipaas([contact(EMail="   ")])
-    assert item.message is not None
-    assert item.message.startswith("Missing Email: Email field is empty.")
-
-
-def test_a_malformed_email_is_the_seeds_invalid_email_error() -> None:
-    [item] = ipaas([contact(EMail="ada.example.com")])
-    assert (item.outcome, item.message) == (
-        "error",
-        "Invalid Email: Email format is incorrect. The email field format is invalid. "
-        "Resolution: Ensure the email field is valid and follows the format user@example.com. "
-        "(Contact row k1; mapping ipaas-contact, tables.Contact.checks[1])",
-    )
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [("<absent>", MISSING_EMAIL), ("   ", MISSING_EMAIL), ("ada.example.com", INVALID_EMAIL)],
+    ids=["absent", "blank", "malformed"],
+)
+def test_an_unusable_email_is_the_seeds_error_with_its_resolution(email: str, message: str) -> None:
+    [item] = ipaas([contact(EMail=email)])
+    assert (item.outcome, item.operation, item.message) == ("error", None, message)
 
 
 def test_a_contact_without_company_declares_no_lookup() -> None:

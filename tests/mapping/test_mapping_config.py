@@ -63,65 +63,69 @@ def test_invalid_toml_names_the_file() -> None:
     assert error_of("[tables.T\n").startswith("my.toml: not valid TOML: ")
 
 
-def test_an_unknown_option_names_table_and_key() -> None:
-    message = error_of('[tables.T]\nentity = "x"\nfeilds = { a = "A" }\n')
-    assert message == "my.toml: tables.T.feilds: Extra inputs are not permitted"
-
-
-def test_an_unknown_conversion_names_the_field() -> None:
-    message = error_of(
-        '[tables.T]\nentity = "x"\nfields = { a = { from = "A", convert = "money" } }\n'
-    )
-    assert message == (
-        "my.toml: tables.T.fields.a.convert: Input should be 'string', 'int', 'decimal', "
-        "'bool', 'date', 'datetime' or 'base64'"
-    )
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '[tables.T]\nentity = "x"\nfeilds = { a = "A" }\n',
+            "my.toml: tables.T.feilds: Extra inputs are not permitted",
+        ),
+        (
+            '[tables.T]\nentity = "x"\nfields = { a = { from = "A", convert = "money" } }\n',
+            "my.toml: tables.T.fields.a.convert: Input should be 'string', 'int', 'decimal', "
+            "'bool', 'date', 'datetime' or 'base64'",
+        ),
+        (
+            '[tables.T]\nentity = "x"\nkey = ["number"]\nfields = { a = "A" }\n',
+            "my.toml: tables.T: key field(s) ['number'] are not produced by any row",
+        ),
+        (
+            '[tables.T]\nentity = "x"\nrequired = ["b"]\nfields = { a = "A" }\n',
+            "my.toml: tables.T: required field(s) ['b'] are not produced by any row",
+        ),
+        (
+            '[tables.T]\nentity = "x"\nfields = { a = "A" }\nstatic = { a = 1 }\n',
+            "my.toml: tables.T: target field 'a' is set by both `fields` and `static`",
+        ),
+        (
+            '[tables.T]\nfields = { a = "A" }\n',
+            "my.toml: tables.T: a table needs an `entity` or `routes`",
+        ),
+        (
+            'ignore_tables = ["T"]\n[tables.T]\nentity = "x"\n',
+            "my.toml: table 'T' is both ignored and mapped",
+        ),
+        (
+            '[tables.T]\nentity = "x"\n[tables.T.children.L]\ncollection = "l"\n'
+            'parent_key = "No"\nchild_key = "DocumentNo"\n[tables.L]\nentity = "y"\n',
+            "my.toml: table 'L' is both a table and a child of 'T'",
+        ),
+        (
+            '[tables.T]\nentity = "x"\n[[tables.T.checks]]\nerror = "Bad"\n',
+            "my.toml: tables.T.checks.0: a check needs `required = true`, a `pattern` or a `test`",
+        ),
+    ],
+    ids=[
+        "unknown-option",
+        "unknown-conversion",
+        "key-no-row-produces",
+        "required-no-row-produces",
+        "target-field-set-twice",
+        "no-entity-or-routes",
+        "ignored-and-mapped",
+        "child-also-a-table",
+        "check-without-a-rule",
+    ],
+)
+def test_a_mapping_the_loader_refuses_is_named_by_file_table_and_key(
+    text: str, message: str
+) -> None:
+    assert error_of(text) == message
 
 
 def test_bad_jmespath_is_refused_on_load() -> None:
     message = error_of('[tables.T]\nentity = "x"\nwhen = "Type == "\n')
     assert message.startswith("my.toml: tables.T.when: invalid JMESPath expression 'Type == ': ")
-
-
-def test_a_key_no_row_produces_is_refused() -> None:
-    message = error_of('[tables.T]\nentity = "x"\nkey = ["number"]\nfields = { a = "A" }\n')
-    assert message == "my.toml: tables.T: key field(s) ['number'] are not produced by any row"
-
-
-def test_a_required_field_no_row_produces_is_refused() -> None:
-    message = error_of('[tables.T]\nentity = "x"\nrequired = ["b"]\nfields = { a = "A" }\n')
-    assert message == "my.toml: tables.T: required field(s) ['b'] are not produced by any row"
-
-
-def test_a_target_field_set_twice_is_refused() -> None:
-    message = error_of('[tables.T]\nentity = "x"\nfields = { a = "A" }\nstatic = { a = 1 }\n')
-    assert message == "my.toml: tables.T: target field 'a' is set by both `fields` and `static`"
-
-
-def test_a_table_without_entity_or_routes_is_refused() -> None:
-    assert error_of('[tables.T]\nfields = { a = "A" }\n') == (
-        "my.toml: tables.T: a table needs an `entity` or `routes`"
-    )
-
-
-def test_a_table_both_ignored_and_mapped_is_refused() -> None:
-    message = error_of('ignore_tables = ["T"]\n[tables.T]\nentity = "x"\n')
-    assert message == "my.toml: table 'T' is both ignored and mapped"
-
-
-def test_a_child_table_that_is_also_a_table_is_refused() -> None:
-    message = error_of(
-        '[tables.T]\nentity = "x"\n[tables.T.children.L]\ncollection = "l"\n'
-        'parent_key = "No"\nchild_key = "DocumentNo"\n[tables.L]\nentity = "y"\n'
-    )
-    assert message == "my.toml: table 'L' is both a table and a child of 'T'"
-
-
-def test_a_check_without_a_rule_is_refused() -> None:
-    message = error_of('[tables.T]\nentity = "x"\n[[tables.T.checks]]\nerror = "Bad"\n')
-    assert message == (
-        "my.toml: tables.T.checks.0: a check needs `required = true`, a `pattern` or a `test`"
-    )
 
 
 def test_an_invalid_check_pattern_is_refused() -> None:

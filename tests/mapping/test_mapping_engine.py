@@ -42,6 +42,17 @@ fields = { code = "Code" }
 """
 
 
+def head(rowid: str, number: str, customer: str | None) -> Record:
+    """A `Head` record of DOCUMENTS, with the connector's field names."""
+    fields = {"No": number, **({"CustomerNo": customer} if customer else {})}
+    return rec("Head", DMS_ROWID=rowid, **fields)
+
+
+def line(rowid: str, document: str, item: str, quantity: str, **fields: str) -> Record:
+    """A `Line` record of DOCUMENTS, with the connector's field names."""
+    return rec("Line", DMS_ROWID=rowid, DocumentNo=document, No=item, Quantity=quantity, **fields)
+
+
 def mapper(text: str) -> Mapper:
     return Mapper(parse_mapping(text, source="test.toml"))
 
@@ -56,6 +67,25 @@ def one(text: str, record: Record) -> MappedItem:
     return items[0]
 
 
+def mapped(item: MappedItem) -> Operation:
+    """The operation of an item that must have mapped (else the test fails with its message)."""
+    assert (item.outcome, item.message) == ("mapped", None)
+    assert item.operation is not None
+    return item.operation
+
+
+def body_of(text: str, record: Record) -> dict[str, object]:
+    """The body `record` maps to on its own."""
+    return mapped(one(text, record)).body
+
+
+def error_of(text: str, record: Record) -> str | None:
+    """The message of the error `record` maps to on its own (it must give no operation)."""
+    item = one(text, record)
+    assert (item.outcome, item.operation) == ("error", None)
+    return item.message
+
+
 def simple(body: str, *, table: str = "T", extra: str = "") -> str:
     return f'name = "t"\n{extra}\n[tables.{table}]\nentity = "things"\n{body}\n'
 
@@ -63,37 +93,27 @@ def simple(body: str, *, table: str = "T", extra: str = "") -> str:
 # -- fields ---------------------------------------------------------------------------------
 def test_a_field_takes_the_first_alias_present() -> None:
     text = simple('fields = { customer = ["SelltoCustomerNo", "customerNo"] }')
-    item = one(text, rec("T", DMS_ROWID="r1", customerNo="C1"))
-    assert item.operation is not None
-    assert item.operation.body == {"customer": "C1"}
+    assert body_of(text, rec("T", DMS_ROWID="r1", customerNo="C1")) == {"customer": "C1"}
 
 
 def test_a_missing_optional_field_is_left_out_of_the_body() -> None:
     text = simple('fields = { customer = "customerNo", city = "City" }')
-    item = one(text, rec("T", customerNo="C1"))
-    assert item.operation is not None
-    assert item.operation.body == {"customer": "C1"}
+    assert body_of(text, rec("T", customerNo="C1")) == {"customer": "C1"}
 
 
 def test_a_field_default_applies_when_no_alias_is_present() -> None:
     text = simple('fields = { kind = { from = "Kind", default = "Person" } }')
-    item = one(text, rec("T"))
-    assert item.operation is not None
-    assert item.operation.body == {"kind": "Person"}
+    assert body_of(text, rec("T")) == {"kind": "Person"}
 
 
 def test_values_translate_source_codes() -> None:
     text = simple('fields = { type = { from = "DocumentType", values = { "0" = "Order" } } }')
-    item = one(text, rec("T", DocumentType="0"))
-    assert item.operation is not None
-    assert item.operation.body == {"type": "Order"}
+    assert body_of(text, rec("T", DocumentType="0")) == {"type": "Order"}
 
 
 def test_a_value_without_translation_is_an_error_naming_the_row() -> None:
     text = simple('fields = { type = { from = "DocumentType", values = { "0" = "Order" } } }')
-    item = one(text, rec("T", DMS_ROWID="r1", DocumentType="8"))
-    assert item.outcome == "error"
-    assert item.message == (
+    assert error_of(text, rec("T", DMS_ROWID="r1", DocumentType="8")) == (
         "T row r1: DocumentType has '8', which has no translation (known: 0) "
         "(mapping t, tables.T.fields.type)."
     )
@@ -116,17 +136,12 @@ def test_a_value_without_translation_is_an_error_naming_the_row() -> None:
 )
 def test_convert_turns_packet_text_into_json_values(kind: str, text: str, value: object) -> None:
     mapping = simple(f'fields = {{ v = {{ from = "F", convert = "{kind}" }} }}')
-    item = one(mapping, rec("T", F=text))
-    assert item.operation is not None
-    assert item.operation.body == {"v": value}
+    assert body_of(mapping, rec("T", F=text)) == {"v": value}
 
 
 def test_an_unreadable_value_is_an_error_naming_field_and_row() -> None:
     text = simple('fields = { orderDate = { from = ["OrderDate"], convert = "date" } }')
-    item = one(text, rec("T", DMS_ROWID="r1", OrderDate="14/07/2021"))
-    assert item.outcome == "error"
-    assert item.operation is None
-    assert item.message == (
+    assert error_of(text, rec("T", DMS_ROWID="r1", OrderDate="14/07/2021")) == (
         "T row r1: OrderDate cannot be read as a date for orderDate: '14/07/2021' is not a "
         "date like 2021-07-14 (mapping t, tables.T.fields.orderDate)."
     )
@@ -134,9 +149,7 @@ def test_an_unreadable_value_is_an_error_naming_field_and_row() -> None:
 
 def test_text_longer_than_max_length_is_an_error() -> None:
     text = simple('fields = { no = { from = "No", convert = "string", max_length = 3 } }')
-    item = one(text, rec("T", DMS_ROWID="r1", No="ABCD"))
-    assert item.outcome == "error"
-    assert item.message == (
+    assert error_of(text, rec("T", DMS_ROWID="r1", No="ABCD")) == (
         "T row r1: No cannot be read as text for no: 'ABCD' is longer than 3 characters "
         "(mapping t, tables.T.fields.no)."
     )
@@ -144,54 +157,40 @@ def test_text_longer_than_max_length_is_an_error() -> None:
 
 def test_an_empty_value_counts_as_absent_for_typed_fields() -> None:
     text = simple('fields = { qty = { from = "Quantity", convert = "decimal" } }')
-    item = one(text, rec("T", Quantity=""))
-    assert item.operation is not None
-    assert item.operation.body == {}
+    assert body_of(text, rec("T", Quantity="")) == {}
 
 
 def test_into_nests_a_field_under_an_object() -> None:
     text = simple('fields = { Role = { from = "WebUserRole", into = "CustomFields" } }')
-    item = one(text, rec("T", WebUserRole="Buyer"))
-    assert item.operation is not None
-    assert item.operation.body == {"CustomFields": {"Role": "Buyer"}}
+    assert body_of(text, rec("T", WebUserRole="Buyer")) == {"CustomFields": {"Role": "Buyer"}}
 
 
 # -- static and formula ---------------------------------------------------------------------
 def test_static_values_are_copied_verbatim() -> None:
     text = simple('static = { lineType = "Item", PreventDuplicate = true, n = 3 }')
-    item = one(text, rec("T"))
-    assert item.operation is not None
-    assert item.operation.body == {"lineType": "Item", "PreventDuplicate": True, "n": 3}
+    assert body_of(text, rec("T")) == {"lineType": "Item", "PreventDuplicate": True, "n": 3}
 
 
 def test_a_formula_sees_fields_header_and_table() -> None:
     text = simple("formula = { who = \"concat(header.salesmancode, '/', table.name, '/', No)\" }")
-    item = one(text, rec("T", No="7"))
-    assert item.operation is not None
-    assert item.operation.body == {"who": "user1/T/7"}
+    assert body_of(text, rec("T", No="7")) == {"who": "user1/T/7"}
 
 
 def test_a_formula_result_can_be_converted() -> None:
     text = simple(
         'formula = { total = { expr = "dec_mul(Quantity, Price)", convert = "decimal" } }'
     )
-    item = one(text, rec("T", Quantity="3", Price="0.1"))
-    assert item.operation is not None
-    assert item.operation.body == {"total": 0.3}
+    assert body_of(text, rec("T", Quantity="3", Price="0.1")) == {"total": 0.3}
 
 
 def test_a_formula_giving_null_leaves_the_field_out() -> None:
     text = simple('formula = { contact = "Contact && {lastname: Contact}" }')
-    item = one(text, rec("T"))
-    assert item.operation is not None
-    assert item.operation.body == {}
+    assert body_of(text, rec("T")) == {}
 
 
 def test_a_formula_that_fails_at_run_time_is_an_error_naming_the_row() -> None:
     text = simple('formula = { total = "dec_add(Amount, `1`)" }')
-    item = one(text, rec("T", DMS_ROWID="r1", Amount="abc"))
-    assert item.outcome == "error"
-    assert item.message == (
+    assert error_of(text, rec("T", DMS_ROWID="r1", Amount="abc")) == (
         "T row r1: expression 'dec_add(Amount, `1`)' failed: not a number: 'abc' "
         "(mapping t, tables.T.formula.total)."
     )
@@ -203,9 +202,7 @@ def test_a_missing_required_field_is_an_error_with_a_plain_message() -> None:
         'fields = { customerNumber = ["SelltoCustomerNo", "customerNo"] }\n'
         'required = ["customerNumber"]'
     )
-    item = one(text, rec("T", DMS_ROWID="r1"))
-    assert item.outcome == "error"
-    assert item.message == (
+    assert error_of(text, rec("T", DMS_ROWID="r1")) == (
         "T row r1: required field customerNumber has no value (from SelltoCustomerNo or "
         "customerNo) (mapping t, tables.T.required)."
     )
@@ -216,16 +213,14 @@ def test_the_key_holds_the_key_fields_values() -> None:
         'key = ["externalDocumentNumber"]\n'
         'fields = { externalDocumentNumber = ["No", "no"], customer = "customerNo" }'
     )
-    item = one(text, rec("T", no="SO-1", customerNo="C1"))
-    assert item.operation is not None
-    assert item.operation.key == {"externalDocumentNumber": "SO-1"}
+    assert mapped(one(text, rec("T", no="SO-1", customerNo="C1"))).key == {
+        "externalDocumentNumber": "SO-1"
+    }
 
 
 def test_a_record_without_its_key_value_is_an_error() -> None:
     text = simple('key = ["number"]\nfields = { number = "No" }')
-    item = one(text, rec("T", DMS_ROWID="r1"))
-    assert item.outcome == "error"
-    assert item.message == (
+    assert error_of(text, rec("T", DMS_ROWID="r1")) == (
         "T row r1: the key field number has no value (mapping t, tables.T.key)."
     )
 
@@ -239,22 +234,32 @@ def test_a_test_check_reports_its_plain_error_and_resolution() -> None:
         'summary = "The payment is zero."\n'
         'resolution = "Enter the amount."\n'
     )
-    item = one(text, rec("T", DMS_ROWID="r1", paidAmount="0"))
-    assert item.outcome == "error"
-    assert item.message == (
+    assert error_of(text, rec("T", DMS_ROWID="r1", paidAmount="0")) == (
         "Missing payment amount: The payment is zero. Resolution: Enter the amount. "
         "(T row r1; mapping t, tables.T.checks[0])"
     )
 
 
+CODE_PATTERN = simple(
+    'fields = { code = "Code" }\n'
+    "[[tables.T.checks]]\n"
+    'field = "code"\npattern = "[0-9]+"\nerror = "Bad code"\n'
+)
+
+
 def test_a_pattern_check_ignores_an_absent_value() -> None:
-    text = simple(
-        'fields = { email = "EMail" }\n'
-        "[[tables.T.checks]]\n"
-        'field = "email"\npattern = ".+@.+"\nerror = "Invalid Email"\n'
+    assert body_of(CODE_PATTERN, rec("T")) == {}
+
+
+def test_a_value_matching_the_pattern_passes_the_check() -> None:
+    assert body_of(CODE_PATTERN, rec("T", Code="12")) == {"code": "12"}
+
+
+@pytest.mark.parametrize("code", ["12a", "a12"], ids=["trailing-letter", "leading-letter"])
+def test_a_pattern_check_judges_the_whole_value(code: str) -> None:
+    assert error_of(CODE_PATTERN, rec("T", DMS_ROWID="r1", Code=code)) == (
+        "Bad code. (T row r1; mapping t, tables.T.checks[0])"
     )
-    item = one(text, rec("T"))
-    assert item.outcome == "mapped"
 
 
 # -- operation policy -----------------------------------------------------------------------
@@ -269,16 +274,13 @@ def test_a_pattern_check_ignores_an_absent_value() -> None:
 )
 def test_status_policy_follows_the_record_status(status: Status, action: str) -> None:
     text = simple('operation = "status"\nfields = { code = "Code" }')
-    item = one(text, rec("T", status, Code="A"))
-    assert item.operation is not None
-    assert item.operation.action == action
+    assert mapped(one(text, rec("T", status, Code="A"))).action == action
 
 
-def test_a_fixed_policy_applies_whatever_the_status() -> None:
-    text = simple('operation = "upsert"\nfields = { code = "Code" }')
-    item = one(text, rec("T", Status.INSERT, Code="A"))
-    assert item.operation is not None
-    assert item.operation.action == "upsert"
+@pytest.mark.parametrize("status", [Status.INSERT, Status.UPDATE, Status.UPSERT])
+def test_a_fixed_policy_applies_whatever_the_status(status: Status) -> None:
+    text = simple('operation = "create"\nfields = { code = "Code" }')
+    assert mapped(one(text, rec("T", status, Code="A"))).action == "create"
 
 
 def test_a_deleted_record_becomes_a_delete_even_under_a_fixed_policy() -> None:
@@ -286,9 +288,8 @@ def test_a_deleted_record_becomes_a_delete_even_under_a_fixed_policy() -> None:
         'operation = "create"\nkey = ["code"]\nfields = { code = "Code", n = "N" }\n'
         'required = ["n"]'
     )
-    item = one(text, rec("T", Status.DELETE, Code="A"))
-    assert item.operation is not None
-    assert (item.operation.action, item.operation.key) == ("delete", {"code": "A"})
+    operation = mapped(one(text, rec("T", Status.DELETE, Code="A")))
+    assert (operation.action, operation.key) == ("delete", {"code": "A"})
 
 
 def test_a_read_record_is_skipped() -> None:
@@ -305,8 +306,7 @@ def test_update_fields_and_prevent_duplicate_reach_the_operation() -> None:
         'prevent_duplicate = true\nduplicate_message = "Already there."\n'
         'fields = { n = "No", city = "City" }'
     )
-    item = one(text, rec("T", No="1", City="Sofia"))
-    assert item.operation == Operation(
+    assert mapped(one(text, rec("T", No="1", City="Sofia"))) == Operation(
         entity="things",
         action="upsert",
         key={"n": "1"},
@@ -352,11 +352,7 @@ def test_an_unknown_table_is_an_error_under_the_quarantine_policy() -> None:
 def test_children_are_attached_under_their_parent_by_document_number() -> None:
     items = run(
         DOCUMENTS,
-        [
-            rec("Head", DMS_ROWID="h1", No="D1", CustomerNo="C1"),
-            rec("Line", DMS_ROWID="l1", DocumentNo="D1", No="I1", Quantity="2"),
-            rec("Line", DMS_ROWID="l2", DocumentNo="D1", No="I2", Quantity="1.5"),
-        ],
+        [head("h1", "D1", "C1"), line("l1", "D1", "I1", "2"), line("l2", "D1", "I2", "1.5")],
     )
     assert items == [
         MappedItem(
@@ -384,43 +380,30 @@ def test_children_may_come_before_their_parent() -> None:
         ],
     )
     assert [(i.outcome, i.table) for i in items] == [("mapped", "Head")]
-    assert items[0].operation is not None
-    assert items[0].operation.children == {"lines": [{"item": "I1", "qty": 2}]}
+    assert mapped(items[0]).children == {"lines": [{"item": "I1", "qty": 2}]}
 
 
 def test_each_document_gets_only_its_own_children() -> None:
     items = run(
-        DOCUMENTS,
-        [
-            rec("Head", DMS_ROWID="h1", No="D1", CustomerNo="C1"),
-            rec("Head", DMS_ROWID="h2", No="D2", CustomerNo="C2"),
-            rec("Line", DMS_ROWID="l1", DocumentNo="D2", No="I9", Quantity="1"),
-        ],
+        DOCUMENTS, [head("h1", "D1", "C1"), head("h2", "D2", "C2"), line("l1", "D2", "I9", "1")]
     )
-    assert [i.operation.children if i.operation else None for i in items] == [
+    assert [mapped(i).children for i in items] == [
         {},
         {"lines": [{"item": "I9", "qty": 1}]},
     ]
 
 
 def test_a_child_failing_its_filter_is_reported_as_filtered_and_left_out() -> None:
-    items = run(
-        DOCUMENTS,
-        [
-            rec("Head", DMS_ROWID="h1", No="D1", CustomerNo="C1"),
-            rec("Line", DMS_ROWID="l1", DocumentNo="D1", No="I1", Quantity="2", Kind="skip"),
-        ],
-    )
+    items = run(DOCUMENTS, [head("h1", "D1", "C1"), line("l1", "D1", "I1", "2", Kind="skip")])
     assert [(i.outcome, i.table, i.dms_rowid) for i in items] == [
         ("mapped", "Head", "h1"),
         ("filtered", "Line", "l1"),
     ]
-    assert items[0].operation is not None
-    assert items[0].operation.source == [("Head", "h1")]
+    assert mapped(items[0]).source == [("Head", "h1")]
 
 
 def test_a_child_without_its_parent_in_the_packet_is_an_error() -> None:
-    items = run(DOCUMENTS, [rec("Line", DMS_ROWID="l1", DocumentNo="D7", No="I1", Quantity="1")])
+    items = run(DOCUMENTS, [line("l1", "D7", "I1", "1")])
     assert items == [
         MappedItem(
             None,
@@ -434,13 +417,7 @@ def test_a_child_without_its_parent_in_the_packet_is_an_error() -> None:
 
 
 def test_a_child_error_fails_the_whole_document_and_names_every_record() -> None:
-    items = run(
-        DOCUMENTS,
-        [
-            rec("Head", DMS_ROWID="h1", No="D1", CustomerNo="C1"),
-            rec("Line", DMS_ROWID="l1", DocumentNo="D1", No="I1", Quantity="two"),
-        ],
-    )
+    items = run(DOCUMENTS, [head("h1", "D1", "C1"), line("l1", "D1", "I1", "two")])
     first = (
         "Line row l1: Quantity cannot be read as a decimal number for qty: 'two' is not a "
         "decimal number like -12.5 (mapping docs, tables.Head.children.Line.fields.qty)."
@@ -461,7 +438,7 @@ def test_standalone_records_stream_before_buffered_documents() -> None:
     items = run(
         DOCUMENTS,
         [
-            rec("Head", DMS_ROWID="h1", No="D1", CustomerNo="C1"),
+            head("h1", "D1", "C1"),
             rec("Flat", DMS_ROWID="f1", Code="A"),
             rec("Noise", DMS_ROWID="n1"),
         ],
@@ -475,12 +452,12 @@ def test_standalone_records_stream_before_buffered_documents() -> None:
 
 def test_every_record_is_accounted_for_exactly_once() -> None:
     records = [
-        rec("Head", DMS_ROWID="h1", No="D1", CustomerNo="C1"),
-        rec("Line", DMS_ROWID="l1", DocumentNo="D1", No="I1", Quantity="1"),
-        rec("Line", DMS_ROWID="l2", DocumentNo="D1", No="I2", Quantity="1", Kind="skip"),
-        rec("Line", DMS_ROWID="l3", DocumentNo="D9", No="I3", Quantity="1"),
-        rec("Head", DMS_ROWID="h2", No="D2"),
-        rec("Line", DMS_ROWID="l4", DocumentNo="D2", No="I4", Quantity="1"),
+        head("h1", "D1", "C1"),
+        line("l1", "D1", "I1", "1"),
+        line("l2", "D1", "I2", "1", Kind="skip"),
+        line("l3", "D9", "I3", "1"),
+        head("h2", "D2", None),
+        line("l4", "D2", "I4", "1"),
         rec("Flat", DMS_ROWID="f1", Code="A"),
         rec("Noise", DMS_ROWID="n1"),
         rec("Mystery", DMS_ROWID="m1"),
@@ -494,39 +471,28 @@ def test_every_record_is_accounted_for_exactly_once() -> None:
     assert sorted(covered) == sorted((r.table.name, r.dms_rowid) for r in records)
 
 
+def payments(line_options: str) -> str:
+    """A mapping of payments whose `PayLine` children (with `line_options`) become `rows`."""
+    return (
+        'name = "t"\n[tables.Pay]\nentity = "payments"\nfields = { customer = "customerNo" }\n'
+        '[tables.Pay.children.PayLine]\ncollection = "rows"\nparent_key = "no"\n'
+        f'child_key = "documentNo"\n{line_options}\n'
+    )
+
+
 def test_inherit_copies_the_parent_body_into_each_row() -> None:
-    text = """
-name = "t"
-[tables.Pay]
-entity = "payments"
-fields = { customer = "customerNo" }
-[tables.Pay.children.PayLine]
-collection = "rows"
-parent_key = "no"
-child_key = "documentNo"
-inherit = true
-fields = { amount = "amount" }
-"""
+    text = payments('inherit = true\nfields = { amount = "amount" }')
     items = run(
         text, [rec("Pay", no="P1", customerNo="C1"), rec("PayLine", documentNo="P1", amount="5")]
     )
-    assert items[0].operation is not None
-    assert items[0].operation.children == {"rows": [{"customer": "C1", "amount": "5"}]}
+    assert mapped(items[0]).children == {"rows": [{"customer": "C1", "amount": "5"}]}
 
 
 def test_append_adds_computed_rows_mapped_like_children() -> None:
-    text = """
-name = "t"
-[tables.Pay]
-entity = "payments"
-fields = { customer = "customerNo" }
-[tables.Pay.children.PayLine]
-collection = "rows"
-parent_key = "no"
-child_key = "documentNo"
-append = "{amount: dec_sub(paid, dec_sum(children.PayLine[].amount)), note: 'rest'}"
-fields = { amount = { from = "amount", convert = "decimal" }, note = "note" }
-"""
+    text = payments(
+        "append = \"{amount: dec_sub(paid, dec_sum(children.PayLine[].amount)), note: 'rest'}\"\n"
+        'fields = { amount = { from = "amount", convert = "decimal" }, note = "note" }'
+    )
     items = run(
         text,
         [
@@ -534,10 +500,7 @@ fields = { amount = { from = "amount", convert = "decimal" }, note = "note" }
             rec("PayLine", documentNo="P1", amount="7.5"),
         ],
     )
-    assert items[0].operation is not None
-    assert items[0].operation.children == {
-        "rows": [{"amount": 7.5}, {"amount": 2.5, "note": "rest"}]
-    }
+    assert mapped(items[0]).children == {"rows": [{"amount": 7.5}, {"amount": 2.5, "note": "rest"}]}
 
 
 def test_a_parent_formula_can_read_its_kept_children() -> None:
@@ -553,8 +516,7 @@ def test_a_parent_formula_can_read_its_kept_children() -> None:
             rec("Line", DocumentNo="D1", No="I2", Quantity="1", Kind="skip"),
         ],
     )
-    assert items[0].operation is not None
-    assert items[0].operation.body["lines"] == 1
+    assert mapped(items[0]).body["lines"] == 1
 
 
 def test_collections_build_child_rows_from_the_record_itself() -> None:
@@ -562,9 +524,9 @@ def test_collections_build_child_rows_from_the_record_itself() -> None:
         'fields = { name = "Name" }\n'
         'collections = { contacts = "Contact && [{name: Contact}] || null" }'
     )
-    item = one(text, rec("T", Name="Acme", Contact="Ivan"))
-    assert item.operation is not None
-    assert item.operation.children == {"contacts": [{"name": "Ivan"}]}
+    assert mapped(one(text, rec("T", Name="Acme", Contact="Ivan"))).children == {
+        "contacts": [{"name": "Ivan"}]
+    }
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -595,8 +557,7 @@ def test_a_route_picks_the_entity_and_collection_by_discriminator() -> None:
         ROUTED,
         [rec("H", no="D1", documentType="1", dateCreated="x"), rec("L", documentNo="D1", no="I1")],
     )
-    assert items[0].operation is not None
-    op = items[0].operation
+    op = mapped(items[0])
     assert (op.entity, op.body, op.children) == (
         "invoices",
         {"number": "D1", "invoiceDate": "x"},
@@ -637,13 +598,15 @@ bind = "/products({id})"
 """
 
 
+ORDER_WITH_ONE_LINE = [
+    rec("H", no="D1", customerNo="C1"),
+    rec("L", documentNo="D1", no="I1", quantity="2"),
+]
+
+
 def test_lookups_are_declared_for_the_target_to_resolve() -> None:
-    items = run(
-        LOOKUPS,
-        [rec("H", no="D1", customerNo="C1"), rec("L", documentNo="D1", no="I1", quantity="2")],
-    )
-    assert items[0].operation is not None
-    assert items[0].operation.lookups == {
+    items = run(LOOKUPS, ORDER_WITH_ONE_LINE)
+    assert mapped(items[0]).lookups == {
         "customerid_account@odata.bind": LookupRef(
             path=("body", "customerid_account@odata.bind"),
             entity="accounts",
@@ -663,13 +626,9 @@ def test_lookups_are_declared_for_the_target_to_resolve() -> None:
 
 
 def test_resolve_lookups_writes_the_bound_ids_into_body_and_rows() -> None:
-    items = run(
-        LOOKUPS,
-        [rec("H", no="D1", customerNo="C1"), rec("L", documentNo="D1", no="I1", quantity="2")],
-    )
-    assert items[0].operation is not None
+    items = run(LOOKUPS, ORDER_WITH_ONE_LINE)
     ids = {("accounts", "C1"): "a-1", ("products", "I1"): "p-1"}
-    resolved = resolve_lookups(items[0].operation, lambda ref: ids.get((ref.entity, ref.value)))
+    resolved = resolve_lookups(mapped(items[0]), lambda ref: ids.get((ref.entity, ref.value)))
     assert (resolved.body, resolved.children, resolved.lookups) == (
         {"name": "D1", "customerid_account@odata.bind": "/accounts(a-1)"},
         {"details": [{"quantity": "2", "productid@odata.bind": "/products(p-1)"}]},
@@ -678,23 +637,20 @@ def test_resolve_lookups_writes_the_bound_ids_into_body_and_rows() -> None:
 
 
 def test_an_unresolved_lookup_raises_with_the_mappings_message() -> None:
-    items = run(LOOKUPS, [rec("H", no="D1", customerNo="C1")])
-    assert items[0].operation is not None
+    operation = mapped(one(LOOKUPS, rec("H", no="D1", customerNo="C1")))
     with pytest.raises(LookupNotFound, match=r"^Customer not found\.$"):
-        resolve_lookups(items[0].operation, lambda ref: None)
+        resolve_lookups(operation, lambda ref: None)
 
 
 def test_a_lookup_whose_source_is_absent_is_not_declared() -> None:
     items = run(LOOKUPS, [rec("H", no="D1")])
-    assert items[0].operation is not None
-    assert items[0].operation.lookups == {}
+    assert mapped(items[0]).lookups == {}
 
 
 def test_a_lookup_in_a_formula_is_declared_like_a_lookup_row() -> None:
     text = simple("formula = { companyId = \"lookup(CompanyID, 'company', 'external_id')\" }")
-    item = one(text, rec("T", CompanyID="42"))
-    assert item.operation is not None
-    assert (item.operation.body, item.operation.lookups) == (
+    operation = mapped(one(text, rec("T", CompanyID="42")))
+    assert (operation.body, operation.lookups) == (
         {},
         {"companyId": LookupRef(("body", "companyId"), "company", "external_id", "42")},
     )

@@ -31,8 +31,9 @@ def test_values_are_written_as_the_connector_writes_them(value, text):
 
 
 def test_a_structured_value_is_a_mapping_error():
-    with pytest.raises(MappingError, match="dict"):
+    with pytest.raises(MappingError) as caught:
         format_value({"a": 1})
+    assert str(caught.value) == "a field expression produced dict, not a value"
 
 
 def test_the_shipped_mapping_names_the_field_sales_tables():

@@ -241,9 +241,18 @@ def test_parse_notification_reads_a_collection_resource():
 
 
 @pytest.mark.parametrize(
-    "payload",
-    [{}, {"resource": "items(1)", "changeType": "created"}, {"resource": 5, "changeType": "x"}],
+    ("payload", "message"),
+    [
+        ({}, "not a BC notification (resource/changeType)"),
+        (
+            {"resource": "items(1)", "changeType": "created"},
+            "unrecognised notification resource 'items(1)'",
+        ),
+        ({"resource": 5, "changeType": "x"}, "not a BC notification (resource/changeType)"),
+    ],
+    ids=["empty", "resource-without-company", "resource-not-text"],
 )
-def test_parse_notification_refuses_what_is_not_one(payload):
-    with pytest.raises(ValueError):
+def test_parse_notification_refuses_what_is_not_one(payload, message):
+    with pytest.raises(ValueError) as caught:
         parse_notification(payload)
+    assert str(caught.value) == message

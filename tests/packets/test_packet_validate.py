@@ -140,8 +140,13 @@ def test_a_pull_list_entry_without_a_receipt_handle_is_reported() -> None:
     )
     json_issues = validate_pull_list(b'[{"id":"a","url":"u"}]', format="json")
 
-    assert [i.location.line for i in xml_issues] == [2]
-    assert "receiptHandle" in xml_issues[0].message
+    assert [(i.location.line, i.message) for i in xml_issues] == [
+        (
+            2,
+            "The content of element 'message' is not complete. Tag 'receiptHandle' expected. "
+            "(at /messages/message)",
+        )
+    ]
     assert [(i.location.path, i.message) for i in json_issues] == [
         ("$[0]", "'receiptHandle' is a required property")
     ]
@@ -167,19 +172,30 @@ def test_done_bodies_in_both_formats_are_valid() -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "fmt", "where"),
+    ("body", "fmt", "where", "message"),
     [
-        (b"<messages><message><id>a</id></message></messages>", "xml", 1),
-        (b'{"messages":[{"id":"a"}]}', "json", "$.messages[0]"),
-        (b'{"messages":[]}', "json", "$.messages"),
+        (
+            b"<messages><message><id>a</id></message></messages>",
+            "xml",
+            Location(line=1),
+            "The content of element 'message' is not complete. Tag 'receiptHandle' expected. "
+            "(at /messages/message)",
+        ),
+        (
+            b'{"messages":[{"id":"a"}]}',
+            "json",
+            Location(path="$.messages[0]"),
+            "'receiptHandle' is a required property",
+        ),
+        (b'{"messages":[]}', "json", Location(path="$.messages"), "[] should be non-empty"),
     ],
+    ids=["xml-without-handle", "json-without-handle", "json-without-messages"],
 )
 def test_a_done_body_missing_what_the_portal_needs_is_reported(
-    body: bytes, fmt: str, where
+    body: bytes, fmt: str, where: Location, message: str
 ) -> None:
     issues = validate_done_body(body, format=fmt)
-    assert len(issues) == 1
-    assert (issues[0].location.line if fmt == "xml" else issues[0].location.path) == where
+    assert [(i.location, i.message) for i in issues] == [(where, message)]
 
 
 def test_validation_issue_prints_as_file_line_message() -> None:

@@ -35,6 +35,67 @@ def test_relisting_keeps_state_and_takes_the_latest_receipt_handle(ledger):
     assert entry.attempts == 2
 
 
+def test_recording_a_listing_at_once_is_recording_each_entry_in_order(ledger, clock):
+    ledger.record_listed(listed("p1", handle="h1"))
+    ledger.update("p1", state=PacketState.APPLYING, attempts=1)
+
+    recorded = ledger.record_listed_many(
+        [listed("p1", handle="h2"), listed("p2", handle="h3"), listed("p2", handle="h4")]
+    )
+
+    assert [(e.packet_id, e.receipt_handle, e.state, created) for e, created in recorded] == [
+        ("p1", "h2", PacketState.APPLYING, False),
+        ("p2", "h3", PacketState.LISTED, True),
+        ("p2", "h4", PacketState.LISTED, False),
+    ]
+    assert recorded[1][0].listed_at == clock.now
+    assert ledger.get("p2").receipt_handle == "h4"
+    assert ledger.ids("DEMO", PacketState.LISTED) == ["p2"]
+    assert ledger.record_listed_many([]) == []
+
+
+def test_get_many_returns_the_known_entries_by_id(ledger):
+    ledger.record_listed(listed("p1"))
+    ledger.record_listed(listed("p2", handle="h2"))
+
+    found = ledger.get_many(["p2", "nope", "p1"])
+
+    assert {k: v.receipt_handle for k, v in found.items()} == {"p1": "h1", "p2": "h2"}
+    assert ledger.get_many([]) == {}
+
+
+def test_update_returns_the_entry_even_when_a_terminal_one_expires_at_once(redis_namespace, clock):
+    client, namespace = redis_namespace
+    ledger = RedisLedger(client, namespace, retention=0, clock=clock)
+    ledger.record_listed(listed("p1"))
+
+    entry = ledger.update("p1", state=PacketState.APPLIED, result="applied")
+
+    assert (entry.state, entry.result) == (PacketState.APPLIED, "applied")
+    assert ledger.get("p1") is None
+
+
+def test_acknowledging_skips_unfinished_and_unknown_packets_in_one_call(ledger):
+    for packet_id in ("p1", "p2", "p3"):
+        ledger.record_listed(listed(packet_id))
+        ledger.queue_ack("DEMO", "packet", packet_id)
+    ledger.update("p1", state=PacketState.APPLIED, result="applied")
+    ledger.update("p3", state=PacketState.QUARANTINED, result="quarantined")
+    ledger.queue_ack("DEMO", "packet", "gone")
+
+    ledger.mark_acknowledged("DEMO", "packet", ["p1", "p2", "p3", "gone"])
+
+    states = {i: ledger.get(i).state for i in ("p1", "p2", "p3")}
+    assert states == {
+        "p1": PacketState.ACKNOWLEDGED,
+        "p2": PacketState.LISTED,
+        "p3": PacketState.ACKNOWLEDGED,
+    }
+    assert ledger.get("gone") is None
+    assert ledger.pending_acks("DEMO", "packet") == []
+    assert ledger.quarantine("DEMO") == ["p3"]
+
+
 def test_update_moves_the_state_index_and_clears_none_fields(ledger, clock):
     ledger.record_listed(listed(last_error="boom"))
     clock.advance(5)

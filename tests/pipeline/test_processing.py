@@ -401,3 +401,52 @@ def test_a_poll_whose_every_list_fails_is_transient(sandbox, make_ctx):
 
     with pytest.raises(TransientError, match=r"pull packet list.*pull file list"):
         poll_once(ctx, "DEMO")
+
+
+class RoundTrips:
+    """Counts requests sent to Redis: one per command, one per pipeline."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import redis.connection
+
+        self.count = 0
+        send = redis.connection.AbstractConnection.send_packed_command
+
+        def counting(connection, command, check_health=True):
+            self.count += 1
+            return send(connection, command, check_health)
+
+        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def test_redis_round_trips_do_not_grow_with_the_listing_and_stay_few_per_packet(
+    sandbox, make_ctx, monkeypatch
+):
+    # Under load each round trip costs context switches on both sides; they add up to the
+    # latency and CPU of every packet, so their number is part of the contract.
+    ctx = make_ctx(sandbox, apply_batch_size=100)  # one batch per packet
+    ids = [sandbox.enqueue("DEMO", order(f"SO{i}", lines=2), user="u1") for i in range(3)]
+    trips = RoundTrips(monkeypatch)
+    poll_once(ctx, "DEMO")  # warm-up: loads the scripts
+    process_packet(ctx, "DEMO", ids[0])
+    poll_once(ctx, "DEMO")
+    trips.take()
+
+    process_packet(ctx, "DEMO", ids[1])
+    per_packet = trips.take()
+    assert poll_once(ctx, "DEMO").acked == {"packet": 1}  # nothing visible to list
+    small_poll = trips.take()
+    new = [sandbox.enqueue("DEMO", order(f"SO-new{i}", lines=1), user="u1") for i in range(12)]
+    process_packet(ctx, "DEMO", ids[2])
+    trips.take()
+    polled = poll_once(ctx, "DEMO")  # 12 new packets listed, one ack flushed
+    busy_poll = trips.take()
+
+    assert sorted(polled.new_ids) == sorted(new)
+    assert polled.acked == {"packet": 1}
+    assert per_packet <= 12  # lock, read, 5 state updates, claim, links x2, ack, unlock
+    assert busy_poll <= small_poll + 2  # the listing is one pipeline (+ its script check)

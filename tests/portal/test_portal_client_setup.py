@@ -25,8 +25,12 @@ def test_link_accepts_a_plain_text_url():
 
 
 def test_link_answer_without_a_url_is_a_protocol_error():
-    with client_answering('{"message": "ok"}') as client, pytest.raises(PortalProtocolError):
+    with (
+        client_answering('{"message": "ok"}') as client,
+        pytest.raises(PortalProtocolError) as caught,
+    ):
         client.link("push-done/xml/p.xml")
+    assert (caught.value.message, caught.value.transient) == ("link answer holds no URL", False)
 
 
 def test_from_settings_takes_url_area_key_and_limits():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import http.server
 import io
+import threading
+from collections.abc import Iterator
 
 import pytest
 from support.packets import xml_packet
@@ -90,6 +93,69 @@ def test_download_over_the_cap_is_refused_and_leaves_nothing(portal_client, list
 
     assert caught.value.transient is False
     assert into.getvalue() == b"kept"
+
+
+class _Unsized(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with `body` in chunked encoding: no Content-Length to check up front."""
+
+    protocol_version = "HTTP/1.1"
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for start in range(0, len(self.body), 16 * 1024):
+                chunk = self.body[start : start + 16 * 1024]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+        except ConnectionError:  # the client hung up at its cap, as it should
+            self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def unsized_storage() -> Iterator[tuple[str, bytes]]:
+    """A real loopback server streaming a 300 kB body without declaring its length."""
+    body = bytes(range(256)) * 1200
+    handler = type("Unsized", (_Unsized,), {"body": body})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/bucket/p.xml", body
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_an_undeclared_body_over_the_cap_is_stopped_while_streaming_and_leaves_nothing(
+    portal_client, unsized_storage
+):
+    url, _ = unsized_storage
+    into = io.BytesIO(b"kept")
+    into.seek(4)
+
+    with pytest.raises(DownloadTooLarge) as caught:
+        portal_client.download(url, into, max_bytes=100_000)
+
+    assert caught.value.message == "object exceeds the cap of 100000 bytes"
+    assert caught.value.transient is False
+    assert into.getvalue() == b"kept"
+
+
+def test_an_undeclared_body_within_the_cap_is_written_whole(portal_client, unsized_storage):
+    url, body = unsized_storage
+    into = io.BytesIO()
+
+    result = portal_client.download(url, into, max_bytes=len(body))
+
+    assert into.getvalue() == body
+    assert (result.size, result.sha256) == (len(body), hashlib.sha256(body).hexdigest())
 
 
 def test_download_of_exactly_the_cap_succeeds(portal_client, listed):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -67,6 +68,19 @@ def test_pull_sends_the_key_and_json_content_type(portal_sandbox, portal_client)
     [request] = portal_sandbox.requests()
     assert (request.method, request.path, request.status) == ("GET", "/mobile/erp/pull/DEMO", 200)
     assert {"x-api-key", "content-type"} <= request.header_names
+
+
+def test_pull_asks_for_the_list_type_and_format_it_is_given(portal_sandbox, portal_client, caplog):
+    caplog.set_level(logging.DEBUG, logger="packetworker.portal")
+
+    portal_client.pull(format="xml")
+    portal_client.pull(packet_type="file", format="json")
+
+    pull = f"GET {portal_sandbox.url}/erp/pull/DEMO"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{pull}?packetType=packet&format=xml -> 200",
+        f"{pull}?packetType=file&format=json -> 200",
+    ]
 
 
 def test_wrong_key_is_an_auth_error_that_does_not_repeat_the_key(portal_sandbox):

@@ -7,7 +7,7 @@ from support.packets import xml_packet
 from support.portal import DEMO_API_KEY
 from support.waiting import free_port
 
-from packetworker.portal import PortalAuthError, PortalClient, PortalUnavailable
+from packetworker.portal import PortalAuthError, PortalClient, PortalError, PortalUnavailable
 from packetworker.retrying import parse_retry_after
 
 
@@ -74,10 +74,14 @@ def test_auth_errors_are_not_retried(portal_sandbox, portal_client, retry_waits)
 def test_other_4xx_are_not_retried(portal_sandbox, portal_client, retry_waits):
     portal_sandbox.faults.add(status=400, count=1)
 
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(PortalError) as caught:
         portal_client.pull()
 
-    assert (caught.value.status, caught.value.transient) == (400, False)
+    assert (type(caught.value), caught.value.status, caught.value.transient) == (
+        PortalError,
+        400,
+        False,
+    )
     assert retry_waits == []
 
 

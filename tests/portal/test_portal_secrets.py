@@ -10,7 +10,7 @@ import pytest
 from support.packets import xml_packet
 from support.portal import DEMO_API_KEY
 
-from packetworker.portal import LinkExpired, PortalClient, PortalUnavailable
+from packetworker.portal import LinkExpired, PortalClient, PortalError, PortalUnavailable
 
 
 def signature_of(url: str) -> str:
@@ -60,7 +60,7 @@ def test_body_that_echoes_the_key_is_redacted_in_the_error():
         api_key="secret-key-77aa",
         transport=httpx.MockTransport(answer),
     )
-    with client, pytest.raises(Exception) as caught:
+    with client, pytest.raises(PortalError) as caught:
         client.pull()
 
     assert caught.value.status == 400

@@ -91,7 +91,7 @@ def test_done_with_a_dtd_is_refused(http):
 
     answer = http.post("/erp/pull/DEMO/done", params={"format": "xml"}, content=body)
 
-    assert answer.status_code == 400
+    assert (answer.status_code, answer.json()["success"]) == (400, False)
 
 
 @pytest.mark.parametrize(
@@ -108,11 +108,18 @@ def test_push_answers_an_upload_slot(portal_sandbox, http):
     answer = http.get(
         "/erp/push/DEMO/user1", params={"packetUniqueId": "p-1", "size": "4", "packetType": "xml"}
     ).json()
+    put = httpx.put(answer["uploadPath"], content=b"<x/>")
 
     assert answer["success"] is True
-    assert answer["syncLogId"]
-    assert answer["uploadPath"].startswith(portal_sandbox.storage_url)
+    assert answer["uploadPath"].startswith(f"{portal_sandbox.storage_url}/")
     assert "/push/xml/prod/DEMO/" in answer["uploadPath"]
+    assert put.status_code == 200
+    [upload] = portal_sandbox.uploads("DEMO")
+    assert (upload.sync_log_id, upload.packet_unique_id, upload.body) == (
+        answer["syncLogId"],
+        "p-1",
+        b"<x/>",
+    )
 
 
 def test_link_is_json_with_a_presigned_url(portal_sandbox, http):

@@ -137,7 +137,7 @@ def test_only_the_matching_notifications_of_a_mixed_call_are_queued(served, queu
     )
 
     assert response.status_code == 202
-    assert len(queued) == 1
+    assert [(m["entity_set"], m["change_type"]) for m in queued] == [("items", "created")]
 
 
 def test_a_body_that_is_not_a_notification_list_is_a_400(served, queued):

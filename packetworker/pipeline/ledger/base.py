@@ -115,6 +115,15 @@ class Ledger(ABC):
         """Create `entry` (state listed) if unknown, else refresh its listing fields only.
         Returns the stored entry and whether it was created."""
 
+    def record_listed_many(self, entries: Sequence[PacketEntry]) -> list[tuple[PacketEntry, bool]]:
+        """`record_listed` for each entry, in order (a backend may batch the round trips)."""
+        return [self.record_listed(entry) for entry in entries]
+
+    def get_many(self, packet_ids: Sequence[str]) -> dict[str, PacketEntry]:
+        """The known ones among `packet_ids`, by id (a backend may batch the round trips)."""
+        entries = {packet_id: self.get(packet_id) for packet_id in packet_ids}
+        return {packet_id: entry for packet_id, entry in entries.items() if entry is not None}
+
     @abstractmethod
     def update(
         self, packet_id: str, *, state: PacketState | None = None, **fields: Any

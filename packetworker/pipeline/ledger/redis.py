@@ -3,7 +3,6 @@ its index moves must be atomic (several workers share one Redis)."""
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -21,7 +20,8 @@ from packetworker.pipeline.ledger.base import (
 from packetworker.pipeline.locks import RedisLocks
 
 # KEYS: packet hash. ARGV: ns, now, number of listing pairs, then field/value pairs
-# (listing pairs first). '' values are skipped.
+# (listing pairs first). '' values are skipped. Returns {created (0|1), the stored hash's
+# field/value pairs...}, so a listing costs one round trip.
 _RECORD_LISTED = """
 local h = KEYS[1]
 local ns, now, nlisting = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -31,7 +31,11 @@ if exists then last = 3 + 2 * nlisting end
 for i = 4, last, 2 do
   if ARGV[i + 1] ~= '' then redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
 end
-if exists then return 0 end
+if exists then
+  local out = redis.call('HGETALL', h)
+  table.insert(out, 1, 0)
+  return out
+end
 redis.call('HSET', h, 'state', 'listed', 'listed_at', now, 'updated_at', now)
 local app = redis.call('HGET', h, 'app_area')
 local id = redis.call('HGET', h, 'packet_id')
@@ -39,16 +43,24 @@ local prefix = ns .. ':' .. app .. ':'
 redis.call('ZADD', prefix .. 'state:listed', now, id)
 redis.call('ZADD', prefix .. 'pending', now, id)
 redis.call('SADD', ns .. ':apps', app)
-return 1
+local out = redis.call('HGETALL', h)
+table.insert(out, 1, 1)
+return out
 """
 
-# KEYS: packet hash, links hash. ARGV: ns, new state or '', now, ttl, field/value pairs
-# ('' deletes the field).
+# KEYS: packet hash, links hash. ARGV: ns, new state or '', now, ttl, '1' to update only a
+# terminal packet (else ''), field/value pairs ('' deletes the field). Returns 0 for an
+# unknown packet, 1 when the packet was not terminal (with '1'), else the updated hash's
+# field/value pairs, read before it may expire, so an update costs one round trip.
 _UPDATE = """
 local h, links = KEYS[1], KEYS[2]
 if redis.call('EXISTS', h) == 0 then return 0 end
 local ns, now, ttl = ARGV[1], ARGV[3], tonumber(ARGV[4])
-for i = 5, #ARGV, 2 do
+local function is_terminal(state)
+  return state == 'applied' or state == 'quarantined' or state == 'acknowledged'
+end
+if ARGV[5] == '1' and not is_terminal(redis.call('HGET', h, 'state')) then return 1 end
+for i = 6, #ARGV, 2 do
   if ARGV[i + 1] == '' then redis.call('HDEL', h, ARGV[i])
   else redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
 end
@@ -61,7 +73,7 @@ redis.call('HSET', h, 'state', new, 'updated_at', now)
 local prefix = ns .. ':' .. app .. ':'
 if old ~= new then redis.call('ZREM', prefix .. 'state:' .. old, id) end
 redis.call('ZADD', prefix .. 'state:' .. new, now, id)
-local terminal = new == 'applied' or new == 'quarantined' or new == 'acknowledged'
+local terminal = is_terminal(new)
 if terminal then
   redis.call('ZREM', prefix .. 'pending', id)
 else
@@ -72,6 +84,7 @@ if new == 'quarantined' then
 elseif new ~= 'acknowledged' then
   redis.call('ZREM', prefix .. 'quarantine', id)
 end
+local out = redis.call('HGETALL', h)
 if terminal and redis.call('HGET', h, 'result') ~= 'quarantined' then
   redis.call('EXPIRE', h, ttl)
   redis.call('EXPIRE', links, ttl)
@@ -79,7 +92,7 @@ else
   redis.call('PERSIST', h)
   redis.call('PERSIST', links)
 end
-return 1
+return out
 """
 
 # KEYS: claim key. ARGV: old holder, new holder, ttl.
@@ -127,7 +140,21 @@ class RedisLedger(Ledger):
         raw = self.client.hgetall(self._packet(packet_id))
         return PacketEntry.from_fields(raw) if raw else None
 
-    def record_listed(self, entry: PacketEntry) -> tuple[PacketEntry, bool]:
+    def get_many(self, packet_ids: Sequence[str]) -> dict[str, PacketEntry]:
+        """One round trip for all of them (a pipeline)."""
+        if not packet_ids:
+            return {}
+        with self.client.pipeline(transaction=False) as pipe:
+            for packet_id in packet_ids:
+                pipe.hgetall(self._packet(packet_id))
+            raws = pipe.execute()
+        return {
+            packet_id: PacketEntry.from_fields(raw)
+            for packet_id, raw in zip(packet_ids, raws, strict=True)
+            if raw
+        }
+
+    def _listed_call(self, entry: PacketEntry) -> tuple[list[str], list[str]]:
         fields = entry.to_fields()
         listing = [(k, fields.pop(k)) for k in LISTING_FIELDS]
         for k in ("state", "listed_at", "updated_at"):
@@ -135,24 +162,52 @@ class RedisLedger(Ledger):
         args: list[str] = [self.ns, repr(self.clock()), str(len(listing))]
         for k, v in [*listing, *fields.items()]:
             args += [k, v]
-        created = bool(self._record_listed(keys=[self._packet(entry.packet_id)], args=args))
-        stored = self.get(entry.packet_id)
-        assert stored is not None
-        return stored, created
+        return [self._packet(entry.packet_id)], args
+
+    @staticmethod
+    def _listed_reply(reply: list[Any]) -> tuple[PacketEntry, bool]:
+        created, *flat = reply
+        return PacketEntry.from_fields(_pairs(flat)), bool(created)
+
+    def record_listed(self, entry: PacketEntry) -> tuple[PacketEntry, bool]:
+        keys, args = self._listed_call(entry)
+        return self._listed_reply(self._record_listed(keys=keys, args=args))
+
+    def record_listed_many(self, entries: Sequence[PacketEntry]) -> list[tuple[PacketEntry, bool]]:
+        """One round trip for a whole listing: the scripts run in order in a pipeline, each
+        atomic by itself, exactly as if called one by one."""
+        if not entries:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                keys, args = self._listed_call(entry)
+                self._record_listed(keys=keys, args=args, client=pipe)
+            return [self._listed_reply(reply) for reply in pipe.execute()]
+
+    def _update_args(
+        self, state: PacketState | str | None, fields: Mapping[str, Any], *, only_terminal: bool
+    ) -> list[str]:
+        args: list[str] = [
+            self.ns,
+            state or "",
+            repr(self.clock()),
+            str(int(self.retention)),
+            "1" if only_terminal else "",
+        ]
+        for k, v in clean_fields(fields).items():
+            args += [k, v]
+        return args
 
     def update(
         self, packet_id: str, *, state: PacketState | None = None, **fields: Any
     ) -> PacketEntry:
-        args: list[str] = [self.ns, state or "", repr(self.clock()), str(int(self.retention))]
-        for k, v in clean_fields(fields).items():
-            args += [k, v]
+        args = self._update_args(state, fields, only_terminal=False)
         keys = [self._packet(packet_id), self._links(packet_id)]
-        if not self._update(keys=keys, args=args):
+        reply = self._update(keys=keys, args=args)
+        if not reply:
             raise KeyError(packet_id)
-        stored = self.get(packet_id)
-        if stored is None:  # expired in between; only possible with a zero retention
-            raise KeyError(packet_id)
-        return stored
+        # The script answers with the updated hash (read before a terminal one may expire).
+        return PacketEntry.from_fields(_pairs(reply))
 
     def claim_content(self, app_area: str, sha256: str, packet_id: str) -> str:
         key = self._key(app_area, "content", sha256)
@@ -173,14 +228,16 @@ class RedisLedger(Ledger):
     def mark_acknowledged(self, app_area: str, list_type: str, packet_ids: Sequence[str]) -> None:
         if not packet_ids:
             return
-        for packet_id in packet_ids:
-            entry = self.get(packet_id)
-            # Only a finished packet becomes acknowledged: one re-driven from the quarantine
-            # since its ack was queued keeps its state. A missing one has expired.
-            if entry is not None and entry.terminal:
-                with contextlib.suppress(KeyError):
-                    self.update(packet_id, state=PacketState.ACKNOWLEDGED)
-        self.client.srem(self._key(app_area, "acks", list_type), *packet_ids)
+        # One round trip: each update checks atomically that the packet is still finished
+        # (one re-driven from the quarantine since its ack was queued keeps its state; a
+        # missing one has expired), then the ids leave the ack queue.
+        args = self._update_args(PacketState.ACKNOWLEDGED, {}, only_terminal=True)
+        with self.client.pipeline(transaction=False) as pipe:
+            for packet_id in packet_ids:
+                keys = [self._packet(packet_id), self._links(packet_id)]
+                self._update(keys=keys, args=args, client=pipe)
+            pipe.srem(self._key(app_area, "acks", list_type), *packet_ids)
+            pipe.execute()
 
     def links(self, packet_id: str, keys: Iterable[str]) -> dict[str, str]:
         keys = list(keys)
@@ -230,3 +287,8 @@ class RedisLedger(Ledger):
 
     def close(self) -> None:
         self.client.close()
+
+
+def _pairs(flat: Sequence[str]) -> dict[str, str]:
+    """A script's HGETALL answer (field, value, field, value...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))

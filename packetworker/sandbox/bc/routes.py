@@ -1,5 +1,6 @@
 """Entity routes: companies and the company-scoped entity sets, with OData query options
-(`$filter`, `$select`, `$expand`, `$orderby`, `$top`, `$skip`) and server-driven paging."""
+(`$filter`, `$select`, `$expand`, `$orderby`, `$top`, `$skip`) and server-driven paging, and
+the bound actions that post documents (`Microsoft.NAV.shipAndInvoice`, `Microsoft.NAV.post`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from packetworker.sandbox.bc.errors import ODataError
 from packetworker.sandbox.bc.filters import FilterError, compile_filter
 from packetworker.sandbox.bc.odata import int_arg, path_segments
 from packetworker.sandbox.bc.store import Change, Store
+
+_BOUND = "Microsoft.NAV."
 
 
 class EntityRoutes:
@@ -73,6 +76,14 @@ class EntityRoutes:
             )
         spec = ENTITY_SETS[set_name]
         parent_id = None
+        if nav and nav[0][0].startswith(_BOUND):
+            # Bound actions (doc §3.4, §3.7): POST {set}({id})/Microsoft.NAV.{action} → 204.
+            if method != "POST" or key is None or len(nav) > 1:
+                raise ODataError(
+                    405, "BadRequest_MethodNotAllowed", f"'{method}' on {path} is not allowed."
+                )
+            db.act(cid, set_name, key, nav[0][0][len(_BOUND) :])
+            return 204, {}, None
         if nav:
             if key is None or len(nav) > 1 or nav[0][0] not in spec.children:
                 raise ODataError(400, "BadRequest_InvalidRequestUrl", f"Unsupported path {path}.")

@@ -4,8 +4,9 @@ Routes (`api_url` = `http://127.0.0.1:<port>/v2.0`, like BC's):
 - `POST /{tenant}/oauth2/v2.0/token` — client_credentials and rotating refresh_token grants
   (`auth.py`);
 - `/v2.0/{tenant}/{environment}/api/v2.0/...` — companies, company-scoped entity sets with
-  OData query options and server-driven paging (`routes.py`), JSON `$batch` (`batch.py`), and
-  `subscriptions` (`subscriptions.py`), all within BC's request limits (`limits.py`).
+  OData query options and server-driven paging, bound actions that post documents
+  (`routes.py`), JSON `$batch` (`batch.py`), and `subscriptions` (`subscriptions.py`), all
+  within BC's request limits (`limits.py`).
 
 Tests read and seed the in-memory store, inspect the request log, and flip fault switches
 (a 429 storm, expiring every token, holding requests in flight).
@@ -231,6 +232,16 @@ class BCSandbox:
                 seed=True,
             )
             return dict(header)
+
+    def post_document(self, entity_set: str, entity_id: str, company: str | None = None) -> None:
+        """Post a document as BC's bound actions do: a sales order is shipped and invoiced
+        (`Microsoft.NAV.shipAndInvoice`: the order goes, a posted shipment and invoice carry
+        its `externalDocumentNumber`); a draft invoice or credit memo is posted in place
+        (`Microsoft.NAV.post`: status Open). Webhooks are sent as for the HTTP action."""
+        action = "shipAndInvoice" if entity_set == "salesOrders" else "post"
+        path = f"companies({self.company(company)['id']})/{entity_set}({entity_id})"
+        *_, changes = self._routes.committed("POST", f"{path}/Microsoft.NAV.{action}", {}, {}, None)
+        self._subs.notify(changes)
 
     # --- test helpers: faults, tokens, subscriptions -------------------------------------
 

@@ -211,6 +211,76 @@ class Store:
         self._after_write(company_id, spec, row, deleted=True)
         self._changed(company_id, entity_set, row, "deleted")
 
+    # --- bound actions (posting) ---------------------------------------------------------
+
+    def act(self, company_id: str, entity_set: str, entity_id: str, action: str) -> None:
+        """Run `Microsoft.NAV.<action>` on one entity, all-or-nothing."""
+        run = {
+            ("salesOrders", "shipAndInvoice"): self._ship_and_invoice,
+            ("salesInvoices", "post"): self._post_draft,
+            ("salesCreditMemos", "post"): self._post_draft,
+        }.get((entity_set, action))
+        if run is None:
+            raise ODataError(
+                400,
+                "BadRequest_NotFound",
+                f"The bound action 'Microsoft.NAV.{action}' is not available on '{entity_set}'.",
+            )
+        row = self.get(company_id, entity_set, entity_id)
+        before = self.snapshot()
+        try:
+            run(company_id, entity_set, row)
+        except ODataError:
+            self.restore(before)
+            raise
+
+    def _lines_of(self, company_id: str, entity_set: str, header: dict) -> list[dict]:
+        lines = [
+            r
+            for r in self.table(company_id, _DOCUMENT_LINES[entity_set]).values()
+            if r["documentId"] == header["id"]
+        ]
+        if not lines:
+            raise ODataError(400, "Application_DialogException", "There is nothing to post.")
+        return sorted(lines, key=lambda r: r.get("sequence") or 0)
+
+    def _ship_and_invoice(self, company_id: str, entity_set: str, order: dict) -> None:
+        """Post an order whole, as BC does: a posted shipment and a posted invoice (status
+        Open) take its header, lines, `externalDocumentNumber` and `orderNumber`; the order
+        and its lines are gone (doc §3.6, §3.7)."""
+        lines = self._lines_of(company_id, entity_set, order)
+        posting = order.get("postingDate") or isoformat(self.clock())[:10]
+        link = {"orderNumber": order["number"], "postingDate": posting}
+        for posted_set, line_set, extra in (
+            ("salesShipments", "salesShipmentLines", link),
+            (
+                "salesInvoices",
+                "salesInvoiceLines",
+                {**link, "orderId": order["id"], "status": "Open"},
+            ),
+        ):
+            header = self.insert(company_id, posted_set, _copy(posted_set, order, extra), seed=True)
+            number = {"documentNo": header["number"]}
+            for line in lines:
+                body = _copy(line_set, line, number, skip=frozenset({"documentId"}))
+                self.insert(company_id, line_set, body, parent_id=header["id"], seed=True)
+            self._changed(company_id, posted_set, header, "created")
+        self.delete(company_id, entity_set, order["id"], "*")
+
+    def _post_draft(self, company_id: str, entity_set: str, row: dict) -> None:
+        """Post a draft invoice or credit memo: it stays in its entity set, status Open."""
+        if row.get("status") != "Draft":
+            raise ODataError(
+                400,
+                "Application_DialogException",
+                f"The document {row['number']} is already posted (status {row['status']}).",
+            )
+        self._lines_of(company_id, entity_set, row)
+        row["status"] = "Open"
+        row["postingDate"] = row.get("postingDate") or isoformat(self.clock())[:10]
+        self._stamp(row)
+        self._changed(company_id, entity_set, row, "updated")
+
     def _row_to_change(
         self, method: str, company_id: str, entity_set: str, entity_id: str, if_match: str | None
     ) -> tuple[EntitySet, dict]:
@@ -375,3 +445,14 @@ class Store:
             total = round(sum(float(r.get("amountExcludingTax") or 0) for r in lines), 2)
             header["totalAmountExcludingTax"] = header["totalAmountIncludingTax"] = total
             header["@odata.etag"] = new_etag()
+
+
+def _copy(
+    entity_set: str, source: dict, extra: dict, *, skip: frozenset[str] = frozenset()
+) -> dict:
+    """The fields of `source` that `entity_set` also has (not its id, number, stamps)."""
+    fields = ENTITY_SETS[entity_set].fields
+    own = {"id", "number", "status", "lastModifiedDateTime", *skip}
+    body = {k: v for k, v in source.items() if k not in own}
+    body.update(extra)
+    return {k: v for k, v in body.items() if k in fields}

@@ -217,6 +217,12 @@ class BCClient:
         url = self.company_url(f"{entity_set}{_odata_key(id)}")
         self._request("DELETE", url, headers={"If-Match": etag})
 
+    def action(self, entity_set: str, id: str, name: str) -> None:
+        """Run the bound action `Microsoft.NAV.<name>` on one entity (BC answers 204), e.g.
+        `shipAndInvoice` on a sales order or `post` on a draft invoice."""
+        url = self.company_url(f"{entity_set}{_odata_key(id)}/Microsoft.NAV.{name}")
+        self._request("POST", url, idempotent=False)
+
     # --- $batch --------------------------------------------------------------------------
 
     def batch(

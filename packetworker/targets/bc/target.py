@@ -5,7 +5,10 @@ One `apply` call gets a whole packet (`whole_packet`): the mapping turns it into
 
 1. **look-ups first**: one `$filter` query per entity set per packet, the keys `or`-ed on
    their key field (`externalDocumentNumber` for documents, `number` for customers) and
-   paged, so BC's view of "what already exists" costs a request or two, not one per record;
+   paged, so BC's view of "what already exists" costs a request or two, not one per record.
+   A sales order is also looked for where BC puts it once posted: a fully posted order
+   leaves `salesOrders`, and its posted invoice (`salesInvoices`, status Open or Paid) and
+   shipment (`salesShipments`) carry its `externalDocumentNumber` (business-central.md §7);
 2. **writes in `$batch`**: missing documents as deep inserts (header and lines in one
    operation, which BC commits or rolls back as a whole), customers created or patched
    (only the mapping's `update_fields`, with the etag just read), payment journal lines
@@ -18,7 +21,8 @@ lines have no key field of their own: a payment's rows are matched to existing r
 `externalDocumentNumber` by their values, so a retry posts only the rows that are missing.
 
 Outcomes: `applied` (created or changed; `target_ref` names the BC entity), `unchanged` (the
-key already existed), `skipped` (tables the mapping ignores: CustomerActivity, counters),
+key already existed, or the order was already posted: `target_ref` names the posted invoice
+or shipment), `skipped` (tables the mapping ignores: CustomerActivity, counters),
 `failed` (mapping error or BC refusing a document; the message names both). Throttling,
 5xx and timeouts raise `TargetError(transient=True)`: the pipeline retries the packet.
 """
@@ -62,6 +66,17 @@ DEFAULT_MAPPING = "bc-field-sales"
 # Entity sets that live under a parent in API v2.0: journal lines belong to a journal.
 _JOURNAL_LINES = {"customerPayments": "customerPaymentJournals"}
 
+# Where a document goes once BC posts it, beyond its own entity set, and which statuses
+# there mean "posted" (None: any). Invoices and credit memos stay in their own set when
+# posted (status Open or Paid), so their own look-up already finds them.
+_POSTED_AS: dict[str, tuple[tuple[str, frozenset[str] | None], ...]] = {
+    "salesOrders": (
+        ("salesInvoices", frozenset({"Open", "Paid"})),
+        ("salesShipments", None),
+    ),
+}
+_POSTED_KEY = ("externalDocumentNumber",)
+
 _NOT_MAPPED = {
     "ignored": (Outcome.SKIPPED, "kept in the ledger; no action in Business Central"),
     "filtered": (Outcome.SKIPPED, "filtered out by the mapping"),
@@ -81,6 +96,7 @@ class _Work:
     op: Operation
     path: str = ""  # collection path under the company
     existing: list[dict] = field(default_factory=list)
+    posted: list[tuple[str, dict]] = field(default_factory=list)  # (entity set, row)
     requests: list[BatchRequest] = field(default_factory=list)
     outcome: Outcome | None = None
     message: str | None = None
@@ -109,6 +125,19 @@ class _Work:
         children = len(self.op.source) - 1
         head = rows[children] if len(rows) > children else (rows[0] if rows else None)
         return [head, *rows[:children]]
+
+
+@dataclass
+class _Query:
+    """One look-up: the operations asking one entity set for their keys, and what it selects."""
+
+    own: list[_Work] = field(default_factory=list)  # looking for themselves
+    posted: list[tuple[_Work, frozenset[str] | None]] = field(default_factory=list)
+    select: set[str] | None = field(default_factory=set)  # None: whole rows
+
+    def want(self, names) -> None:
+        if self.select is not None:
+            self.select.update(names)
 
 
 class BCTarget(Target):
@@ -224,30 +253,46 @@ class BCTarget(Target):
     # --- step 1: what exists already (one query per entity set and key field) -------------
 
     def _look_up(self, works: list[_Work]) -> None:
-        groups: dict[tuple[str, tuple[str, ...]], list[_Work]] = defaultdict(list)
+        queries: dict[tuple[str, tuple[str, ...]], _Query] = defaultdict(_Query)
         for work in works:
-            if work.outcome is None:
-                groups[(work.path, tuple(work.op.key))].append(work)
-        for (path, fields), members in groups.items():
+            if work.outcome is not None:
+                continue
+            fields = tuple(work.op.key)
+            query = queries[(work.path, fields)]
+            query.own.append(work)
+            if work.posts_rows:  # journal rows are compared whole
+                query.select = None
+            else:
+                query.want({"id", *fields})
+                query.want(n for n in work.op.update_fields or work.op.body if "@" not in n)
+            if fields != _POSTED_KEY:
+                continue
+            for posted_set, statuses in _POSTED_AS.get(work.path, ()):
+                query = queries[(posted_set, fields)]
+                query.posted.append((work, statuses))
+                query.want({"id", "number", *fields, *(["status"] if statuses else [])})
+        for (path, fields), query in queries.items():
             first = fields[0]
-            select = None
-            if not any(w.posts_rows for w in members):  # journal rows are compared whole
-                wanted = {"id", *fields}
-                for w in members:
-                    wanted.update(n for n in w.op.update_fields or w.op.body if "@" not in n)
-                select = sorted(wanted)
+            select = None if query.select is None else sorted(query.select)
+            keys = [w.op.key[first] for w in query.own] + [w.op.key[first] for w, _ in query.posted]
             found: dict[tuple[str, ...], list[dict]] = defaultdict(list)
-            for text in any_of(first, (w.op.key[first] for w in members)):
+            for text in any_of(first, keys):
                 for row in self.client.list(path, filter=text, select=select):
                     found[key_of(row, fields)].append(row)
-            for work in members:
+            for work in query.own:
                 work.existing = found.get(key_of(work.op.key, fields), [])
+            for work, statuses in query.posted:
+                work.posted.extend(
+                    (path, row)
+                    for row in found.get(key_of(work.op.key, fields), [])
+                    if statuses is None or row.get("status") in statuses
+                )
 
     # --- step 2: the writes each operation needs -----------------------------------------
 
     def _plan(self, work: _Work) -> None:
         op = work.op
-        if op.prevent_duplicate and work.existing and op.action != "delete":
+        if op.prevent_duplicate and (work.existing or work.posted) and op.action != "delete":
             work.outcome = Outcome.FAILED
             work.message = op.duplicate_message or f"{work.label} already exists in BC."
             return
@@ -268,6 +313,13 @@ class BCTarget(Target):
             return
         if work.posts_rows:
             self._plan_rows(work)
+            return
+        if not work.existing and work.posted:
+            # Posted documents cannot change: this one is done, whatever the action.
+            posted_set, row = work.posted[0]
+            work.outcome = Outcome.UNCHANGED
+            work.refs = [f"{posted_set}({row['id']})"]
+            logger.info("%s: already posted in Business Central as %s", work.label, work.refs[0])
             return
         if not work.existing:
             body = dict(op.body)

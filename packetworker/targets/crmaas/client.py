@@ -25,7 +25,8 @@ from packetworker.targets.crmaas.errors import (
     CrmaasUnavailable,
     error_for,
 )
-from packetworker.targets.http_errors import Resending, error_parts, transport_error
+from packetworker.targets.http_client import HTTPClient
+from packetworker.targets.http_errors import error_parts
 
 TAG_PATHS = {
     "leads": "/pipeline/tags/leads",
@@ -79,8 +80,12 @@ class Resource:
         self._client.call("DELETE", f"{self.path}/{record_id}")
 
 
-class CrmaasClient(Resending):
+class CrmaasClient(HTTPClient):
     """Leads, opportunities, contacts, organizations, cases, tags, forms, merges, bulk deletes."""
+
+    throttled = CrmaasThrottled
+    not_sent = _NotSent
+    unavailable = CrmaasUnavailable
 
     def __init__(
         self,
@@ -98,15 +103,15 @@ class CrmaasClient(Resending):
     ) -> None:
         self.auth = SubscriptionKeyAuth(primary_key, secondary_key)
         self.page_size = page_size
-        self._retry_settings(
-            attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
-        )
-        self._http = httpx.Client(
+        self._connect(
             base_url=url.rstrip("/"),
             auth=self.auth,
-            headers={"Accept": "application/json"},
-            timeout=httpx.Timeout(timeout),
+            timeout=timeout,
             transport=transport,
+            attempts=attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            sleep=sleep,
         )
         self.leads = Resource(self, "/pipeline/leads")
         self.opportunities = Resource(self, "/pipeline/opportunities")
@@ -123,15 +128,6 @@ class CrmaasClient(Resending):
             secondary_key=settings.crmaas_secondary_key.get_secret_value(),
             **options,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> CrmaasClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- actions beyond CRUD ----------------------------------------------------------------
 
@@ -208,7 +204,7 @@ class CrmaasClient(Resending):
         page = 1
         while True:
             params = {**{k: _param(v) for k, v in filters.items()}, "page": page, "size": size}
-            payload = self._request("GET", path, params=params)
+            payload = self._json_call("GET", path, params=params)
             items = payload.get("items", []) if isinstance(payload, dict) else payload or []
             yield from items
             if len(items) < size:
@@ -224,37 +220,12 @@ class CrmaasClient(Resending):
         idempotent: bool = True,
     ) -> Any:
         """One request; returns the `item` (or `items`) of the answer, None when empty."""
-        payload = self._request(method, path, json=json, idempotent=idempotent)
+        payload = self._json_call(method, path, json=json, idempotent=idempotent)
         if isinstance(payload, dict):
             for envelope in ("item", "items"):
                 if envelope in payload:
                     return payload[envelope]
         return payload
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Mapping[str, Any] | None = None,
-        params: Mapping[str, Any] | None = None,
-        idempotent: bool = True,
-    ) -> Any:
-        def send() -> Any:
-            try:
-                response = self._http.request(
-                    method, path, json=dict(json) if json is not None else None, params=params
-                )
-            except httpx.TransportError as exc:
-                raise transport_error(
-                    exc, f"{method} {path}", not_sent=_NotSent, unavailable=CrmaasUnavailable
-                ) from None
-            if response.status_code >= 400:
-                raise self._error(response)
-            return response.json() if response.content.strip() else None
-
-        policy = self._retrying(idempotent=idempotent, not_run=(CrmaasThrottled, _NotSent))
-        return policy(send)
 
     def _error(self, response: httpx.Response) -> CrmaasError:
         code, message = error_parts(response, secrets=self.auth.secrets)

@@ -9,7 +9,7 @@ missing email, duplicate contact, company not found) distinct from one another.
 
 from __future__ import annotations
 
-from packetworker.targets.http_errors import HTTPTargetError, is_transient_status
+from packetworker.targets.http_errors import HTTPTargetError, StatusKinds
 
 
 class CrmaasError(HTTPTargetError):
@@ -67,6 +67,15 @@ _BY_CODE: dict[str, type[CrmaasError]] = {
     "organization_not_found": OrganizationNotFound,
 }
 
+_BY_STATUS = StatusKinds(
+    auth=CrmaasAuthError,
+    not_found=CrmaasNotFound,
+    conflict=CrmaasConflict,
+    throttled=CrmaasThrottled,
+    unavailable=CrmaasUnavailable,
+    invalid=CrmaasValidationError,
+)
+
 
 def error_for(
     status: int,
@@ -77,21 +86,5 @@ def error_for(
     secrets: tuple[str, ...] = (),
 ) -> CrmaasError:
     """The most specific error for an answer: by `code` first, then by status."""
-    kind = _BY_CODE.get(code.lower())
-    if kind is None:
-        if status in (401, 403):
-            kind = CrmaasAuthError
-        elif status == 404:
-            kind = CrmaasNotFound
-        elif status == 409:
-            kind = CrmaasConflict
-        elif status == 429:
-            kind = CrmaasThrottled
-        elif is_transient_status(status):
-            kind = CrmaasUnavailable
-        else:
-            kind = CrmaasValidationError
-    transient = kind in (CrmaasThrottled, CrmaasUnavailable)
-    return kind(
-        status, code, message, transient=transient, retry_after=retry_after, secrets=secrets
-    )
+    kind = _BY_CODE.get(code.lower()) or _BY_STATUS.of(status)
+    return _BY_STATUS.error(kind, status, code, message, retry_after=retry_after, secrets=secrets)

@@ -37,7 +37,8 @@ from packetworker.targets.dataverse.errors import (
 )
 from packetworker.targets.dataverse.odata import Key, entity_id, record_path
 from packetworker.targets.dataverse.throttle import ThrottleGate
-from packetworker.targets.http_errors import Resending, error_parts, transport_error
+from packetworker.targets.http_client import HTTPClient
+from packetworker.targets.http_errors import error_parts, transport_error
 
 API_VERSION = "v9.2"
 UpsertMode = Literal["upsert", "update", "create"]
@@ -49,8 +50,12 @@ _HEADERS = {
 }
 
 
-class DataverseClient(Resending):
+class DataverseClient(HTTPClient):
     """Create, update, upsert, delete, retrieve, query and batch against one environment."""
+
+    throttled = Throttled
+    not_sent = ConnectionFailed
+    unavailable = Unavailable
 
     def __init__(
         self,
@@ -69,16 +74,17 @@ class DataverseClient(Resending):
     ) -> None:
         self.url = url.rstrip("/")
         self.api_path = f"/api/data/{api_version}/"
-        self._retry_settings(
-            attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
-        )
         self.gate = ThrottleGate(max_concurrency=max_concurrency, clock=clock, sleep=sleep)
-        self._http = httpx.Client(
+        self._connect(
             base_url=self.url + self.api_path,
             auth=auth,
             headers=_HEADERS,
-            timeout=httpx.Timeout(timeout),
+            timeout=timeout,
             transport=transport,
+            attempts=attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            sleep=sleep,
             limits=httpx.Limits(max_connections=max_concurrency),
         )
 
@@ -95,18 +101,6 @@ class DataverseClient(Resending):
         )
         options.setdefault("max_concurrency", settings.dataverse_max_concurrency)
         return cls(settings.dataverse_url, auth=auth, **options)
-
-    def close(self) -> None:
-        self._http.close()
-        close_auth = getattr(self._http.auth, "close", None)
-        if close_auth is not None:
-            close_auth()
-
-    def __enter__(self) -> DataverseClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- records ----------------------------------------------------------------------------
 
@@ -318,7 +312,7 @@ class DataverseClient(Resending):
         )
         return policy(send)
 
-    def _error(self, response: httpx.Response, *, creates: bool) -> DataverseError:
+    def _error(self, response: httpx.Response, *, creates: bool = False) -> DataverseError:
         code, message = error_parts(response)
         return error_for(
             response.status_code,

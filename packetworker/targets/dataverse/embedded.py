@@ -15,9 +15,7 @@ from packetworker.sandbox.dataverse import DataverseEmulator
 from packetworker.sandbox.dataverse.model import EntityDef, Lookup, default_entities
 from packetworker.targets.crm_embedded import (
     CREDENTIALS,
-    SAMPLE_CUSTOMER,
-    SAMPLE_ITEMS,
-    SAMPLE_UNITS,
+    dynamics_sample_records,
     quiet_server_logs,
 )
 from packetworker.targets.dataverse.auth import DataverseAuth
@@ -62,16 +60,8 @@ def field_sales_entities() -> dict[str, EntityDef]:
 
 def seed_samples(emulator: DataverseEmulator) -> None:
     """What the samples reference without creating it."""
-    emulator.seed(
-        "accounts",
-        accountnumber=SAMPLE_CUSTOMER["number"],
-        name=SAMPLE_CUSTOMER["name"],
-        address1_city=SAMPLE_CUSTOMER["city"],
-    )
-    for number, name in SAMPLE_ITEMS.items():
-        emulator.seed("products", productnumber=number, name=name)
-    for unit in SAMPLE_UNITS:
-        emulator.seed("uoms", name=unit)
+    for entity_set, columns in dynamics_sample_records():
+        emulator.seed(entity_set, **columns)
 
 
 def embedded_target(**options: Any) -> DataverseTarget:

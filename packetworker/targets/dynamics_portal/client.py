@@ -24,7 +24,8 @@ from packetworker.targets.dynamics_portal.errors import (
     Unavailable,
     error_for,
 )
-from packetworker.targets.http_errors import Resending, error_parts, transport_error
+from packetworker.targets.http_client import HTTPClient
+from packetworker.targets.http_errors import error_parts
 
 PATH_PREFIX = "/api/v1/dynamics-portal/api/v1/dynamics-portal"
 
@@ -33,8 +34,12 @@ class _NotSent(Unavailable):
     """The connection failed, so the request certainly did not run."""
 
 
-class DynamicsPortalClient(Resending):
+class DynamicsPortalClient(HTTPClient):
     """authenticate, create_record, update_record, get_record, delete_record."""
+
+    throttled = Throttled
+    not_sent = _NotSent
+    unavailable = Unavailable
 
     def __init__(
         self,
@@ -60,14 +65,15 @@ class DynamicsPortalClient(Resending):
             renew_margin=renew_margin,
             now=now,
         )
-        self._retry_settings(
-            attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
-        )
-        self._http = httpx.Client(
+        self._connect(
+            base_url=self.base,
             auth=self.auth,
-            headers={"Accept": "application/json"},
-            timeout=httpx.Timeout(timeout),
+            timeout=timeout,
             transport=transport,
+            attempts=attempts,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            sleep=sleep,
         )
 
     @classmethod
@@ -78,15 +84,6 @@ class DynamicsPortalClient(Resending):
             scope=settings.dynamics_portal_scope,
             **options,
         )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> DynamicsPortalClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def authenticate(self) -> Session:
         """Obtain a new session now (calls do this by themselves when needed)."""
@@ -124,25 +121,10 @@ class DynamicsPortalClient(Resending):
         json: Mapping[str, Any] | None = None,
         idempotent: bool = True,
     ) -> dict[str, Any]:
-        url = self.base + path
+        payload = self._json_call(method, path, json=json, idempotent=idempotent)
+        return {} if payload is None else payload
 
-        def send() -> dict[str, Any]:
-            # DELETE with a JSON body: httpx.request() builds it; the contract asks for one.
-            try:
-                response = self._http.request(method, url, json=json)
-            except httpx.TransportError as exc:
-                raise transport_error(
-                    exc, f"{method} {path}", not_sent=_NotSent, unavailable=Unavailable
-                ) from None
-            if response.status_code >= 400:
-                raise self._error(response)
-            return response.json() if response.content.strip() else {}
-
-        policy = self._retrying(idempotent=idempotent, not_run=(Throttled, _NotSent))
-        return policy(send)
-
-    @staticmethod
-    def _error(response: httpx.Response) -> DynamicsPortalError:
+    def _error(self, response: httpx.Response) -> DynamicsPortalError:
         code, message = error_parts(response)
         return error_for(
             response.status_code,

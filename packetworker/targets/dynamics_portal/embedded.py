@@ -11,9 +11,7 @@ from typing import Any
 from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
 from packetworker.targets.crm_embedded import (
     CREDENTIALS,
-    SAMPLE_CUSTOMER,
-    SAMPLE_ITEMS,
-    SAMPLE_UNITS,
+    dynamics_sample_records,
     quiet_server_logs,
 )
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
@@ -35,17 +33,8 @@ def seed(
 
 def seed_samples(emulator: DynamicsPortalEmulator, index: RecordIndex) -> None:
     """What the samples reference without creating it."""
-    seed(
-        emulator,
-        index,
-        "accounts",
-        accountnumber=SAMPLE_CUSTOMER["number"],
-        name=SAMPLE_CUSTOMER["name"],
-    )
-    for number, name in SAMPLE_ITEMS.items():
-        seed(emulator, index, "products", productnumber=number, name=name)
-    for unit in SAMPLE_UNITS:
-        seed(emulator, index, "uoms", name=unit)
+    for entity_set, columns in dynamics_sample_records(city=False):
+        seed(emulator, index, entity_set, **columns)
 
 
 def embedded_target(**options: Any) -> DynamicsPortalTarget:

@@ -7,7 +7,7 @@ top-level `message`/`error`. Messages are redacted; session tokens never appear.
 
 from __future__ import annotations
 
-from packetworker.targets.http_errors import HTTPTargetError, is_transient_status
+from packetworker.targets.http_errors import HTTPTargetError, StatusKinds
 
 
 class DynamicsPortalError(HTTPTargetError):
@@ -44,22 +44,19 @@ class Unavailable(DynamicsPortalError):
 
 DUPLICATE_CODES = frozenset({"0x80040237", "0x80040333"})
 
+_BY_STATUS = StatusKinds(
+    auth=DynamicsPortalAuthError,
+    not_found=RecordNotFound,
+    conflict=DuplicateRecord,
+    throttled=Throttled,
+    unavailable=Unavailable,
+    invalid=InvalidRequest,
+)
+
 
 def error_for(
     status: int, code: str, message: str, *, retry_after: float | None = None
 ) -> DynamicsPortalError:
-    kind: type[DynamicsPortalError]
-    if status == 409 or code in DUPLICATE_CODES:
-        kind = DuplicateRecord
-    elif status in (401, 403):
-        kind = DynamicsPortalAuthError
-    elif status == 404:
-        kind = RecordNotFound
-    elif status == 429:
-        kind = Throttled
-    elif is_transient_status(status):
-        kind = Unavailable
-    else:
-        kind = InvalidRequest
-    transient = kind in (Throttled, Unavailable)
-    return kind(status, code, message, transient=transient, retry_after=retry_after)
+    """Dynamics' duplicate codes passed through first, then the status."""
+    kind = DuplicateRecord if code in DUPLICATE_CODES else _BY_STATUS.of(status)
+    return _BY_STATUS.error(kind, status, code, message, retry_after=retry_after)
