@@ -168,6 +168,16 @@ class Settings(BaseSettings):
         description="Port of the web process (Heroku sets PORT).",
     )
     web_threads: int = Field(4, description="Request threads of the web process (waitress).")
+    web_host: str = Field(
+        "0.0.0.0",  # noqa: S104 - Heroku routes outside traffic to $PORT on every interface
+        description="Interface the web process listens on (0.0.0.0 for Heroku; 127.0.0.1 "
+        "behind a local proxy).",
+    )
+    web_channel_timeout: int = Field(
+        10,
+        ge=1,
+        description="Seconds an idle or half-sent connection to the web process is kept open.",
+    )
 
     # --- CRMs -------------------------------------------------------------------------------
     dataverse_url: str = Field(

@@ -18,12 +18,12 @@ Python, no fork). The notification handling itself runs in the worker, never her
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import signal
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
@@ -43,6 +43,8 @@ DEFAULT_WEBHOOK_PATH = "/bc/webhook"
 MAX_TOKEN_LENGTH = 1024
 #: BC sends at most ~1,000 notifications per call (then switches to `collection`).
 MAX_NOTIFICATION_BYTES = 2 * 1024 * 1024
+#: BC's calls carry a handful of short headers; waitress's default (256 KiB) is generous.
+MAX_HEADER_BYTES = 64 * 1024
 
 Metric = tuple[str, str, Mapping[str, str], float]  # name, type, labels, value
 
@@ -78,6 +80,10 @@ class WebApp:
     def __call__(self, environ, start_response):
         request = Request(environ)
         request.max_content_length = MAX_NOTIFICATION_BYTES
+        if (request.content_length or 0) > MAX_NOTIFICATION_BYTES:
+            # Refused on the declared length, before routing or reading a byte of the body
+            # (waitress refuses it even earlier; this covers any other WSGI server).
+            return _text("request body too large", 413)(environ, start_response)
         try:
             endpoint, _ = self._routes.bind_to_environ(environ).match()
             response = getattr(self, f"_{endpoint}")(request)
@@ -96,11 +102,13 @@ class WebApp:
         if request.method != "POST":
             return _text("POST notifications here.", 405, headers={"Allow": "POST"})
         try:
-            body = json.loads(request.get_data(cache=False))
+            # orjson refuses nesting deeper than 1,024 levels with a JSONDecodeError (a
+            # ValueError); the stdlib parser would raise RecursionError on a hostile body.
+            body = orjson.loads(request.get_data(cache=False).removeprefix(b"\xef\xbb\xbf"))
             notes = body["value"]
             if not isinstance(notes, list):
                 raise TypeError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return _text("expected a JSON object with a value array", 400)
         accepted, refused, unusable = self._accept(notes)
         try:
@@ -242,10 +250,33 @@ def create_app(settings: Settings | None = None) -> WebApp:
     )
 
 
-def run_web(settings: Settings | None = None) -> None:
-    """Serve the app with waitress on `PORT` until SIGTERM/SIGINT."""
+def make_server(app: Callable[..., Any], settings: Settings) -> Any:
+    """A waitress server for `app` on `WEB_HOST`:`PORT` that hostile clients cannot starve.
+
+    - a body whose declared length exceeds `MAX_NOTIFICATION_BYTES` is answered 413 as soon
+      as its headers arrive (waitress's default would spool up to 1 GB to disk first);
+    - connections idle or stuck half-way through a request for `WEB_CHANNEL_TIMEOUT`
+      seconds are closed, checked every few seconds, so slow or silent clients cannot hold
+      all `connection_limit` slots and keep `/healthz` from being accepted.
+    """
     import waitress
 
+    timeout = settings.web_channel_timeout
+    return waitress.create_server(
+        app,
+        host=settings.web_host,
+        port=settings.web_port,
+        threads=settings.web_threads,
+        max_request_body_size=MAX_NOTIFICATION_BYTES,
+        max_request_header_size=MAX_HEADER_BYTES,
+        channel_timeout=timeout,
+        cleanup_interval=max(1, timeout // 2),
+        ident="packetworker",
+    )
+
+
+def run_web(settings: Settings | None = None) -> None:
+    """Serve the app with waitress on `WEB_HOST`:`PORT` until SIGTERM/SIGINT."""
     from packetworker.logs import setup_logging
     from packetworker.settings import get_settings
 
@@ -262,14 +293,7 @@ def run_web(settings: Settings | None = None) -> None:
             if s
         ),
     )
-    app = create_app(settings)
-    # 0.0.0.0: the platform routes outside traffic to $PORT on every interface of the dyno.
-    server = waitress.create_server(
-        app,
-        host="0.0.0.0",  # noqa: S104
-        port=settings.web_port,
-        threads=settings.web_threads,
-    )
+    server = make_server(create_app(settings), settings)
 
     def stop(signum: int, frame: object) -> None:
         # Waitress would die on SIGTERM's default action; closing the listener ends `run()`
@@ -279,7 +303,7 @@ def run_web(settings: Settings | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    logger.info("Web listening on port %d.", settings.web_port)
+    logger.info("Web listening on %s port %d.", settings.web_host, server.effective_port)
     try:
         server.run()
     except OSError:
