@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from packetworker.cli import outbound, packets, pipeline, portal  # noqa: F401  (registers commands)
+from packetworker.cli import (  # noqa: F401  (registers commands)
+    check,
+    outbound,
+    packets,
+    pipeline,
+    portal,
+)
 from packetworker.cli.app import app
 
 

@@ -3,46 +3,19 @@ clients: oversized bodies, deeply nested JSON, and many idle or half-sent connec
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from support.web import Waitress
 
 from packetworker.settings import Settings
-from packetworker.web import MAX_NOTIFICATION_BYTES, WebApp, make_server
+from packetworker.web import MAX_NOTIFICATION_BYTES, WebApp
 
 SECRET = "cs-hostile-9f8e7d6c"
-
-
-class Waitress:
-    """`make_server`'s waitress on 127.0.0.1 (an ephemeral port), run in a thread."""
-
-    def __init__(self, app: WebApp, **settings: object) -> None:
-        options = {"web_host": "127.0.0.1", "web_port": 0, "web_threads": 2, **settings}
-        self.server = make_server(app, Settings(**options))
-        self.port = self.server.effective_port
-        self.root = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        with contextlib.suppress(OSError):  # the loop's listener closed under it by close()
-            self.server.run()
-
-    def connect(self) -> socket.socket:
-        return socket.create_connection(("127.0.0.1", self.port), timeout=10)
-
-    def close(self) -> None:
-        self.server.close()
-        for channel in list(self.server._map.values()):
-            channel.close()
-        self.server.task_dispatcher.shutdown()
-        self._thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from packetworker.sandbox.bc.batch import run_batch
 from packetworker.sandbox.bc.clock import isoformat, utcnow
 from packetworker.sandbox.bc.errors import ODataError
 from packetworker.sandbox.bc.limits import RequestLimits
+from packetworker.sandbox.bc.metadata import edmx
 from packetworker.sandbox.bc.odata import API, json_response
 from packetworker.sandbox.bc.routes import EntityRoutes
 from packetworker.sandbox.bc.store import Store
@@ -317,6 +318,12 @@ class BCSandbox:
                 body = json.loads(request.data)
             except ValueError:
                 raise ODataError(400, "BadRequest", "The request body is not valid JSON.") from None
+        if path == "$metadata":
+            # business-central.md §2: the service metadata is EDMX, read with GET only.
+            if request.method != "GET":
+                raise ODataError(405, "BadRequest_MethodNotAllowed", "$metadata needs GET.")
+            headers = {"OData-Version": "4.0"}
+            return Response(edmx(), content_type="application/xml", headers=headers)
         if path == "$batch":
             if request.method != "POST":
                 raise ODataError(405, "BadRequest_MethodNotAllowed", "$batch needs POST.")

@@ -29,6 +29,8 @@ from packetworker.targets.bc.batch import (
     parse_responses,
 )
 from packetworker.targets.bc.errors import BCError, NotFound, error_from_response
+from packetworker.targets.bc.metadata import Metadata, parse_metadata
+from packetworker.targets.bc.odata import literal
 
 API_PATH = "api/v2.0"
 
@@ -222,6 +224,21 @@ class BCClient:
         `shipAndInvoice` on a sales order or `post` on a draft invoice."""
         url = self.company_url(f"{entity_set}{_odata_key(id)}/Microsoft.NAV.{name}")
         self._request("POST", url, idempotent=False)
+
+    # --- read-only look-ups (preflight) --------------------------------------------------
+
+    def metadata(self) -> Metadata:
+        """The environment's entity sets and their fields (`$metadata`, EDMX)."""
+        response = self._request(
+            "GET", f"{self.base_url}/$metadata", headers={"Accept": "application/xml"}
+        )
+        return parse_metadata(response.content)
+
+    def customer_payment_journal(self, code: str) -> dict | None:
+        """The company's customer payment journal with `code`, or None."""
+        return self.find_one(
+            "customerPaymentJournals", f"code eq {literal(code)}", select=["id", "code"]
+        )
 
     # --- $batch --------------------------------------------------------------------------
 
