@@ -303,7 +303,7 @@ def run_web(settings: Settings | None = None) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    logger.info("Web listening on %s port %d.", settings.web_host, server.effective_port)
+    logger.info("Web listening on %s port %s.", settings.web_host, server.effective_port)
     try:
         server.run()
     except OSError:
