@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     dataverse_max_concurrency: int = Field(
         8, ge=1, le=52, description="In-flight Dataverse requests per client (limit is 52)."
     )
+    dataverse_http_timeout: float = Field(
+        30.0, gt=0, description="Seconds a Dataverse call may take (read timeout)."
+    )
     dynamics_portal_url: str = Field(
         "", description="Base URL of the Dynamics portal proxy (paths per its API contract)."
     )
