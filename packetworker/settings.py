@@ -125,6 +125,15 @@ class Settings(BaseSettings):
     bc_payment_journal: str = Field(
         "GENERAL", description="Code of the customer payment journal payments are posted to."
     )
+    bc_http_timeout: float = Field(
+        30.0, gt=0, description="Seconds a BC call may take (read timeout); then it is in doubt."
+    )
+    bc_in_doubt_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds after sending before a BC write in doubt may be re-sent "
+        "(BC's longest request).",
+    )
 
     # --- Outbound and webhooks ---------------------------------------------------------------
     outbound_users: str = Field(
@@ -194,6 +203,9 @@ class Settings(BaseSettings):
     )
     dataverse_max_concurrency: int = Field(
         8, ge=1, le=52, description="In-flight Dataverse requests per client (limit is 52)."
+    )
+    dataverse_http_timeout: float = Field(
+        30.0, gt=0, description="Seconds a Dataverse call may take (read timeout)."
     )
     dynamics_portal_url: str = Field(
         "", description="Base URL of the Dynamics portal proxy (paths per its API contract)."

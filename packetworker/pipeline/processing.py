@@ -13,6 +13,10 @@ The Dramatiq actors (`actors.py`) are thin wrappers around these. Invariants kep
 
 `TransientError` means "retry me later" (the actor maps it to a Dramatiq retry). Permanent
 failures are handled here: quarantine when the bytes are archived, else an error on the entry.
+
+Targets record their writes in the ledger (`ApplyContext.journal`) before sending them. A
+write in doubt that cannot be decided yet (`WriteInDoubt`) is neither a failed attempt nor a
+reason to quarantine: the packet is retried after a delay (`RetryLater`), unacknowledged.
 """
 
 from __future__ import annotations
@@ -36,10 +40,12 @@ from packetworker.pipeline.archived import archive_meta, extension, recover_from
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import PacketEntry, PacketState
 from packetworker.pipeline.locks import LockHandle
-from packetworker.pipeline.results import BUSY, ProcessResult, TransientError
+from packetworker.pipeline.results import BUSY, ProcessResult, RetryLater, TransientError
 from packetworker.portal import LinkExpired, PortalError
 from packetworker.redact import redact_text
+from packetworker.settings import Settings
 from packetworker.targets import ApplyContext, Outcome, TargetError
+from packetworker.targets.base import WriteInDoubt
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +141,11 @@ class _Run:
             return self.quarantine(str(exc))
         except PacketError as exc:
             return self.quarantine(f"invalid packet: {exc}")
+        except WriteInDoubt as exc:
+            # Not a failed attempt: no attempt can decide it before `retry_after`.
+            self.update(attempts=attempts - 1)
+            self.fail(f"write in doubt: {exc}")
+            raise RetryLater(str(exc), seconds=_defer(settings, exc.retry_after)) from exc
         except TargetError as exc:
             if exc.transient:
                 self.fail(f"target unavailable: {exc}")
@@ -265,6 +276,7 @@ class _Run:
                 packet_id=self.id,
                 user=self.entry.user or header.salesmancode,
                 header=header,
+                journal=self.ledger,
             )
             size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
             for number, batch in enumerate(_batches(reader, size)):
@@ -342,6 +354,14 @@ def _batches(records: Iterator[Record], size: int) -> Iterator[list[tuple[str, R
             batch = []
     if batch:
         yield batch
+
+
+def _defer(settings: Settings, retry_after: float) -> float:
+    """Seconds until a packet with a write in doubt is run again: when the doubt becomes
+    decidable, but no later than the longest retry backoff (a late commit is found sooner by
+    a look-up) and no sooner than the shortest one."""
+    low, high = settings.retry_min_backoff_ms / 1000, settings.retry_max_backoff_ms / 1000
+    return max(low, min(retry_after, high))
 
 
 def _queue_ack(ctx: PipelineContext, entry: PacketEntry) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import dramatiq
+
 # The portal's two lists: packets (applied) and files (attachments, archived only).
 LIST_TYPES = ("packet", "file")
 
@@ -17,6 +19,23 @@ BUSY = "busy: another worker holds the packet"
 class TransientError(Exception):
     """Processing could not finish for a reason that may pass (portal, storage or target
     unavailable). The packet is left as it was; run it again later."""
+
+
+class RetryLater(TransientError, dramatiq.Retry):
+    """A transient failure that knows when a retry can help (a write in doubt that a look-up
+    can decide only later): Dramatiq's `Retries` middleware re-enqueues the message after
+    `seconds`, instead of its own backoff, and does not log it as an error."""
+
+    def __init__(self, message: str, *, seconds: float) -> None:
+        dramatiq.Retry.__init__(self, message, delay=max(1, round(seconds * 1000)))
+        self.seconds = seconds
+
+    def __reduce__(self):
+        return (_retry_later, (str(self.message), self.seconds))
+
+
+def _retry_later(message: str, seconds: float) -> RetryLater:
+    return RetryLater(message, seconds=seconds)
 
 
 @dataclass
@@ -36,4 +55,4 @@ class ProcessResult:
     error: str | None = None
 
 
-__all__ = ["BUSY", "LIST_TYPES", "PollResult", "ProcessResult", "TransientError"]
+__all__ = ["BUSY", "LIST_TYPES", "PollResult", "ProcessResult", "RetryLater", "TransientError"]

@@ -3,14 +3,22 @@
 A target receives batches of records and answers with one outcome per record, in the same
 order. It raises `TargetError` for a failure of the whole call; `transient=True` means
 "try the batch again later" (timeouts, 429, 5xx), `False` means retrying will not help.
+
+A write whose outcome is unknown (a timeout, a reset or a 5xx after it was sent, a worker
+killed mid-request) may still commit later. Targets record each write in a `WriteJournal`
+(handed to them in `ApplyContext`; the pipeline's ledger implements it) before sending it,
+and re-send one still in doubt only once the service's longest request time has passed and a
+fresh look-up shows it absent; until then they raise `WriteInDoubt`.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 from packetworker.packets.model import PacketHeader, Record
 
@@ -23,13 +31,58 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """A write recorded before it is sent, kept until its outcome is known."""
+
+    key: str  # names the write within its packet, e.g. "salesCreditMemos CM-7"
+    operation: str  # e.g. "POST salesCreditMemos"
+    keys: Mapping[str, str] = field(default_factory=dict)  # what a look-up finds it by
+    sent_at: float = 0.0  # the journal's clock when it was (last) sent
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"operation": self.operation, "keys": dict(self.keys), "sent_at": self.sent_at},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, key: str, text: str) -> PendingWrite:
+        data = json.loads(text)
+        keys = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+        return cls(key, str(data["operation"]), keys, float(data["sent_at"]))
+
+
+@runtime_checkable
+class WriteJournal(Protocol):
+    """Writes in doubt, per packet: recorded before they are sent, cleared once their outcome
+    is known (a definitive answer, or a look-up that finds them). Both ledger backends
+    implement it; `clock` is the time `sent_at` is measured in."""
+
+    clock: Callable[[], float]
+
+    def writes_in_doubt(self, packet_id: str) -> dict[str, PendingWrite]:
+        """The packet's writes whose outcome is not known, by key."""
+        ...
+
+    def record_in_doubt(self, packet_id: str, writes: Sequence[PendingWrite]) -> None:
+        """Record (or re-record, with a new `sent_at`) `writes` before they are sent."""
+        ...
+
+    def clear_in_doubt(self, packet_id: str, keys: Iterable[str]) -> None:
+        """Forget writes whose outcome is known now."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class ApplyContext:
-    """What a target knows about the packet a batch comes from."""
+    """What a target knows about the packet a batch comes from, and where it records writes
+    in doubt (None: not recorded, a timed-out write is only looked up before a re-send)."""
 
     app_area: str
     packet_id: str
     user: str | None = None
     header: PacketHeader | None = None
+    journal: WriteJournal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +116,29 @@ class TargetError(Exception):
         super().__init__(message)
         self.message = message
         self.transient = transient
+
+
+class WriteInDoubt(TargetError):
+    """Writes were sent whose outcome is unknown, and the target cannot tell yet whether they
+    committed: retry the packet in `retry_after` seconds (not a failed attempt)."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message, transient=True)
+        self.retry_after = max(0.0, retry_after)
+
+    def __reduce__(self):
+        return (_rebuild_in_doubt, (self.message, self.retry_after))
+
+
+def _rebuild_in_doubt(message: str, retry_after: float) -> WriteInDoubt:
+    return WriteInDoubt(message, retry_after=retry_after)
+
+
+def outcome_known(status: int | None) -> bool:
+    """Whether an answer with HTTP `status` says for certain if a write ran: 2xx and 4xx do
+    (429 and a refusal mean it did not run); 408, 5xx and no answer (None or 0) do not
+    (business-central.md §5.3: a 504 or a timeout on a write is "outcome unknown")."""
+    return status is not None and 0 < status < 500 and status != 408
 
 
 class Target(ABC):

@@ -14,6 +14,7 @@ from packetworker.packets.model import PacketHeader, Record, Status, Table
 from packetworker.packets.reader import open_packet
 from packetworker.sandbox.bc import BCSandbox
 from packetworker.targets import ApplyContext, RecordOutcome
+from packetworker.targets.base import WriteJournal
 from packetworker.targets.bc import BCAuth, BCClient
 from packetworker.targets.bc.seed import load_seed, seed
 from packetworker.targets.bc.target import BCTarget
@@ -71,7 +72,9 @@ def sleeps() -> Sleeps:
 def make_target(bc: BCSandbox, sleeps: Sleeps) -> Iterator[Callable[..., BCTarget]]:
     targets: list[BCTarget] = []
 
-    def make(*, transport: httpx.BaseTransport | None = None, **options) -> BCTarget:
+    def make(
+        *, transport: httpx.BaseTransport | None = None, timeout: float = 30.0, **options
+    ) -> BCTarget:
         auth = BCAuth(
             token_url=bc.token_url, client_id=bc.client_id, client_secret=bc.client_secret
         )
@@ -83,6 +86,7 @@ def make_target(bc: BCSandbox, sleeps: Sleeps) -> Iterator[Callable[..., BCTarge
             company="CRONUS",
             transport=transport,
             sleep=sleeps,
+            timeout=timeout,
         )
         target = BCTarget(client=client, **options)
         targets.append(target)
@@ -112,9 +116,11 @@ def vendor_packet(packet_id: str) -> Path:
     return vendor_packet_path(packet_id)
 
 
-def apply_file(target: BCTarget, path: Path) -> list[RecordOutcome]:
+def apply_file(
+    target: BCTarget, path: Path, *, journal: WriteJournal | None = None
+) -> list[RecordOutcome]:
     header, records = read_packet(path)
-    return apply_records(target, records, header=header, packet_id=path.stem)
+    return apply_records(target, records, header=header, packet_id=path.stem, journal=journal)
 
 
 def apply_records(
@@ -123,8 +129,11 @@ def apply_records(
     *,
     header: PacketHeader | None = None,
     packet_id: str = "p1",
+    journal: WriteJournal | None = None,
 ) -> list[RecordOutcome]:
-    ctx = ApplyContext(app_area="TEST", packet_id=packet_id, user="rep-1", header=header)
+    ctx = ApplyContext(
+        app_area="TEST", packet_id=packet_id, user="rep-1", header=header, journal=journal
+    )
     return target.apply(records, ctx=ctx)
 
 

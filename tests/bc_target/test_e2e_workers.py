@@ -75,6 +75,9 @@ def deployment(tmp_path, redis_url, portal, bc) -> Iterator[Deployment]:
         bc_client_secret=bc.client_secret,
         bc_company="CRONUS",
         max_attempts=50,
+        # The emulator answers at once: a write a killed worker left in doubt is decided by
+        # a look-up 2 s after it was sent, not BC's 10 minutes.
+        bc_in_doubt_seconds=2,
     )
     yield deployment
     deployment.close()
@@ -105,3 +108,35 @@ def test_workers_killed_mid_run_leave_each_order_in_bc_exactly_once(deployment, 
     }
     ledger = deployment.ledger()
     assert {ledger.get(i).result for i in ids} == {"applied"}
+
+
+def test_a_worker_killed_mid_batch_leaves_its_order_once_though_bc_commits_it_late(
+    deployment, portal, bc
+):
+    # The killed worker's write stays in doubt for 30 s; looking again every second.
+    deployment.configure(bc_in_doubt_seconds=30, bc_http_timeout=60, process_max_retries=200)
+    bc.commit_late()  # BC accepts the $batch and holds it
+    packet_id = portal.enqueue(APP_AREA, order_packet(7), user="rep-1")
+    deployment.start_clock()
+    first = deployment.start_worker(processes=1, threads=1)
+    wait_for(lambda: bc.held == 1, timeout=60, what="the $batch held by BC")
+
+    first.kill()
+    deployment.start_worker(processes=1, threads=1)
+    ledger = deployment.ledger()
+    wait_for(
+        lambda: "in doubt" in (ledger.get(packet_id).last_error or ""),
+        timeout=60,
+        what="another worker finding the order missing but in doubt",
+    )
+    assert orders(bc) == {}
+    assert bc.release_late() == 1  # the killed worker's order commits only now
+    wait_for(
+        lambda: packet_id in portal.done_ids(APP_AREA),
+        timeout=60,
+        what="the packet acknowledged",
+    )
+
+    assert orders(bc) == {"SO-00007": [("W-1", 3, "PCS"), ("W-2", 4, "PCS"), ("W-3", 5, "PCS")]}
+    assert ledger.get(packet_id).result == "applied"
+    assert ledger.writes_in_doubt(packet_id) == {}

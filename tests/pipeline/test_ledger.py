@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from packetworker.pipeline.ledger import MemoryLedger, PacketEntry, PacketState, RedisLedger
+from packetworker.targets.base import PendingWrite, WriteJournal
 
 
 def listed(packet_id: str = "p1", *, app_area: str = "DEMO", handle: str = "h1", **extra):
@@ -265,3 +266,39 @@ def test_redis_prune_drops_index_members_of_expired_packets(redis_namespace, clo
 
     assert ledger.prune("DEMO") == 1
     assert ledger.ids("DEMO", PacketState.APPLIED) == []
+
+
+# --- writes in doubt (the targets' write journal) ------------------------------------------
+
+
+def test_writes_in_doubt_are_kept_per_packet_until_cleared(ledger, clock):
+    memo = PendingWrite("salesCreditMemos CM-1", "POST salesCreditMemos", {"no": "CM-1"}, 10.0)
+    row = PendingWrite(
+        "customerPayments P-1 row 0", "POST customerPayments", {"amount": "-5"}, 11.0
+    )
+    ledger.record_in_doubt("p1", [memo, row])
+    ledger.record_in_doubt("p2", [memo])
+
+    assert isinstance(ledger, WriteJournal)
+    assert ledger.writes_in_doubt("p1") == {memo.key: memo, row.key: row}
+    ledger.clear_in_doubt("p1", [memo.key, "never recorded"])
+    assert ledger.writes_in_doubt("p1") == {row.key: row}
+    assert ledger.writes_in_doubt("p2") == {memo.key: memo}
+    ledger.clear_in_doubt("p1", [row.key])
+    assert ledger.writes_in_doubt("p1") == {}
+    assert ledger.writes_in_doubt("unknown") == {}
+
+
+def test_a_write_recorded_again_keeps_its_latest_send_time(ledger):
+    ledger.record_in_doubt("p1", [PendingWrite("k", "POST salesOrders", {}, 10.0)])
+    ledger.record_in_doubt("p1", [PendingWrite("k", "POST salesOrders", {}, 700.0)])
+
+    assert ledger.writes_in_doubt("p1")["k"].sent_at == 700.0
+
+
+def test_writes_in_doubt_outlive_the_packet_reaching_a_final_state(ledger):
+    ledger.record_listed(listed("p1"))
+    ledger.record_in_doubt("p1", [PendingWrite("k", "POST salesOrders", {}, 1.0)])
+    ledger.update("p1", state=PacketState.QUARANTINED, result="quarantined")
+
+    assert list(ledger.writes_in_doubt("p1")) == ["k"]

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from packetworker.pipeline.locks import Locks
+from packetworker.targets.base import PendingWrite
 
 
 class PacketState(StrEnum):
@@ -155,6 +156,21 @@ class Ledger(ABC):
 
     @abstractmethod
     def add_links(self, packet_id: str, links: Mapping[str, str]) -> None: ...
+
+    # --- writes in doubt (the `WriteJournal` targets record writes in) ---------------------
+
+    @abstractmethod
+    def writes_in_doubt(self, packet_id: str) -> dict[str, PendingWrite]:
+        """The packet's writes whose outcome is not known yet, by key."""
+
+    @abstractmethod
+    def record_in_doubt(self, packet_id: str, writes: Sequence[PendingWrite]) -> None:
+        """Record `writes` before they are sent (a key recorded again gets its new
+        `sent_at`). Kept until cleared, or `retention` after the last record."""
+
+    @abstractmethod
+    def clear_in_doubt(self, packet_id: str, keys: Iterable[str]) -> None:
+        """Forget the writes `keys` (their outcome is known now)."""
 
     @abstractmethod
     def ids(self, app_area: str, state: PacketState) -> list[str]:

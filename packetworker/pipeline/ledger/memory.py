@@ -17,6 +17,7 @@ from packetworker.pipeline.ledger.base import (
     clean_fields,
 )
 from packetworker.pipeline.locks import MemoryLocks
+from packetworker.targets.base import PendingWrite
 
 
 class MemoryLedger(Ledger):
@@ -35,6 +36,7 @@ class MemoryLedger(Ledger):
         self._claims: dict[tuple[str, str], tuple[str, float]] = {}
         self._acks: dict[tuple[str, str], set[str]] = {}
         self._quarantine: dict[str, dict[str, float]] = {}
+        self._doubts: dict[str, tuple[dict[str, PendingWrite], float]] = {}  # writes, expiry
 
     def _live(self, packet_id: str) -> PacketEntry | None:
         expires = self._expires.get(packet_id)
@@ -130,6 +132,27 @@ class MemoryLedger(Ledger):
     def add_links(self, packet_id: str, links: Mapping[str, str]) -> None:
         with self._mutex:
             self._links.setdefault(packet_id, {}).update(links)
+
+    def writes_in_doubt(self, packet_id: str) -> dict[str, PendingWrite]:
+        with self._mutex:
+            writes, expires = self._doubts.get(packet_id, ({}, 0.0))
+            return dict(writes) if expires > self.clock() else {}
+
+    def record_in_doubt(self, packet_id: str, writes: Sequence[PendingWrite]) -> None:
+        if not writes:
+            return
+        with self._mutex:
+            known = self.writes_in_doubt(packet_id)
+            known.update((w.key, w) for w in writes)
+            self._doubts[packet_id] = (known, self.clock() + self.retention)
+
+    def clear_in_doubt(self, packet_id: str, keys: Iterable[str]) -> None:
+        with self._mutex:
+            writes, _ = self._doubts.get(packet_id, ({}, 0.0))
+            for key in keys:
+                writes.pop(key, None)
+            if not writes:
+                self._doubts.pop(packet_id, None)
 
     def _in_area(self, app_area: str) -> list[PacketEntry]:
         for packet_id in list(self._packets):

@@ -18,6 +18,7 @@ from packetworker.pipeline.ledger.base import (
     clean_fields,
 )
 from packetworker.pipeline.locks import RedisLocks
+from packetworker.targets.base import PendingWrite
 
 # KEYS: packet hash. ARGV: ns, now, number of listing pairs, then field/value pairs
 # (listing pairs first). '' values are skipped. Returns {created (0|1), the stored hash's
@@ -132,6 +133,9 @@ class RedisLedger(Ledger):
 
     def _links(self, packet_id: str) -> str:
         return f"{self.ns}:links:{packet_id}"
+
+    def _doubts(self, packet_id: str) -> str:
+        return f"{self.ns}:doubt:{packet_id}"
 
     def _key(self, app_area: str, *parts: str) -> str:
         return ":".join((self.ns, app_area, *parts))
@@ -249,6 +253,25 @@ class RedisLedger(Ledger):
     def add_links(self, packet_id: str, links: Mapping[str, str]) -> None:
         if links:
             self.client.hset(self._links(packet_id), mapping=dict(links))
+
+    def writes_in_doubt(self, packet_id: str) -> dict[str, PendingWrite]:
+        raw = self.client.hgetall(self._doubts(packet_id))
+        return {key: PendingWrite.from_json(key, text) for key, text in raw.items()}
+
+    def record_in_doubt(self, packet_id: str, writes: Sequence[PendingWrite]) -> None:
+        if not writes:
+            return
+        key = self._doubts(packet_id)
+        # One transaction: the record and its expiry land together, before the write is sent.
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={w.key: w.to_json() for w in writes})
+            pipe.expire(key, max(1, int(self.retention)))
+            pipe.execute()
+
+    def clear_in_doubt(self, packet_id: str, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        if keys:
+            self.client.hdel(self._doubts(packet_id), *keys)
 
     def ids(self, app_area: str, state: PacketState) -> list[str]:
         return self.client.zrange(self._key(app_area, "state", state), 0, -1)

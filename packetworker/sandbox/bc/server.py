@@ -9,7 +9,7 @@ Routes (`api_url` = `http://127.0.0.1:<port>/v2.0`, like BC's):
   within BC's request limits (`limits.py`).
 
 Tests read and seed the in-memory store, inspect the request log, and flip fault switches
-(a 429 storm, expiring every token, holding requests in flight).
+(a 429 storm, expiring every token, holding requests in flight, writes that commit late).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from packetworker.sandbox.bc.auth import Tokens
 from packetworker.sandbox.bc.batch import run_batch
 from packetworker.sandbox.bc.clock import isoformat, utcnow
 from packetworker.sandbox.bc.errors import ODataError
+from packetworker.sandbox.bc.late import LateCommits
 from packetworker.sandbox.bc.limits import RequestLimits
 from packetworker.sandbox.bc.metadata import edmx
 from packetworker.sandbox.bc.odata import API, json_response
@@ -102,6 +103,7 @@ class BCSandbox:
             handshake_method=handshake_method,
             handshake_timeout=handshake_timeout,
         )
+        self._late = LateCommits()
         self.requests: list[LoggedRequest] = []
         self.token_grants = self._auth.grants
         self.handshakes = self._subs.handshakes
@@ -125,6 +127,7 @@ class BCSandbox:
 
     def stop(self) -> None:
         self._limits.release()
+        self._late.close()
         self._subs.notifier.stop()
         if self._server is not None:
             self._server.stop()
@@ -262,6 +265,26 @@ class BCSandbox:
         """API requests wait inside the server until the block exits (to observe concurrency)."""
         return self._limits.holding()
 
+    def commit_late(self, times: int = 1) -> None:
+        """The next `times` write requests (`$batch`, POST, PATCH, DELETE) are accepted and
+        held, not yet run, until `release_late`: the caller times out, a look-up meanwhile
+        does not see them, and they commit when released."""
+        self._late.arm(times)
+
+    def wait_held(self, count: int = 1, timeout: float = 10.0) -> bool:
+        """Wait until `count` late writes are held."""
+        return self._late.wait_held(count, timeout)
+
+    @property
+    def held(self) -> int:
+        """Late writes held now."""
+        return self._late.held
+
+    def release_late(self, *, commit: bool = True) -> int:
+        """Run and commit the held writes (or drop them, answering 504, with `commit=False`);
+        returns once they have finished, with how many there were."""
+        return self._late.release(commit=commit)
+
     def wait_in_flight(self, count: int, timeout: float = 10.0) -> bool:
         return self._limits.wait_in_flight(count, timeout)
 
@@ -292,7 +315,7 @@ class BCSandbox:
                 response = self._auth.endpoint(request)
             else:
                 user = self._auth.authenticate(request)
-                response = self._limits.run(user, lambda: self._api(request))
+                response = self._limits.run(user, lambda: self._late_or_now(request))
         except ODataError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
         with self._log_lock:
@@ -306,6 +329,11 @@ class BCSandbox:
                 )
             )
         return response(environ, start_response)
+
+    def _late_or_now(self, request: Request) -> Response:
+        if request.method == "GET" or "subscriptions" in request.path.lower():
+            return self._api(request)
+        return self._late.run(lambda: self._api(request))
 
     def _api(self, request: Request) -> Response:
         prefix = f"/v2.0/{self.tenant}/{self.environment}/{API}"

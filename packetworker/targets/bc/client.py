@@ -36,9 +36,12 @@ API_PATH = "api/v2.0"
 
 # Retrying a POST after the server may have run it would create a second record, so writes
 # that are not idempotent are only retried when BC certainly did not run them: throttled
-# (429), queue full (503), or the connection never opened.
-_SAFE_RETRY_STATUSES = frozenset({429, 503})
-_CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# (429), or the connection never opened. A 502/503/504 or a timeout after the request was
+# sent leaves its outcome unknown (business-central.md §5.3): the caller decides, by a
+# look-up once BC's longest request time has passed (see `targets.base.WriteJournal`).
+_SAFE_RETRY_STATUSES = frozenset({429})
+# The request never left: no connection, or no free connection in the pool.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _odata_key(value: str) -> str:
@@ -111,6 +114,7 @@ class BCClient:
             company=settings.bc_company or None,
             max_concurrency=settings.bc_max_concurrency,
             transport=transport,
+            timeout=settings.bc_http_timeout,
         )
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -345,7 +349,7 @@ class BCClient:
                 response = self._http.request(
                     method, url, params=params, json=json, headers=headers
                 )
-        except _CONNECT_ERRORS as exc:
+        except NOT_SENT_ERRORS as exc:
             raise _Retryable(exc, None) from None
         except httpx.TransportError as exc:
             if idempotent:

@@ -18,7 +18,15 @@ One `apply` call gets a whole packet (`whole_packet`): the mapping turns it into
 BC has no idempotency key of its own, so exactly-once rests on step 1: a retry after a crash,
 a timeout or a transient error re-reads what exists and only sends what is missing. Journal
 lines have no key field of their own: a payment's rows are matched to existing rows of its
-`externalDocumentNumber` by their values, so a retry posts only the rows that are missing.
+`externalDocumentNumber` (a filterable field of `customerPayments`, the journal line's
+"External Document No." in the APIV2 page) by their values, so a retry posts only the rows
+that are missing.
+
+A look-up right after a timeout is not enough: BC may still be running the write and commit
+it later (business-central.md §5.3). So every create is recorded in the packet's write
+journal (`ApplyContext.journal`) before it is sent, and one whose outcome is unknown is sent
+again only when a look-up `in_doubt_seconds` after it was sent still does not find it; a
+look-up that finds it links it as applied (`targets.in_doubt`).
 
 Outcomes: `applied` (created or changed; `target_ref` names the BC entity), `unchanged` (the
 key already existed, or the order was already posted: `target_ref` names the posted invoice
@@ -40,11 +48,19 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from packetworker.packets.model import PacketHeader, Record
-from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
+from packetworker.targets.base import (
+    ApplyContext,
+    Outcome,
+    RecordOutcome,
+    Target,
+    TargetError,
+    outcome_known,
+)
 from packetworker.targets.bc.batch import MAX_BATCH_OPERATIONS, BatchRequest, BatchResponse
-from packetworker.targets.bc.client import BCClient
+from packetworker.targets.bc.client import NOT_SENT_ERRORS, BCClient
 from packetworker.targets.bc.errors import AuthError, BCError
 from packetworker.targets.bc.odata import any_of, key_of, literal
+from packetworker.targets.in_doubt import InDoubt
 from packetworker.targets.mapping import (
     LookupNotFound,
     LookupRef,
@@ -98,6 +114,8 @@ class _Work:
     existing: list[dict] = field(default_factory=list)
     posted: list[tuple[str, dict]] = field(default_factory=list)  # (entity set, row)
     requests: list[BatchRequest] = field(default_factory=list)
+    write_keys: dict[int, str] = field(default_factory=dict)  # request index -> journal key
+    doubted: bool = False  # a write of it was in doubt, and a look-up found it committed
     outcome: Outcome | None = None
     message: str | None = None
     refs: list[str | None] = field(default_factory=list)  # per source record
@@ -114,6 +132,26 @@ class _Work:
 
     def rows(self) -> list[dict]:
         return self.op.children.get(self.op.entity, [])
+
+    def write_key(self, row: int | None = None) -> str:
+        """Names one create of this operation in the write journal (a journal row by its
+        position in the payment, which is stable for the same packet)."""
+        key = ",".join(f"{k}={v}" for k, v in self.op.key.items())
+        return f"{self.op.entity} {key}" + ("" if row is None else f" row {row}")
+
+    def create(self, request: BatchRequest, key: str) -> None:
+        """Plan a POST, journalled under `key` before it is sent."""
+        self.write_keys[len(self.requests)] = key
+        self.requests.append(request)
+
+    def journal_keys(self, n: int) -> dict[str, str]:
+        """What a look-up finds request `n` by: the key, the customer and (rows) amounts."""
+        body = self.requests[n].body or {}
+        keys = {k: str(v) for k, v in self.op.key.items()}
+        for name in ("customerNumber", "documentNumber", "amount", "appliesToInvoiceNumber"):
+            if body.get(name) not in (None, ""):
+                keys[name] = str(body[name])
+        return keys
 
     def source_refs(self) -> list[str | None]:
         """`refs` lined up with `op.source` (the header record first, then its children)."""
@@ -153,11 +191,14 @@ class BCTarget(Target):
         mapping: Mapping | str = DEFAULT_MAPPING,
         payment_journal: str = "GENERAL",
         batch_size: int = MAX_BATCH_OPERATIONS,
+        in_doubt_seconds: float = 600.0,
     ) -> None:
         self.client = client
         self.mapping = load_mapping(mapping) if isinstance(mapping, str) else mapping
         self.payment_journal = payment_journal
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
+        # BC's longest request (business-central.md §5.3-5.4: 10 minutes, then 504).
+        self.in_doubt_seconds = in_doubt_seconds
         self._mapper = Mapper(self.mapping)
         self._lock = threading.Lock()
         self._journals: dict[str, str] = {}
@@ -177,10 +218,17 @@ class BCTarget(Target):
         try:
             self._locate(works)
             self._look_up(works)
+            doubts = InDoubt(
+                ctx.journal,
+                ctx.packet_id,
+                window=self.in_doubt_seconds,
+                service="Business Central",
+            )
             for work in works:
-                if work.outcome is None:
-                    self._plan(work)
-            self._send(works)
+                if work.outcome is None and not _committed_late(work, doubts):
+                    self._plan(work, doubts)
+            doubts.check_unsent(key for work in works for key in work.write_keys.values())
+            self._send(works, doubts)
         except AuthError as exc:
             # Credentials refused even after a fresh token: an operator must act, and the
             # packet must wait for them rather than be quarantined.
@@ -290,7 +338,7 @@ class BCTarget(Target):
 
     # --- step 2: the writes each operation needs -----------------------------------------
 
-    def _plan(self, work: _Work) -> None:
+    def _plan(self, work: _Work, doubts: InDoubt) -> None:
         op = work.op
         if op.prevent_duplicate and (work.existing or work.posted) and op.action != "delete":
             work.outcome = Outcome.FAILED
@@ -312,7 +360,7 @@ class BCTarget(Target):
                 work.outcome, work.message = Outcome.UNCHANGED, "not in Business Central"
             return
         if work.posts_rows:
-            self._plan_rows(work)
+            self._plan_rows(work, doubts)
             return
         if not work.existing and work.posted:
             # Posted documents cannot change: this one is done, whatever the action.
@@ -326,7 +374,7 @@ class BCTarget(Target):
             body.update(op.children)  # deep insert: lines travel inside the header
             expand = ",".join(op.children)
             path = f"{work.path}?$expand={expand}" if expand else work.path
-            work.requests.append(BatchRequest("POST", path, body=body))
+            work.create(BatchRequest("POST", path, body=body), work.write_key())
             return
         row = work.existing[0]
         if op.action == "create":
@@ -347,21 +395,23 @@ class BCTarget(Target):
             BatchRequest("PATCH", f"{work.path}({row['id']})", body=changes, etag=_etag(row))
         )
 
-    def _plan_rows(self, work: _Work) -> None:
+    def _plan_rows(self, work: _Work, doubts: InDoubt) -> None:
         """Post the payment's journal rows that BC does not hold yet (matched by value)."""
         unused = list(work.existing)
         refs: list[str | None] = []
-        for row in work.rows():
+        for n, row in enumerate(work.rows()):
             match = next((e for e in unused if _row_matches(e, row)), None)
             if match is not None:
                 unused.remove(match)
                 refs.append(f"{work.op.entity}({match['id']})")
+                work.doubted |= bool(doubts.found([work.write_key(n)]))
                 continue
             refs.append(None)
-            work.requests.append(BatchRequest("POST", work.path, body=row))
+            work.create(BatchRequest("POST", work.path, body=row), work.write_key(n))
         work.refs = refs
         if not work.requests:
-            work.outcome = Outcome.UNCHANGED
+            # Rows in doubt that the look-up found were ours: applied, not merely unchanged.
+            work.outcome = Outcome.APPLIED if work.doubted else Outcome.UNCHANGED
 
     def _resolver(self):
         cache: dict[tuple[str, str, str], str | None] = {}
@@ -379,22 +429,30 @@ class BCTarget(Target):
 
     # --- step 3: send in $batch ----------------------------------------------------------
 
-    def _send(self, works: list[_Work]) -> None:
+    def _send(self, works: list[_Work], doubts: InDoubt) -> None:
         queue = [(work, n, req) for work in works for n, req in enumerate(work.requests)]
         answers: dict[int, list[BatchResponse | None]] = {
             id(w): [None] * len(w.requests) for w in works
         }
         for start in range(0, len(queue), self.batch_size):
             chunk = queue[start : start + self.batch_size]
-            responses = self.client.batch([req for _, _, req in chunk], continue_on_error=True)
+            responses = self._batch(chunk, doubts)
             transient: list[str] = []
+            unknown: list[str] = []
             for (work, n, _), response in zip(chunk, responses, strict=True):
                 answers[id(work)][n] = response
                 error = response.error()
+                key = work.write_keys.get(n)
+                if key is not None and _in_doubt(response.status, error):
+                    unknown.append(key)  # e.g. a 504 inside the batch: it may have run
+                elif key is not None:
+                    doubts.settled([key])  # answered, refused, or not run
                 if response.status is None or (error is not None and error.transient):
                     transient.append(f"{work.label}: {error or 'not run'}")
                 elif response.committed and work.requests[n].method == "POST":
                     self._remember(work, response)
+            if unknown:
+                raise doubts.unknown(unknown, f"Business Central: {transient[0]}")
             if transient:
                 # What committed stays; the retry's look-ups find it and send only the rest.
                 raise TargetError(
@@ -405,11 +463,59 @@ class BCTarget(Target):
             if work.outcome is None:
                 _settle(work, answers[id(work)])
 
+    def _batch(self, chunk: list[tuple[_Work, int, BatchRequest]], doubts: InDoubt):
+        """One `$batch`, its creates journalled as in doubt first. A definitive failure of
+        the whole call settles them; a timeout, reset or 5xx leaves them in doubt."""
+        writes = [
+            (key, f"{req.method} {work.op.entity}", work.journal_keys(n))
+            for work, n, req in chunk
+            if (key := work.write_keys.get(n)) is not None
+        ]
+        keys = [key for key, _, _ in writes]
+        doubts.sending(writes)
+        try:
+            return self.client.batch([req for _, _, req in chunk], continue_on_error=True)
+        except httpx.TransportError as exc:
+            if isinstance(exc, NOT_SENT_ERRORS):
+                doubts.settled(keys)
+                raise
+            reason = f"Business Central did not answer ({type(exc).__name__})"
+            raise doubts.unknown(keys, reason) from None
+        except BCError as exc:
+            if outcome_known(exc.status):
+                doubts.settled(keys)
+                raise
+            raise doubts.unknown(keys, f"Business Central answered {exc}") from None
+
     def _remember(self, work: _Work, response: BatchResponse) -> None:
         body = response.body if isinstance(response.body, dict) else {}
         if body.get("id"):
             with self._lock:
                 self._created.append((work.path, body["id"], work.op.entity))
+
+
+def _in_doubt(status: int | None, error: BaseException | None) -> bool:
+    """Whether a batch operation's answer leaves it unknown whether it ran: a 408/5xx that
+    BC does not explain as a permanent error (None: not run, since an earlier one failed)."""
+    if status is None or outcome_known(status):
+        return False
+    return error is None or getattr(error, "transient", True)
+
+
+def _committed_late(work: _Work, doubts: InDoubt) -> bool:
+    """A document or customer whose create was in doubt, and which the look-up finds: that
+    create committed after all. It is applied (linked to what was found), not re-planned,
+    and not refused as a duplicate."""
+    if work.posts_rows or not (work.existing or work.posted):
+        return False
+    if not doubts.found([work.write_key()]):
+        return False
+    entity, row = (work.op.entity, work.existing[0]) if work.existing else work.posted[0]
+    work.outcome = Outcome.APPLIED
+    work.doubted = True
+    work.refs = [f"{entity}({row['id']})"]
+    logger.info("%s: the write in doubt committed after all (%s)", work.label, work.refs[0])
+    return True
 
 
 def _settle(work: _Work, responses: list[BatchResponse | None]) -> None:
@@ -559,4 +665,5 @@ def target_from_settings(settings: Settings) -> BCTarget:
         client=BCClient.from_settings(settings),
         mapping=settings.bc_mapping or DEFAULT_MAPPING,
         payment_journal=settings.bc_payment_journal,
+        in_doubt_seconds=settings.bc_in_doubt_seconds,
     )

@@ -100,6 +100,7 @@ class DataverseClient(HTTPClient):
             transport=options.get("transport"),
         )
         options.setdefault("max_concurrency", settings.dataverse_max_concurrency)
+        options.setdefault("timeout", settings.dataverse_http_timeout)
         return cls(settings.dataverse_url, auth=auth, **options)
 
     # --- records ----------------------------------------------------------------------------
