@@ -3,7 +3,8 @@
 - `poll(app_area)` lists the portal queue (one poll at a time per app area) and fans out one
   `process_packet` message per new or stalled packet. Messages carry ids, never links or bodies.
 - `process_packet(app_area, packet_id)` downloads, archives, applies and queues the ack;
-  transient errors are retried with backoff, permanent ones are quarantined by the core.
+  transient errors are retried with backoff, permanent ones are quarantined by the core. A
+  packet another worker holds comes back later too, logged as one INFO line, not an error.
 - `retry_quarantined(packet_id)` re-drives a quarantined packet (what `dlq retry` asks for).
 
 Importing this module sets the global broker from settings if none is set yet, because actors
@@ -16,9 +17,8 @@ import logging
 import threading
 
 import dramatiq
-from dramatiq.middleware import Middleware
-from dramatiq.rate_limits import ConcurrentRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
+from dramatiq.common import compute_backoff
+from dramatiq.middleware import CurrentMessage, Middleware
 
 from packetworker.logs import bind
 from packetworker.pipeline.broker import (
@@ -45,7 +45,10 @@ class _ContextHolder(Middleware):
     """One `PipelineContext` per worker process, built on first use and closed on shutdown.
 
     Built lazily (not at import) because the dramatiq CLI imports this module in each forked
-    worker process, and HTTP/Redis connections must not be shared across a fork.
+    worker process, and HTTP/Redis connections must not be shared across a fork. On shutdown,
+    after dramatiq's grace for in-flight work, the locks that work still holds are released:
+    the work dies with the process and its packets resume elsewhere (their ledger state says
+    where), and the next poll need not wait for the poll lock to expire.
     """
 
     def __init__(self) -> None:
@@ -61,8 +64,16 @@ class _ContextHolder(Middleware):
     def close(self) -> None:
         with self._lock:
             context, self._context = self._context, None
-        if context is not None:
-            context.close()
+        if context is None:
+            return
+        released = context.ledger.locks.release_all()
+        if released:
+            logger.warning(
+                "Stopped with work still in flight after the shutdown grace; released its "
+                "locks so other workers take over: %s",
+                ", ".join(released),
+            )
+        context.close()
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.close()
@@ -75,17 +86,6 @@ broker.add_middleware(_context)
 def get_context() -> PipelineContext:
     """This process's pipeline context (thread-safe, built once)."""
     return _context.get()
-
-
-def _poll_lock(app_area: str) -> ConcurrentRateLimiter:
-    # Rate-limiter keys are not namespaced by Dramatiq; prefix them like the broker's keys so
-    # deployments sharing one Redis do not block each other's polls.
-    return ConcurrentRateLimiter(
-        RedisBackend(client=broker.client),
-        f"pw:{broker.namespace}:poll-lock:{app_area}",
-        limit=1,
-        ttl=settings.poll_lock_ttl_ms,
-    )
 
 
 def _never(retries: int, exception: BaseException) -> bool:
@@ -104,12 +104,15 @@ def _never(retries: int, exception: BaseException) -> bool:
 def poll(app_area: str) -> None:
     """List `app_area`'s pending packets and enqueue the ones that need processing."""
     log = bind(logger, app_area=app_area)
-    with _poll_lock(app_area).acquire(raise_on_failure=False) as acquired:
+    context = get_context()
+    # One poll per app area across all workers; released on shutdown if a poll is cut short.
+    lock = context.ledger.locks.try_lock(f"poll:{app_area}", ttl=settings.poll_lock_ttl_ms / 1000)
+    with lock as acquired:
         if not acquired:
             log.info("Another poll of this app area is running; skipped.")
             return
         try:
-            result = poll_once(get_context(), app_area)
+            result = poll_once(context, app_area)
         except (TransientError, *RETRYABLE_EXCEPTIONS) as exc:
             log.warning("Poll failed, the next tick retries: %s", exc)
             return
@@ -145,11 +148,37 @@ def process_packet(app_area: str, packet_id: str) -> None:
         log.warning("Transient failure, will retry with backoff: %s", exc)
         raise
     if result.error == BUSY:
-        raise TransientError(BUSY)
+        _retry_busy(log)
+        return
     if result.error:
         log.info("Packet %s: %s", result.state, result.error, extra={"state": result.state})
     else:
         log.info("Packet %s.", result.state, extra={"state": result.state})
+
+
+def _retry_busy(log: logging.LoggerAdapter) -> None:
+    """Send the current message again later, with the retry backoff, without an error.
+
+    Another worker holds the packet: usually it is processing it right now, but it may have
+    died holding the lock, so the message comes back once the lock may have expired rather
+    than wait for the stale-packet sweep. Raising would make dramatiq log an ERROR with a
+    traceback for what is routine."""
+    message = CurrentMessage.get_current_message()
+    assert message is not None, "only called from inside an actor"
+    retries = message.options.get("retries", 0)
+    if retries >= settings.process_max_retries:
+        log.info(
+            "Another worker still holds the packet after %d retries; left to it (a stalled "
+            "packet is re-sent by the next poll).",
+            retries,
+        )
+        return
+    _, delay = compute_backoff(
+        retries, factor=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms
+    )
+    message.options["retries"] = retries + 1
+    broker.enqueue(message, delay=delay)
+    log.info("Another worker holds the packet; retrying in %.1fs.", delay / 1000)
 
 
 @dramatiq.actor(queue_name=PACKETS_QUEUE, retry_when=make_retry_when(settings.process_max_retries))

@@ -32,6 +32,7 @@ from dramatiq.middleware import (
 )
 
 from packetworker.pipeline.results import TransientError
+from packetworker.pipeline.shutdown import GracefulShutdown
 from packetworker.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def redis_client(settings: Settings) -> redis.Redis:
 
 def make_middleware(settings: Settings) -> list[Middleware]:
     """Dramatiq's default middleware plus CurrentMessage, with retries limited to transient
-    errors, and Prometheus when enabled."""
+    errors, a graceful shutdown under a process-group SIGTERM, and Prometheus when enabled."""
     middleware: list[Middleware] = [
         AgeLimit(),
         TimeLimit(),
@@ -113,6 +114,7 @@ def make_middleware(settings: Settings) -> list[Middleware]:
             retry_when=make_retry_when(settings.process_max_retries),
         ),
         CurrentMessage(),
+        GracefulShutdown(grace_ms=settings.worker_shutdown_timeout_ms),
     ]
     if settings.prometheus_enabled:
         # Optional extra `metrics`; imported lazily so the worker runs without it.

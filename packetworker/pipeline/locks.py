@@ -2,7 +2,8 @@
 
 `try_lock` never waits: a held lock means another worker is already on it, and the caller
 skips. Locks expire after `ttl` seconds so a killed worker cannot hold one forever; long
-work calls `refresh()` to keep it.
+work calls `refresh()` to keep it. A worker that stops with work still in flight calls
+`release_all()`, so the next worker need not wait for the TTL.
 """
 
 from __future__ import annotations
@@ -25,12 +26,43 @@ class LockHandle(ABC):
 
 
 class Locks(ABC):
-    @abstractmethod
+    """Exclusive locks, each remembered from `acquire` to `release` so that `release_all`
+    can free what work abandoned at shutdown still holds."""
+
+    def __init__(self) -> None:
+        self._held_by_us: dict[int, tuple[str, LockHandle]] = {}
+        self._held_mutex = threading.Lock()
+
     def acquire(self, name: str, *, ttl: float) -> LockHandle | None:
         """Take `name` if free; None if someone else holds it."""
+        handle = self._acquire(name, ttl=ttl)
+        if handle is not None:
+            with self._held_mutex:
+                self._held_by_us[id(handle)] = (name, handle)
+        return handle
+
+    def release(self, handle: LockHandle) -> None:
+        """Give `handle` back (a no-op when it expired or was released already)."""
+        with self._held_mutex:
+            self._held_by_us.pop(id(handle), None)
+        self._release(handle)
+
+    def release_all(self) -> list[str]:
+        """Release every lock still held through this object; their names.
+
+        For shutdown: work that outlived the grace period is abandoned with the process,
+        and its locks would otherwise block the next worker until they expire."""
+        with self._held_mutex:
+            held, self._held_by_us = list(self._held_by_us.values()), {}
+        for _, handle in held:
+            self._release(handle)
+        return sorted(name for name, _ in held)
 
     @abstractmethod
-    def release(self, handle: LockHandle) -> None: ...
+    def _acquire(self, name: str, *, ttl: float) -> LockHandle | None: ...
+
+    @abstractmethod
+    def _release(self, handle: LockHandle) -> None: ...
 
     @contextmanager
     def try_lock(self, name: str, *, ttl: float) -> Iterator[LockHandle | None]:
@@ -58,16 +90,17 @@ class RedisLocks(Locks):
     """redis-py's `Lock` (token-checked release and extend, done in Lua by redis-py)."""
 
     def __init__(self, client: redis.Redis, *, namespace: str = "pw") -> None:
+        super().__init__()
         self.client = client
         self.namespace = namespace
 
-    def acquire(self, name: str, *, ttl: float) -> LockHandle | None:
+    def _acquire(self, name: str, *, ttl: float) -> LockHandle | None:
         lock = self.client.lock(
             f"{self.namespace}:lock:{name}", timeout=ttl, blocking=False, thread_local=False
         )
         return _RedisHandle(lock) if lock.acquire() else None
 
-    def release(self, handle: LockHandle) -> None:
+    def _release(self, handle: LockHandle) -> None:
         assert isinstance(handle, _RedisHandle)
         # Expired and maybe taken by another worker: nothing of ours to release.
         with contextlib.suppress(redis.exceptions.LockError):
@@ -91,11 +124,12 @@ class MemoryLocks(Locks):
     """In-process locks for the memory ledger (replay, unit tests)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self.clock = clock
         self._mutex = threading.Lock()
         self._held: dict[str, tuple[str, float]] = {}
 
-    def acquire(self, name: str, *, ttl: float) -> LockHandle | None:
+    def _acquire(self, name: str, *, ttl: float) -> LockHandle | None:
         now = self.clock()
         with self._mutex:
             held = self._held.get(name)
@@ -105,7 +139,7 @@ class MemoryLocks(Locks):
             self._held[name] = (token, now + ttl)
             return _MemoryHandle(self, name, token, ttl)
 
-    def release(self, handle: LockHandle) -> None:
+    def _release(self, handle: LockHandle) -> None:
         assert isinstance(handle, _MemoryHandle)
         with self._mutex:
             held = self._held.get(handle.name)

@@ -62,6 +62,14 @@ class _GiveUp(Exception):
     """Internal: a permanent failure before the bytes are archived; record it, do not ack."""
 
 
+class _Vanished(Exception):
+    """Internal: the packet's ledger entry is gone mid-run (Redis flushed or lost its data)."""
+
+
+#: `ProcessResult.error` of a run whose ledger entry vanished under it.
+VANISHED = "ledger entry vanished"
+
+
 def process_packet(ctx: PipelineContext, app_area: str, packet_id: str) -> ProcessResult:
     """Download (or read from the archive), archive, dedupe and apply one packet.
 
@@ -79,7 +87,8 @@ def run_packet(
     with ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=settings.packet_lock_ttl) as held:
         entry = ctx.ledger.get(packet_id)
         if held is None:
-            log.info("another worker holds this packet; skipped")
+            # DEBUG: the caller says what it does about it (the actor retries later, at INFO).
+            log.debug("another worker holds this packet; skipped")
             state = entry.state if entry else "unknown"
             return ProcessResult(packet_id, state, error=BUSY)
         if entry is None:
@@ -110,10 +119,25 @@ class _Run:
         self.outcomes: Counter[str] = Counter()
 
     def update(self, state: PacketState | None = None, **fields: object) -> PacketEntry:
-        self.entry = self.ledger.update(self.id, state=state, **fields)
+        try:
+            self.entry = self.ledger.update(self.id, state=state, **fields)
+        except KeyError:  # the ledger's answer for an unknown packet
+            raise _Vanished(self.id) from None
         return self.entry
 
     def execute(self) -> ProcessResult:
+        try:
+            return self._execute()
+        except _Vanished:
+            # Nothing to retry here: unacknowledged, the packet is still pending in the portal
+            # and the next poll lists it as new; targets' idempotency keys stop a second apply.
+            self.log.warning(
+                "ledger entry vanished mid-run (Redis flushed?); stopped, the next poll "
+                "lists the packet again"
+            )
+            return ProcessResult(self.id, "unknown", dict(self.outcomes), error=VANISHED)
+
+    def _execute(self) -> ProcessResult:
         settings = self.ctx.settings
         attempts = self.entry.attempts + 1
         self.update(attempts=attempts)
@@ -137,6 +161,8 @@ class _Run:
             self.update(PacketState.APPLYING)
             self.apply(spool)
             return self.finish()
+        except _Vanished:
+            raise  # nothing left to record the failure in; `execute` reports it
         except _Quarantine as exc:
             return self.quarantine(str(exc))
         except PacketError as exc:

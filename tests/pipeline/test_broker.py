@@ -25,6 +25,7 @@ from packetworker.pipeline.broker import (
     secrets_of,
     worker_argv,
 )
+from packetworker.pipeline.shutdown import GracefulShutdown
 from packetworker.settings import Settings
 
 
@@ -92,6 +93,7 @@ def test_broker_has_an_explicit_middleware_list():
         Pipelines,
         Retries,
         CurrentMessage,
+        GracefulShutdown,
     ]
 
 
