@@ -10,6 +10,7 @@ chooses them unless asked by name.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from packetworker.targets import Target, TargetInfo
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from packetworker.settings import Settings
 
 
-def _emulated(module: str):
+def _emulated(module: str) -> Callable[[Settings], Target]:
     """A factory that imports the emulator's wiring only when the target is built."""
 
     def build(settings: Settings) -> Target:
