@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 from packetworker.packets.model import PacketHeader, Record, Status, Table  # noqa: E402
 from packetworker.sandbox.dataverse import DataverseEmulator  # noqa: E402
+from packetworker.sandbox.targets.crm import CREDENTIALS, quiet_server_logs  # noqa: E402
+from packetworker.sandbox.targets.dataverse import field_sales_entities  # noqa: E402
 from packetworker.targets.base import ApplyContext, Outcome  # noqa: E402
-from packetworker.targets.crm_embedded import CREDENTIALS, quiet_server_logs  # noqa: E402
 from packetworker.targets.dataverse import DataverseAuth, DataverseClient  # noqa: E402
-from packetworker.targets.dataverse.embedded import field_sales_entities  # noqa: E402
 from packetworker.targets.dataverse.target import DataverseTarget  # noqa: E402
 from packetworker.targets.mapping import load_mapping  # noqa: E402
 

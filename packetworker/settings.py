@@ -55,9 +55,9 @@ class Settings(BaseSettings):
     )
     link_attempts: int = Field(3, description="Fresh download links tried when one has expired.")
     target: str = Field(
-        "auto",
-        description="Where records go: auto (BC if BC_CLIENT_ID is set, else an embedded BC "
-        "emulator), bc, plan, recording, or another system.",
+        "bc",
+        description="Where records go: bc, dataverse, crmaas, dynamics-portal (each refuses to "
+        "start without its settings), plan, recording, or an emulator by name (bc-emulator, …).",
     )
     plan_output: str = Field(
         "./var/plan.jsonl", description="JSON-lines file of the plan target ('-' = stdout)."

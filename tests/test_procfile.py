@@ -97,3 +97,115 @@ def test_procfile_processes_sync_a_packet_and_stop_on_sigterm(
     assert codes == {name: 0 for name in processes}, {
         name: (tmp_path / f"{name}.log").read_text(errors="replace")[-2000:] for name in processes
     }
+
+
+# --- start-up refusals ------------------------------------------------------------------------
+
+# Settings a deployment may have in the environment running the tests; the refusal tests
+# start from none of them.
+TARGET_SETTINGS = ("TARGET", "BC_", "DATAVERSE_", "CRMAAS_", "DYNAMICS_PORTAL_", "OUTBOUND_")
+
+
+def bare_env(tmp_path: Path, **values: str) -> dict[str, str]:
+    """The test's environment without any target setting, plus `values`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(TARGET_SETTINGS)}
+    env.update(
+        {
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "DM_APP_AREA": DEMO_APP_AREA,
+            "ARCHIVE_URL": f"file://{tmp_path / 'archive'}",
+            "SPOOL_DIR": str(tmp_path / "spool"),
+            **values,
+        }
+    )
+    return env
+
+
+def run_to_exit(command: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        shlex.split(command),
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("process", ["worker", "clock"])
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        (
+            {},
+            "packetworker: TARGET=bc needs BC_TENANT, BC_CLIENT_ID, BC_CLIENT_SECRET "
+            "(or BC_REFRESH_TOKEN)",
+        ),
+        (
+            {"TARGET": "dataverse", "DATAVERSE_CLIENT_ID": "app"},
+            "packetworker: TARGET=dataverse needs DATAVERSE_URL, DATAVERSE_TENANT, "
+            "DATAVERSE_CLIENT_SECRET",
+        ),
+        (
+            {"TARGET": "auto"},
+            "packetworker: TARGET=auto is gone (it fell back to an in-memory emulator): set "
+            "TARGET=bc for Business Central, or TARGET=bc-emulator to use the embedded emulator "
+            "on purpose",
+        ),
+    ],
+    ids=["default-bc", "dataverse", "auto"],
+)
+def test_procfile_process_refuses_to_start_without_its_target_settings(
+    process, values, line, tmp_path
+):
+    done = run_to_exit(procfile()[process], bare_env(tmp_path, **values), tmp_path)
+
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [line]
+
+
+def test_a_bare_dramatiq_worker_without_target_settings_stops_before_taking_work(tmp_path):
+    """Run as `dramatiq packetworker.pipeline.worker` (not through the Procfile's check), each
+    worker process still refuses at import, and dramatiq's main process stops."""
+    command = f"{sys.executable} -m dramatiq packetworker.pipeline.worker --processes 1"
+
+    done = run_to_exit(command, bare_env(tmp_path, REDIS_URL="redis://127.0.0.1:1/0"), tmp_path)
+
+    assert done.returncode != 0
+    assert "packetworker: TARGET=bc needs BC_TENANT" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("process", "ready"),
+    [("worker", "Worker process is ready for action"), ("clock", "Clock polling")],
+)
+def test_procfile_process_starts_with_an_explicit_emulator_target(
+    process, ready, redis_url, namespace, tmp_path
+):
+    env = bare_env(
+        tmp_path,
+        TARGET="bc-emulator",
+        REDIS_URL=redis_url,
+        BROKER_NAMESPACE=namespace,
+        LEDGER_NAMESPACE=namespace,
+        DM_API_URL="http://127.0.0.1:9/mobile",  # nothing answers; no poll runs here
+        DM_API_KEY="unused",
+        DM_POLL_INTERVAL="3600",
+    )
+    log = tmp_path / f"{process}.log"
+    proc = start(procfile()[process], env, log)
+    try:
+        wait_for(
+            lambda: ready in log.read_text(errors="replace") or proc.poll() is not None,
+            timeout=60,
+            what=f"the {process} to start",
+        )
+        assert proc.poll() is None, log.read_text(errors="replace")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, log.read_text(errors="replace")[-2000:]

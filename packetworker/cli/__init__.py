@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from packetworker.cli import (  # noqa: F401  (registers commands)
     check,
     outbound,
@@ -10,7 +12,16 @@ from packetworker.cli import (  # noqa: F401  (registers commands)
     portal,
 )
 from packetworker.cli.app import app
+from packetworker.targets import NotConfigured
+
+# Exit status of a command refused for a missing or wrong setting (as for a usage error).
+NOT_CONFIGURED = 2
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a missing setting ends it with one line naming it, not a traceback."""
+    try:
+        app()
+    except NotConfigured as exc:
+        print(f"packetworker: {exc}", file=sys.stderr, flush=True)
+        sys.exit(NOT_CONFIGURED)

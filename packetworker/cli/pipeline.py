@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Annotated
 
 import orjson
@@ -10,17 +12,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from packetworker.cli.app import app, console, fail, settings
-from packetworker.pipeline.context import PipelineContext
+from packetworker.pipeline.context import PipelineContext, check_configured
 from packetworker.pipeline.results import ProcessResult
 from packetworker.settings import Settings
+from packetworker.targets import target_info
 
 dlq = typer.Typer(help="Inspect and re-drive quarantined packets.", no_args_is_help=True)
 app.add_typer(dlq, name="dlq")
 
 
-def _with_target(target: str | None) -> Settings:
+# What `replay` applies to when neither --target nor TARGET names a target: it runs on a
+# laptop with nothing configured, and says so on its first line. Long-running processes have
+# no such default (see `check_configured`).
+REPLAY_TARGET = "bc-emulator"
+
+
+def _replay_settings(target: str | None) -> Settings:
+    """Settings with the target replay uses: --target, else TARGET if set, else the emulator."""
     s = settings()
-    return s.model_copy(update={"target": target}) if target else s
+    chosen = target or (s.target if "target" in s.model_fields_set else REPLAY_TARGET)
+    return s.model_copy(update={"target": chosen})
 
 
 @app.command()
@@ -33,10 +44,14 @@ def replay(
     """Run local packets through the pipeline: in process, or queued to the workers."""
     from packetworker.pipeline import replay as replaying
 
-    s = _with_target(target)
     if queue:
+        s = settings().model_copy(update={"target": target}) if target else settings()
         _enqueue(paths, s, app_area or s.dm_app_area or replaying.DEFAULT_APP_AREA)
         return
+    s = _replay_settings(target)
+    summary = target_info(s.target).summary
+    line = f"target: {s.target}{f' ({summary})' if summary else ''}"
+    console.print(line, highlight=False, soft_wrap=True)
     ctx = PipelineContext.for_replay(s)
     total = sum(1 for p in paths for _ in replaying.expand(p)) or None
     rows: list[tuple[str, ProcessResult]] = []
@@ -216,7 +231,26 @@ def clock() -> None:
     """The scheduler process: enqueue a poll per app area every DM_POLL_INTERVAL seconds."""
     from packetworker.pipeline.clock import run_clock
 
+    s = settings()
+    check_configured(s)
     try:
-        run_clock(settings())
+        run_clock(s)
     except ValueError as exc:
         raise fail(str(exc), code=2) from None
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker(ctx: typer.Context) -> None:
+    """The worker process: check the settings, then become `dramatiq
+    packetworker.pipeline.worker` with the WORKER_* options (extra options are passed on).
+
+    The check runs here, once, because dramatiq's main process imports none of our code: it
+    forks children that do, so a refusal there would come once per child, after the fork.
+    """
+    from packetworker.pipeline.broker import worker_argv
+
+    s = settings()
+    check_configured(s)
+    argv = [*worker_argv(s), *ctx.args]
+    sys.stdout.flush()
+    os.execv(argv[0], argv)  # noqa: S606 - our own interpreter, running dramatiq's CLI

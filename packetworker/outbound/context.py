@@ -17,6 +17,10 @@ from packetworker.outbound.state import OutboundState, RedisOutboundState
 from packetworker.portal import PortalClient
 from packetworker.settings import Settings
 from packetworker.targets.bc import BCClient
+from packetworker.targets.required import missing_bc, require
+
+# What a missing BC setting stops (outbound reads Business Central; there is no fallback).
+OUTBOUND = "outbound (Business Central → mobile)"
 
 
 def utcnow() -> datetime:
@@ -37,6 +41,11 @@ def parse_user_map(text: str) -> dict[str, str]:
             raise ValueError(f"BC_USER_MAP entry {pair!r} is not CODE=user")
         mapping[code] = user
     return mapping
+
+
+def check_bc(settings: Settings) -> None:
+    """Refuse, naming the settings, when Business Central is not configured."""
+    require(OUTBOUND, missing_bc(settings))
 
 
 def redis_for(settings: Settings) -> redis.Redis:
@@ -91,7 +100,10 @@ class OutboundContext:
         bc: BCClient | None = None,
         portal: PortalClient | None = None,
     ) -> OutboundContext:
-        """The production composition: Redis state, BC and portal clients from settings."""
+        """The production composition: Redis state, BC and portal clients from settings
+        (`NotConfigured` when BC's are missing and no `bc` client is given)."""
+        if bc is None:
+            check_bc(settings)
         if state is None:
             state = RedisOutboundState(redis_for(settings), settings.ledger_namespace)
         app_area = settings.outbound_app_area or next(iter(split_list(settings.dm_app_area)), "")

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import redis
 
+from packetworker.outbound.context import check_bc
 from packetworker.pipeline.archive import Archive, open_archive
 from packetworker.pipeline.ledger import Ledger, MemoryLedger, RedisLedger
 from packetworker.portal import PortalClient
 from packetworker.settings import Settings, get_settings
-from packetworker.targets import Target, get_target
+from packetworker.targets import Target, UnknownTarget, check_target, get_target
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,22 @@ def portal_factory_for(settings: Settings) -> Callable[[str], PortalClient]:
 
     factory.clients = clients  # type: ignore[attr-defined] - so `close()` can reach them
     return factory
+
+
+def check_configured(settings: Settings, *, allow_unknown_target: bool = False) -> None:
+    """Raise `NotConfigured` when a long-running process (worker, clock) would lack settings
+    for its work: the target's, or Business Central's when outbound work is configured.
+
+    `allow_unknown_target`: a name not registered yet passes (a module the worker imports
+    later may register it; `get_target` still refuses it when the context is built).
+    """
+    try:
+        check_target(settings.target, settings)
+    except UnknownTarget:
+        if not allow_unknown_target:
+            raise
+    if settings.outbound_users or settings.webhook_url:
+        check_bc(settings)
 
 
 def _no_portal(app_area: str) -> PortalClient:
@@ -80,7 +97,7 @@ class PipelineContext:
     def for_replay(cls, settings: Settings | None = None) -> PipelineContext:
         """Replay needs no services: Redis only when `REDIS_URL` is set and answers,
         otherwise an in-memory ledger; the configured archive (default `./var/archive`)
-        and target (default `plan`); no portal."""
+        and target; no portal."""
         settings = settings or Settings()
         retention = settings.ledger_retention_days * 86400
         ledger: Ledger = MemoryLedger(retention=retention)

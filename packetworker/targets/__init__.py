@@ -1,17 +1,26 @@
 """Targets: the systems inbound records are applied to, behind one small interface.
 
-`get_target(name, settings)` builds one by name: `plan` (dry run that writes the operations it
-would perform), `recording` (idempotent store used by tests and demos), and the systems `bc`,
-`dataverse`, `crmaas`, `dynamics-portal`, and `auto` (a real system when its credentials are
-configured, else an embedded emulator).
+`get_target(name, settings)` builds one by name: the systems `bc`, `dataverse`, `crmaas` and
+`dynamics-portal` (each refuses, with `NotConfigured` naming the settings, when its settings
+are missing: never a silent fallback), `plan` (dry run that writes the operations it would
+perform) and `recording` (idempotent store used by tests and demos).
+
+Other packages add targets to the registry: by `register_target`, or by declaring an entry
+point in the `packetworker.targets` group, loaded the first time its name is asked for. The
+emulators are registered that way by `packetworker.sandbox` (`bc-emulator`,
+`dataverse-emulator`, `crmaas-emulator`, `dynamics-portal-emulator`), so nothing here names
+the sandbox.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
+from packetworker.targets import required
 from packetworker.targets.base import (
     ApplyContext,
     Outcome,
@@ -19,27 +28,114 @@ from packetworker.targets.base import (
     Target,
     TargetError,
 )
+from packetworker.targets.required import NotConfigured
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "ApplyContext",
+    "NotConfigured",
     "Outcome",
     "RecordOutcome",
     "Target",
     "TargetError",
+    "TargetInfo",
+    "UnknownTarget",
+    "check_target",
     "get_target",
+    "known_targets",
     "register_target",
+    "target_info",
 ]
 
+ENTRY_POINT_GROUP = "packetworker.targets"
 TargetFactory = Callable[["Settings"], Target]
-_REGISTRY: dict[str, TargetFactory] = {}
 
 
-def register_target(name: str, factory: TargetFactory) -> None:
-    """Make `name` available to `get_target` (system packages register themselves)."""
+@dataclass(frozen=True, slots=True)
+class TargetInfo:
+    """A registered target: how to build it, what it needs, and one line saying what it is."""
+
+    build: TargetFactory
+    missing: Callable[[Settings], list[str]] | None = None  # settings it lacks, by env name
+    summary: str = ""
+
+
+class UnknownTarget(NotConfigured):
+    """No target is registered under the name."""
+
+
+# Names a deployment may still set, and what to set instead.
+RETIRED = {
+    "auto": "TARGET=auto is gone (it fell back to an in-memory emulator): set TARGET=bc for "
+    "Business Central, or TARGET=bc-emulator to use the embedded emulator on purpose",
+}
+
+_REGISTRY: dict[str, TargetInfo] = {}
+
+
+def register_target(
+    name: str,
+    factory: TargetFactory | TargetInfo,
+    *,
+    missing: Callable[[Settings], list[str]] | None = None,
+    summary: str = "",
+) -> None:
+    """Make `name` available to `get_target`."""
+    if not isinstance(factory, TargetInfo):
+        factory = TargetInfo(factory, missing, summary)
     _REGISTRY[name] = factory
+
+
+def _entry_point(name: str) -> TargetInfo | None:
+    """The target an installed package declares under `name` in the entry-point group."""
+    for point in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            loaded = point.load()
+        except ImportError as exc:
+            raise NotConfigured(
+                f"target {name!r} is installed but cannot load ({exc}); "
+                "install its extra, e.g. pip install 'packetworker[sandbox]'"
+            ) from None
+        info = loaded if isinstance(loaded, TargetInfo) else TargetInfo(loaded)
+        _REGISTRY[name] = info
+        return info
+    return None
+
+
+def known_targets() -> list[str]:
+    """Every target name: registered here or declared by an installed package."""
+    declared = {point.name for point in entry_points(group=ENTRY_POINT_GROUP)}
+    return sorted(set(_REGISTRY) | declared)
+
+
+def target_info(name: str) -> TargetInfo:
+    """The registration of `name`; `NotConfigured` for a retired name, else `UnknownTarget`."""
+    if name in RETIRED:
+        raise NotConfigured(RETIRED[name])
+    info = _REGISTRY.get(name) or _entry_point(name)
+    if info is None:
+        raise UnknownTarget(f"unknown target {name!r} (known: {', '.join(known_targets())})")
+    return info
+
+
+def check_target(name: str, settings: Settings) -> TargetInfo:
+    """`name`'s registration, after checking that `settings` give it what it needs.
+
+    Raises `NotConfigured` naming the missing settings (as `TARGET=<name> needs ...`), and
+    for unknown or retired names; builds nothing, so it is what processes check at start-up.
+    """
+    info = target_info(name)
+    if info.missing is not None:
+        required.require(f"TARGET={name}", info.missing(settings))
+    return info
+
+
+def get_target(name: str, settings: Settings) -> Target:
+    """Build the target called `name` (see `check_target` for the errors)."""
+    return check_target(name, settings).build(settings)
 
 
 def _plan(settings: Settings) -> Target:
@@ -54,36 +150,39 @@ def _recording(settings: Settings) -> Target:
     return RecordingTarget(path=settings.recording_path)
 
 
-register_target("plan", _plan)
-register_target("recording", _recording)
-
-# System targets live in sub-packages with heavier imports (OAuth, emulators); each exposes a
-# `target_from_settings(settings)` factory, imported only when that target is asked for.
-_SYSTEMS = {
-    "auto": "packetworker.targets.embedded",
-    "bc": "packetworker.targets.bc.target",
-    "dataverse": "packetworker.targets.dataverse.target",
-    "crmaas": "packetworker.targets.crmaas.target",
-    "dynamics-portal": "packetworker.targets.dynamics_portal.target",
-}
-
-
 def _system(module: str) -> TargetFactory:
+    """System targets have heavier imports (OAuth, HTTP); each module exposes
+    `target_from_settings(settings)`, imported only when that target is built."""
+
     def factory(settings: Settings) -> Target:
         return importlib.import_module(module).target_from_settings(settings)
 
     return factory
 
 
-for _name, _module in _SYSTEMS.items():
-    register_target(_name, _system(_module))
-
-
-def get_target(name: str, settings: Settings) -> Target:
-    """Build the target called `name`; raises `ValueError` listing the known names."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown target {name!r} (known: {known})") from None
-    return factory(settings)
+register_target("plan", _plan, summary="dry run: writes the operations it would perform")
+register_target("recording", _recording, summary="a local store for tests and demos")
+register_target(
+    "bc",
+    _system("packetworker.targets.bc.target"),
+    missing=required.missing_bc,
+    summary="Business Central API v2.0",
+)
+register_target(
+    "dataverse",
+    _system("packetworker.targets.dataverse.target"),
+    missing=required.missing_dataverse,
+    summary="Dynamics 365 / Dataverse Web API v9.2",
+)
+register_target(
+    "crmaas",
+    _system("packetworker.targets.crmaas.target"),
+    missing=required.missing_crmaas,
+    summary="CRM as a Service",
+)
+register_target(
+    "dynamics-portal",
+    _system("packetworker.targets.dynamics_portal.target"),
+    missing=required.missing_dynamics_portal,
+    summary="the Dynamics portal proxy",
+)

@@ -7,7 +7,7 @@ each applied to the tables it names. Subclasses send the resulting operations �
 time (`apply_mapped`, `apply_contact`) or all together (`apply_operations`, to batch) — and
 answer an `OpResult` per operation, or raise `RecordRefused` for a record the CRM or the
 mapping's rules refuse. Also shared: the settings every CRM target takes (`crm_options`),
-resolving lookups, and owning the client (and an embedded emulator) until `close()`.
+resolving lookups, and owning the client (and, for the sandbox, an emulator) until `close()`.
 
 Record errors — a failed mapping check (Invalid Email, Missing Email), a lookup that finds
 nothing (Company Not Found), an existing record under PreventDuplicate (Duplicate Contact),
@@ -207,7 +207,7 @@ class _Ledger:
 class CrmTarget(Target):
     """Maps whole packets and reports one outcome per record; subclasses send operations.
 
-    The target owns `client` and closes it; `on_close` runs after (it stops an embedded
+    The target owns `client` and closes it; `on_close` runs after (the sandbox stops its
     emulator). `entity_aliases` maps a lookup's neutral entity name (`company`) to where
     this CRM keeps it: (entity, field).
     """

@@ -13,10 +13,10 @@ from support.vendor import vendor_packet_path
 from packetworker.packets.model import PacketHeader, Record, Status, Table
 from packetworker.packets.reader import open_packet
 from packetworker.sandbox.bc import BCSandbox
+from packetworker.sandbox.targets.seed import load_seed, seed
 from packetworker.targets import ApplyContext, RecordOutcome
 from packetworker.targets.base import WriteJournal
 from packetworker.targets.bc import BCAuth, BCClient
-from packetworker.targets.bc.seed import load_seed, seed
 from packetworker.targets.bc.target import BCTarget
 
 ROOT = Path(__file__).resolve().parents[2]

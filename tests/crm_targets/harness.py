@@ -14,18 +14,18 @@ from packetworker.packets import open_packet
 from packetworker.sandbox.crmaas import CrmaasEmulator
 from packetworker.sandbox.dataverse import DataverseEmulator
 from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
+from packetworker.sandbox.targets.crm import CREDENTIALS, SAMPLE_CUSTOMER
+from packetworker.sandbox.targets.crmaas import seed_samples as seed_crmaas
+from packetworker.sandbox.targets.dataverse import field_sales_entities
+from packetworker.sandbox.targets.dataverse import seed_samples as seed_dataverse
+from packetworker.sandbox.targets.dynamics_portal import seed as seed_portal_record
+from packetworker.sandbox.targets.dynamics_portal import seed_samples as seed_portal
 from packetworker.targets.base import ApplyContext, RecordOutcome
 from packetworker.targets.crm_common import CrmTarget, RecordErrors
-from packetworker.targets.crm_embedded import CREDENTIALS, SAMPLE_CUSTOMER
 from packetworker.targets.crmaas.client import CrmaasClient
-from packetworker.targets.crmaas.embedded import seed_samples as seed_crmaas
 from packetworker.targets.crmaas.target import CrmaasTarget
-from packetworker.targets.dataverse.embedded import field_sales_entities
-from packetworker.targets.dataverse.embedded import seed_samples as seed_dataverse
 from packetworker.targets.dataverse.target import DataverseTarget
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
-from packetworker.targets.dynamics_portal.embedded import seed as seed_portal_record
-from packetworker.targets.dynamics_portal.embedded import seed_samples as seed_portal
 from packetworker.targets.dynamics_portal.target import DynamicsPortalTarget, RecordIndex
 from packetworker.targets.mapping import load_mapping
 from tests.crm.support import FakeTime, make_dataverse_client

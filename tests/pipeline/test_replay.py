@@ -79,7 +79,7 @@ def test_for_replay_uses_redis_when_redis_url_is_set_and_answers(
 ):
     monkeypatch.setenv("REDIS_URL", pipeline_redis_url)
 
-    ctx = PipelineContext.for_replay(Settings(_env_file=None))
+    ctx = PipelineContext.for_replay(Settings(_env_file=None, target="plan"))
 
     assert isinstance(ctx.ledger, RedisLedger)
     ctx.close()
@@ -88,7 +88,7 @@ def test_for_replay_uses_redis_when_redis_url_is_set_and_answers(
 def test_for_replay_falls_back_to_memory_when_redis_does_not_answer(no_services, monkeypatch):
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
 
-    ctx = PipelineContext.for_replay(Settings(_env_file=None))
+    ctx = PipelineContext.for_replay(Settings(_env_file=None, target="plan"))
 
     assert isinstance(ctx.ledger, MemoryLedger)
 

@@ -71,6 +71,7 @@ from packetworker.targets.mapping import (
     load_mapping,
     resolve_lookups,
 )
+from packetworker.targets.required import missing_bc, require
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -660,7 +661,9 @@ def describe_entity(row: dict) -> Iterator[str]:
 
 
 def target_from_settings(settings: Settings) -> BCTarget:
-    """The `bc` target: real Business Central configured by the `bc_*` settings."""
+    """The `bc` target: real Business Central configured by the `bc_*` settings
+    (`NotConfigured` names the ones it lacks)."""
+    require("TARGET=bc", missing_bc(settings))
     return BCTarget(
         client=BCClient.from_settings(settings),
         mapping=settings.bc_mapping or DEFAULT_MAPPING,

@@ -38,6 +38,7 @@ from packetworker.targets.crmaas.errors import (
     OrganizationNotFound,
 )
 from packetworker.targets.mapping import LookupRef, Operation
+from packetworker.targets.required import missing_crmaas, require
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -237,11 +238,7 @@ def _value(record: dict[str, Any], name: str) -> Any:
 
 
 def target_from_settings(settings: Settings) -> CrmaasTarget:
-    """The configured CRM as a Service, or (no `crmaas_url`) an embedded emulator seeded
-    with what the samples reference, stopped by `close()`."""
+    """The configured crmaas target; `NotConfigured` names the settings it lacks."""
+    require("TARGET=crmaas", missing_crmaas(settings))
     options = crm_options(settings, settings.crmaas_mapping)
-    if settings.crmaas_url:
-        return CrmaasTarget(CrmaasClient.from_settings(settings), **options)
-    from packetworker.targets.crmaas.embedded import embedded_target
-
-    return embedded_target(**options)
+    return CrmaasTarget(CrmaasClient.from_settings(settings), **options)

@@ -59,6 +59,7 @@ from packetworker.targets.dataverse.errors import (
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
 from packetworker.targets.mapping import LookupRef, Operation
+from packetworker.targets.required import missing_dataverse, require
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -516,11 +517,7 @@ def _no_answer() -> OpResult:
 
 
 def target_from_settings(settings: Settings) -> DataverseTarget:
-    """The configured Dataverse, or (no `dataverse_url`) an embedded emulator seeded with
-    what the samples reference, stopped by `close()`."""
+    """The configured dataverse target; `NotConfigured` names the settings it lacks."""
+    require("TARGET=dataverse", missing_dataverse(settings))
     options = crm_options(settings, settings.dataverse_mapping)
-    if settings.dataverse_url:
-        return DataverseTarget(DataverseClient.from_settings(settings), **options)
-    from packetworker.targets.dataverse.embedded import embedded_target
-
-    return embedded_target(**options)
+    return DataverseTarget(DataverseClient.from_settings(settings), **options)

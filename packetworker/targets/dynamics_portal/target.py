@@ -37,6 +37,7 @@ from packetworker.targets.dataverse.target import COLLECTIONS, NESTED
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.errors import DuplicateRecord, RecordNotFound
 from packetworker.targets.mapping import LookupRef, Operation
+from packetworker.targets.required import missing_dynamics_portal, require
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -231,11 +232,7 @@ class DynamicsPortalTarget(CrmTarget):
 
 
 def target_from_settings(settings: Settings) -> DynamicsPortalTarget:
-    """The configured proxy, or (no `dynamics_portal_url`) an embedded emulator seeded, with
-    the index, with what the samples reference; stopped by `close()`."""
+    """The configured dynamics-portal target; `NotConfigured` names the settings it lacks."""
+    require("TARGET=dynamics-portal", missing_dynamics_portal(settings))
     options = crm_options(settings, settings.dynamics_portal_mapping)
-    if settings.dynamics_portal_url:
-        return DynamicsPortalTarget(DynamicsPortalClient.from_settings(settings), **options)
-    from packetworker.targets.dynamics_portal.embedded import embedded_target
-
-    return embedded_target(**options)
+    return DynamicsPortalTarget(DynamicsPortalClient.from_settings(settings), **options)

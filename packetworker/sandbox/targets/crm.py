@@ -1,7 +1,7 @@
-"""Embedded defaults of the CRM targets: an emulator started in process when no CRM is
-configured, seeded with what the samples reference (the customer their orders and visits
-name, its items and units), so `packetworker replay samples/ --target dataverse|crmaas|
-dynamics-portal` works on a fresh clone. Never used when the CRM's URL is set.
+"""What the CRM emulator targets share: each starts its emulator in process, seeded with
+what the samples reference (the customer their orders and visits name, its items and units),
+so `packetworker replay samples/ --target dataverse-emulator|crmaas-emulator|
+dynamics-portal-emulator` works on a fresh clone. Used only when named.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class EmbeddedCredentials:
     """What a client needs to talk to an embedded emulator (made-up, local only)."""
 
     client_id: str = "embedded-app"
-    client_secret: str = "embedded-secret"  # noqa: S105 - a local emulator's made-up secret
+    client_secret: str = "embedded-secret"
     primary_key: str = "embedded-primary-key"
     secondary_key: str = "embedded-secondary-key"
     portal_scope: str = "Dynamics365.ReadWrite"

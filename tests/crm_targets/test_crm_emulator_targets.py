@@ -1,5 +1,5 @@
-"""With no CRM configured, `get_target` starts the CRM's emulator in process, seeded with
-what the samples reference, and `close()` stops it."""
+"""`<crm>-emulator` starts the CRM's emulator in process, seeded with what the samples
+reference, and `close()` stops it; the CRM target itself refuses without its settings."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ def base_url(target) -> str:
 
 
 @pytest.mark.parametrize("name", CRMS)
-def test_with_no_crm_configured_the_samples_apply_to_an_embedded_emulator(name: str) -> None:
+def test_the_samples_apply_to_the_crms_emulator_target(name: str) -> None:
     settings = Settings(_env_file=None, dataverse_url="", crmaas_url="", dynamics_portal_url="")
-    target = get_target(name, settings)
+    target = get_target(f"{name}-emulator", settings)
     try:
         outcomes = []
         for path in (SAMPLES / "sales-order.xml", CONTACTS / "4-linked-company.xml"):
@@ -36,9 +36,9 @@ def test_with_no_crm_configured_the_samples_apply_to_an_embedded_emulator(name: 
 
 
 @pytest.mark.parametrize("name", CRMS)
-def test_closing_the_target_stops_its_embedded_emulator(name: str) -> None:
+def test_closing_the_emulator_target_stops_its_emulator(name: str) -> None:
     settings = Settings(_env_file=None, dataverse_url="", crmaas_url="", dynamics_portal_url="")
-    target = get_target(name, settings)
+    target = get_target(f"{name}-emulator", settings)
     url = base_url(target)
 
     target.close()

@@ -1,5 +1,5 @@
-"""The portal proxy emulator as the dynamics-portal target's embedded default (no
-`dynamics_portal_url`), with the target's record index seeded alike."""
+"""The `dynamics-portal-emulator` target: the dynamics-portal target against a portal proxy
+emulator, with the target's record index seeded alike."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
-from packetworker.targets.crm_embedded import (
+from packetworker.sandbox.targets.crm import (
     CREDENTIALS,
     dynamics_sample_records,
     quiet_server_logs,
 )
+from packetworker.sandbox.targets.emulated import start_emulated
+from packetworker.settings import Settings
+from packetworker.targets.crm_common import crm_options
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.target import DynamicsPortalTarget, RecordIndex, endpoint
-from packetworker.targets.emulated import start_emulated
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +47,15 @@ def embedded_target(**options: Any) -> DynamicsPortalTarget:
     def connect(emulator: DynamicsPortalEmulator, stop: Callable[[], None]) -> DynamicsPortalTarget:
         index = RecordIndex()
         seed_samples(emulator, index)
-        logger.info("no DYNAMICS_PORTAL_URL: using an embedded portal proxy at %s", emulator.url)
+        logger.info("dynamics-portal-emulator: portal proxy emulator at %s", emulator.url)
         client = DynamicsPortalClient(
             emulator.url, client_id=CREDENTIALS.client_id, scope=CREDENTIALS.portal_scope
         )
         return DynamicsPortalTarget(client, index=index, on_close=stop, **options)
 
     return start_emulated(emulator, connect)
+
+
+def target_from_settings(settings: Settings) -> DynamicsPortalTarget:
+    """The target on a fresh emulator, with the mapping options the settings give."""
+    return embedded_target(**crm_options(settings, settings.dynamics_portal_mapping))

@@ -1,36 +1,31 @@
-"""The `auto` target: real Business Central when credentials are configured, else an
-embedded one.
+"""The `bc-emulator` target: the `bc` target against a Business Central emulator in process.
 
-With `BC_CLIENT_ID` set, `auto` is the `bc` target. Without it, a Business Central API
-emulator (`packetworker.sandbox.bc.BCSandbox`) is started inside the process on a loopback
-port, seeded with the master data the bundled samples refer to (`targets/bc/seed.toml`), and
-the very same `BCTarget` talks to it over HTTP — OAuth, look-ups, `$batch`, deep inserts.
-So `packetworker replay samples/` shows what the samples would create in BC, with nothing to
-configure.
+A Business Central API emulator (`packetworker.sandbox.bc.BCSandbox`) is started inside the
+process on a loopback port, seeded with the master data the bundled samples refer to
+(`sandbox/targets/seed.toml`), and the very same `BCTarget` talks to it over HTTP — OAuth,
+look-ups, `$batch`, deep inserts. So `packetworker replay samples/` shows what the samples
+would create in BC, with nothing to configure.
 
 The emulator lives as long as the target (`close()` stops it) and keeps its data in memory:
-each process starts from the seed again. That is enough for demos and replays; every worker
-process of a deployment would get its own, so a real deployment sets the BC credentials.
+each process starts from the seed again. That is for demos, replays and tests, and it is only
+ever used when named: a deployment sets `TARGET=bc` and the BC credentials.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from packetworker.sandbox.bc import BCSandbox
+from packetworker.sandbox.targets.emulated import start_emulated
+from packetworker.sandbox.targets.seed import load_seed, seed
 from packetworker.targets.base import Target
 from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.client import BCClient
-from packetworker.targets.bc.seed import load_seed, seed
 from packetworker.targets.bc.target import DEFAULT_MAPPING, BCTarget
-from packetworker.targets.emulated import start_emulated
 
 if TYPE_CHECKING:
-    from packetworker.sandbox.bc import BCSandbox
     from packetworker.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 
 class EmbeddedBCTarget(BCTarget):
@@ -49,8 +44,6 @@ class EmbeddedBCTarget(BCTarget):
         seed_path: str | None = None,
     ) -> EmbeddedBCTarget:
         """Start and seed an emulator, and a target connected to it (which `close()` stops)."""
-        from packetworker.sandbox.bc import BCSandbox
-
         data = load_seed(seed_path)
         company = data.get("company", "CRONUS")
 
@@ -77,7 +70,7 @@ class EmbeddedBCTarget(BCTarget):
     def describe(self) -> Iterator[str]:
         lines = super().describe()
         first = next(lines)
-        yield f"{first} in the embedded emulator (set BC_CLIENT_ID to use a real one):"
+        yield f"{first} in the embedded emulator (set TARGET=bc to use a real tenant):"
         yield from lines
 
     def close(self) -> None:
@@ -88,21 +81,7 @@ class EmbeddedBCTarget(BCTarget):
 
 
 def target_from_settings(settings: Settings) -> Target:
-    """`bc` when BC credentials are configured, else `bc` against an embedded emulator."""
-    if settings.bc_client_id:
-        from packetworker.targets.bc.target import target_from_settings as real_bc
-
-        return real_bc(settings)
-    try:
-        import werkzeug  # noqa: F401 - the emulator's HTTP server (the `sandbox` extra)
-    except ImportError:
-        from packetworker.targets.plan import PlanTarget
-
-        logger.warning(
-            "no BC credentials and no emulator (pip install 'packetworker[sandbox]'); "
-            "using the dry-run plan target"
-        )
-        return PlanTarget(output=settings.plan_output)
+    """`bc` against a fresh, seeded emulator (the BC credentials are not used)."""
     return EmbeddedBCTarget.start(
         mapping=settings.bc_mapping or DEFAULT_MAPPING,
         payment_journal=settings.bc_payment_journal,

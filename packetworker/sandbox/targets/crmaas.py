@@ -1,4 +1,4 @@
-"""The CRM as a Service emulator as the crmaas target's embedded default (no `crmaas_url`)."""
+"""The `crmaas-emulator` target: the crmaas target against a CRM as a Service emulator."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from packetworker.sandbox.crmaas import CrmaasEmulator
-from packetworker.targets.crm_embedded import CREDENTIALS, SAMPLE_CUSTOMER, quiet_server_logs
+from packetworker.sandbox.targets.crm import CREDENTIALS, SAMPLE_CUSTOMER, quiet_server_logs
+from packetworker.sandbox.targets.emulated import start_emulated
+from packetworker.settings import Settings
+from packetworker.targets.crm_common import crm_options
 from packetworker.targets.crmaas.client import CrmaasClient
 from packetworker.targets.crmaas.target import CrmaasTarget
-from packetworker.targets.emulated import start_emulated
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +36,7 @@ def embedded_target(**options: Any) -> CrmaasTarget:
 
     def connect(emulator: CrmaasEmulator, stop: Callable[[], None]) -> CrmaasTarget:
         seed_samples(emulator)
-        logger.info(
-            "no CRMAAS_URL: using an embedded CRM as a Service emulator at %s", emulator.url
-        )
+        logger.info("crmaas-emulator: CRM as a Service emulator at %s", emulator.url)
         client = CrmaasClient(
             emulator.url,
             primary_key=emulator.keys["primary"],
@@ -45,3 +45,8 @@ def embedded_target(**options: Any) -> CrmaasTarget:
         return CrmaasTarget(client, on_close=stop, **options)
 
     return start_emulated(emulator, connect)
+
+
+def target_from_settings(settings: Settings) -> CrmaasTarget:
+    """The target on a fresh emulator, with the mapping options the settings give."""
+    return embedded_target(**crm_options(settings, settings.crmaas_mapping))

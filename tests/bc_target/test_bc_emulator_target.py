@@ -1,5 +1,5 @@
-"""Without BC credentials the default target is BC against an embedded emulator, and a
-replay prints what it created there; with credentials it is the real BC."""
+"""`bc-emulator` is the bc target against a seeded emulator in process, chosen only by name;
+`replay` uses it when no target is set, says so first, and prints what it created there."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from packetworker.cli import app
+from packetworker.sandbox.targets.bc import EmbeddedBCTarget
 from packetworker.settings import Settings, get_settings
 from packetworker.targets import Outcome, get_target
 from packetworker.targets.bc.target import BCTarget
-from packetworker.targets.embedded import EmbeddedBCTarget
 
 from .conftest import SAMPLES, apply_file
 
@@ -28,12 +28,12 @@ def no_bc_credentials(monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
-def test_auto_is_the_default_target():
-    assert Settings(_env_file=None).target == "auto"
+def test_bc_is_the_default_target():
+    assert Settings(_env_file=None).target == "bc"
 
 
-def test_auto_without_credentials_applies_to_a_seeded_embedded_emulator():
-    target = get_target("auto", Settings(_env_file=None))
+def test_bc_emulator_applies_to_a_seeded_emulator():
+    target = get_target("bc-emulator", Settings(_env_file=None))
     try:
         assert isinstance(target, EmbeddedBCTarget)
         outcomes = apply_file(target, SAMPLES / "sales-order.xml")
@@ -45,8 +45,8 @@ def test_auto_without_credentials_applies_to_a_seeded_embedded_emulator():
         target.close()
 
 
-def test_closing_the_embedded_target_stops_its_emulator():
-    target = get_target("auto", Settings(_env_file=None))
+def test_closing_the_emulator_target_stops_its_emulator():
+    target = get_target("bc-emulator", Settings(_env_file=None))
     url = target.sandbox.api_url
 
     target.close()
@@ -55,10 +55,12 @@ def test_closing_the_embedded_target_stops_its_emulator():
         httpx.get(url, timeout=2)
 
 
-def test_auto_with_credentials_is_the_real_bc():
-    settings = Settings(_env_file=None, bc_client_id="app-id", bc_tenant="contoso.com")
+def test_bc_with_credentials_is_the_real_bc():
+    settings = Settings(
+        _env_file=None, bc_client_id="app-id", bc_tenant="contoso.com", bc_client_secret="s"
+    )
 
-    target = get_target("auto", settings)
+    target = get_target("bc", settings)
     try:
         assert type(target) is BCTarget
         assert target.client.base_url == (
@@ -66,6 +68,25 @@ def test_auto_with_credentials_is_the_real_bc():
         )
     finally:
         target.close()
+
+
+def test_replay_without_a_target_says_first_that_it_uses_the_bc_emulator():
+    result = CliRunner().invoke(app, ["replay", str(SAMPLES / "sales-order.xml")])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        "target: bc-emulator (embedded Business Central emulator; set TARGET=bc to use a real "
+        "tenant)"
+    )
+
+
+def test_replay_with_target_set_uses_it_and_refuses_when_its_settings_are_missing(monkeypatch):
+    monkeypatch.setenv("TARGET", "bc")
+
+    result = CliRunner().invoke(app, ["replay", str(SAMPLES / "sales-order.xml")])
+
+    assert result.exit_code != 0
+    assert "BC_CLIENT_ID" in str(result.exception)
 
 
 def test_replay_of_the_samples_prints_the_documents_customers_and_payments_created():
@@ -84,7 +105,7 @@ def test_replay_of_the_samples_prints_the_documents_customers_and_payments_creat
     assert result.exit_code == 0, result.output
     created = result.output.split("Business Central: ", 1)[1].splitlines()
     assert created == [
-        "6 entities created in the embedded emulator (set BC_CLIENT_ID to use a real one):",
+        "6 entities created in the embedded emulator (set TARGET=bc to use a real tenant):",
         "  salesOrders S-ORD101001 (mobile no. BSO-000241) customer PV-01042: 3 lines, total 54.3",
         "    1000: W-1001 x 24 БР",
         "    2000: J-2040 x 6 БР",

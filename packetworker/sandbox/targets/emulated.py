@@ -1,4 +1,4 @@
-"""A target's embedded default: an in-process emulator the target owns.
+"""An emulator target's lifetime: an in-process emulator the target owns.
 
 `start_emulated` starts the emulator (any context manager: it serves while entered), hands
 it and a `stop` callback to `connect`, which seeds it and builds the target, and stops it

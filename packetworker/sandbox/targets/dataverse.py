@@ -1,4 +1,4 @@
-"""The Dataverse emulator as the dataverse target's embedded default (no `dataverse_url`).
+"""The `dataverse-emulator` target: the dataverse target against a Dataverse emulator.
 
 The emulator's stock tables are accounts and contacts; the Field Sales mapping also writes
 appointments and sales orders with their lines, and looks up products and units, so those
@@ -13,15 +13,17 @@ from typing import Any
 
 from packetworker.sandbox.dataverse import DataverseEmulator
 from packetworker.sandbox.dataverse.model import EntityDef, Lookup, default_entities
-from packetworker.targets.crm_embedded import (
+from packetworker.sandbox.targets.crm import (
     CREDENTIALS,
     dynamics_sample_records,
     quiet_server_logs,
 )
+from packetworker.sandbox.targets.emulated import start_emulated
+from packetworker.settings import Settings
+from packetworker.targets.crm_common import crm_options
 from packetworker.targets.dataverse.auth import DataverseAuth
 from packetworker.targets.dataverse.client import DataverseClient
 from packetworker.targets.dataverse.target import DataverseTarget
-from packetworker.targets.emulated import start_emulated
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +76,7 @@ def embedded_target(**options: Any) -> DataverseTarget:
 
     def connect(emulator: DataverseEmulator, stop: Callable[[], None]) -> DataverseTarget:
         seed_samples(emulator)
-        logger.info("no DATAVERSE_URL: using an embedded Dataverse emulator at %s", emulator.url)
+        logger.info("dataverse-emulator: Dataverse emulator at %s", emulator.url)
         auth = DataverseAuth(
             environment_url=emulator.url,
             tenant=emulator.tenant,
@@ -86,3 +88,8 @@ def embedded_target(**options: Any) -> DataverseTarget:
         return DataverseTarget(client, on_close=stop, **options)
 
     return start_emulated(emulator, connect)
+
+
+def target_from_settings(settings: Settings) -> DataverseTarget:
+    """The target on a fresh emulator, with the mapping options the settings give."""
+    return embedded_target(**crm_options(settings, settings.dataverse_mapping))
