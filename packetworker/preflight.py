@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from packetworker import targets
 from packetworker.redact import redact_text
 
 if TYPE_CHECKING:
@@ -227,29 +228,28 @@ def check_archive(settings: Settings) -> Iterator[CheckResult]:
 
 
 def check_target(settings: Settings) -> Iterator[CheckResult]:
-    """The configured target's own checks, or a row saying why there are none."""
-    name = effective_target(settings)
-    if name not in _TARGET_CHECKS and name in _TARGET_CHECK_MODULES:
-        importlib.import_module(_TARGET_CHECK_MODULES[name])
-    check = _TARGET_CHECKS.get(name)
-    if check is not None:
-        yield from check(settings)
-    elif name in ("plan", "recording") or "emulator" in name or name == "auto":
-        yield skip(f"target {name}", "local target: nothing to reach")
+    """The configured target's own checks, or a row saying why there are none. A target
+    whose settings are missing (or an unknown name) fails here, naming what to set."""
+    name = settings.target
+    try:
+        targets.check_target(name, settings)
+    except targets.NotConfigured as exc:
+        yield fail(f"target {name}", str(exc))
     else:
-        yield skip(f"target {name}", "no live checks for this target yet")
+        if name not in _TARGET_CHECKS and name in _TARGET_CHECK_MODULES:
+            importlib.import_module(_TARGET_CHECK_MODULES[name])
+        check = _TARGET_CHECKS.get(name)
+        if check is not None:
+            yield from check(settings)
+        elif name in ("plan", "recording") or name.endswith("-emulator"):
+            yield skip(f"target {name}", "local target: nothing to reach")
+        else:
+            yield skip(f"target {name}", "no live checks for this target yet")
     if name != "bc":
         # Outbound pushes and webhooks read Business Central whatever the inbound target is:
         # checked when configured, a "not configured" row otherwise.
         importlib.import_module(_TARGET_CHECK_MODULES["bc"])
         yield from _TARGET_CHECKS["bc"](settings)
-
-
-def effective_target(settings: Settings) -> str:
-    """TARGET, with `auto` resolved the way the worker resolves it."""
-    if settings.target == "auto":
-        return "bc" if settings.bc_client_id else "auto"
-    return settings.target
 
 
 def check_webhook(settings: Settings) -> Iterator[CheckResult]:
