@@ -149,7 +149,8 @@ class PortalSandbox:
             raise ValueError("format must be xml|json and packet_type data|image")
         if not user:
             raise ValueError("user is required")
-        packet_id = packet_id or str(uuid.uuid4())
+        # Any id string is listed as given (even "" — a buggy portal's); None picks a GUID.
+        packet_id = str(uuid.uuid4()) if packet_id is None else packet_id
         day = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%d")
         if packet_type == "image":
             url = file_key(app_area, day, user, packet_id)
