@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))  # the e2e harness runs the worker processes
 
 from packetworker.packets.reader import open_packet  # noqa: E402
 from packetworker.portal import PortalClient  # noqa: E402
+from packetworker.portal.links import rendition_path  # noqa: E402
 from packetworker.sandbox import PortalSandbox  # noqa: E402
 from packetworker.targets.base import ApplyContext  # noqa: E402
 from packetworker.targets.recording import RecordingTarget  # noqa: E402
@@ -84,11 +85,16 @@ def naive_loop(
     add_latency(sandbox, latency)
     target = RecordingTarget(path=workdir / "naive.jsonl")
     started, cpu = time.perf_counter(), time.process_time()
-    with PortalClient(base_url=sandbox.url, app_area=APP_AREA, api_key=API_KEY) as client:
+    with PortalClient(
+        base_url=sandbox.url,
+        app_area=APP_AREA,
+        api_key=API_KEY,
+        storage_hosts=[sandbox.storage_hosts],  # its links are http on loopback
+    ) as client:
         while sandbox.pending(APP_AREA):
             for entry in client.pull():
                 body = io.BytesIO()
-                client.download(client.link(entry.url), body)
+                client.download(client.link(rendition_path(entry.url)), body)
                 body.seek(0)
                 with open_packet(body) as packet:
                     records = list(packet)

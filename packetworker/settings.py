@@ -29,6 +29,22 @@ class Settings(BaseSettings):
     dm_http_timeout: float = Field(30.0, description="Seconds for connect/read/write/pool.")
     dm_http_retries: int = Field(5, description="Attempts on connection errors, 429 and 5xx.")
     dm_poll_interval: float = Field(30.0, description="Seconds between polls (clock process).")
+    dm_packet_rendition: Literal["xml", "as-listed"] = Field(
+        "xml",
+        description="Packet rendition downloaded: xml (the listed json url rewritten, as the "
+        "vendor's clients do) or as-listed (the XML rendition is still tried before giving up).",
+    )
+    dm_storage_http_hosts: str = Field(
+        "",
+        description="Storage hosts (comma-separated) allowed although internal, also over "
+        "plain http: the sandbox's 127.0.0.1. Links to other internal or http hosts are refused.",
+    )
+    dm_download_deadline: float = Field(
+        300.0, gt=0, description="Seconds one packet download may take in total."
+    )
+    dm_poll_max_entries: int = Field(
+        1000, ge=1, description="Entries taken per list type and poll; the rest come next poll."
+    )
 
     # --- Packet limits (hostile input) -------------------------------------------------------
     max_packet_bytes: int = Field(512 * 1024 * 1024, description="Largest packet body accepted.")

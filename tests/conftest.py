@@ -57,6 +57,7 @@ def portal_client(
         api_key=DEMO_API_KEY,
         timeout=5.0,
         retries=3,
+        storage_hosts=[portal_sandbox.storage_hosts],
         sleep=retry_waits.append,
     ) as client:
         yield client

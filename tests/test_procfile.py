@@ -67,6 +67,7 @@ def test_procfile_processes_sync_a_packet_and_stop_on_sigterm(
         "DM_API_URL": portal_sandbox.url,
         "DM_APP_AREA": DEMO_APP_AREA,
         "DM_API_KEY": DEMO_API_KEY,
+        "DM_STORAGE_HTTP_HOSTS": portal_sandbox.storage_hosts,
         "DM_POLL_INTERVAL": "0.5",
         "DM_POLL_JITTER": "0",
         "TARGET": "recording",

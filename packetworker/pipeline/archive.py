@@ -3,9 +3,12 @@
 Every packet is archived before it is applied, acknowledged or quarantined, so "done" is
 never posted for bytes we do not hold. Key layout:
 
-    {app_area}/{yyyy}/{mm}/{dd}/{packet_id}.{xml|json|bin}   the body, byte for byte
-    …/{packet_id}.{ext}.meta.json                           packet id, app area, user, list
-                                                            metadata, sha256, size, received at
+    {app_area}/{yyyy}/{mm}/{dd}/{name}.{xml|json|bin}   the body, byte for byte
+    …/{name}.{ext}.meta.json                           packet id, app area, user, list
+                                                       metadata, sha256, size, received at
+
+`name` is `safe_name(packet_id)`: the id itself when it is a plain token (a GUID, as real ids
+are), else a sanitised prefix and a hash of it — a packet id from the portal is never a path.
 
 Metadata never holds a receipt handle or a URL's signature (`clean_meta`). **Write once**:
 putting an existing key with the same sha256 is a no-op; with another sha256 it is an
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from abc import ABC, abstractmethod
@@ -40,10 +44,26 @@ class ArchiveConflict(ArchiveError):
     """A key already holds different bytes: the archive is write-once."""
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def safe_name(packet_id: str) -> str:
+    """A file and object name for `packet_id`, whatever the id holds (`..`, `/`, 5,000
+    characters): a plain id (letters, digits, `-`, `_`; at most 100) is kept as it is, any
+    other becomes `<sanitised prefix>~<sha256>`. `~` never occurs in a kept id, so the two
+    forms cannot collide, and the name is always short enough for any file system."""
+    if _PLAIN_ID.fullmatch(packet_id):
+        return packet_id
+    prefix = _UNSAFE_CHARS.sub("_", packet_id)[:40].strip("_")
+    digest = hashlib.sha256(packet_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"{prefix}~{digest}"
+
+
 def archive_key(app_area: str, packet_id: str, *, ext: str, received_at: datetime) -> str:
-    """`{app_area}/{yyyy}/{mm}/{dd}/{packet_id}.{ext}` (UTC date of receipt)."""
+    """`{app_area}/{yyyy}/{mm}/{dd}/{safe_name(packet_id)}.{ext}` (UTC date of receipt)."""
     day = received_at.astimezone(UTC)
-    return f"{app_area}/{day:%Y/%m/%d}/{packet_id}.{ext}"
+    return f"{app_area}/{day:%Y/%m/%d}/{safe_name(packet_id)}.{ext}"
 
 
 def clean_meta(meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -92,8 +112,9 @@ class Archive(ABC):
     def find(self, app_area: str, packet_id: str) -> str | None:
         """The key of `packet_id`'s body, searching the app area (the ledger's `archive_key`
         is the fast path; this is for replay and recovery)."""
+        name = safe_name(packet_id)
         for key in self.keys(app_area):
-            if key.rsplit("/", 1)[-1].split(".", 1)[0] == packet_id:
+            if key.rsplit("/", 1)[-1].split(".", 1)[0] == name:
                 return key
         return None
 

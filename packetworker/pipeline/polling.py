@@ -4,10 +4,16 @@ and post the queued acknowledgements (`done`), one call per list type.
 Invariant kept here: a packet is acknowledged only once processing has queued its ack (it was
 applied, found to be a duplicate, or quarantined, its bytes archived first); a packet listed
 again after it was finished has its ack queued again with the receipt handle just received.
+
+A poll takes at most `dm_poll_max_entries` per list type (the rest are listed again later).
+An entry no packet could have (empty, huge or control-character id; absurd receipt handle)
+is refused: recorded once in the ledger with the reason under a key derived from a hash of
+its id, never processed and never acknowledged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 
@@ -16,6 +22,7 @@ from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import PacketEntry
 from packetworker.pipeline.results import LIST_TYPES, PollResult, TransientError
 from packetworker.portal import PortalError, PullEntry
+from packetworker.portal.entries import entry_problem
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +39,11 @@ def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
     failures: list[str] = []
     for list_type in LIST_TYPES:
         try:
-            entries = client.pull(packet_type=list_type, format=ctx.settings.dm_list_format)
+            entries = client.pull(
+                packet_type=list_type,
+                format=ctx.settings.dm_list_format,
+                limit=ctx.settings.dm_poll_max_entries,
+            )
         except PortalError as exc:
             if not exc.transient:
                 raise
@@ -41,6 +52,7 @@ def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
             failures.append(f"pull {list_type} list: {exc}")
             log.warning("%s", failures[-1])
             continue
+        entries = _without_refused(ctx, app_area, list_type, entries)
         # One round trip for the whole listing (each entry still recorded atomically).
         recorded = ledger.record_listed_many(
             [_entry_from_pull(app_area, list_type, pulled) for pulled in entries]
@@ -124,6 +136,39 @@ def flush_acks(
         ledger.mark_acknowledged(app_area, list_type, [e.id for e in entries])
         acked[list_type] = len(entries)
     return acked
+
+
+def refused_id(packet_id: str) -> str:
+    """The ledger key of a refused listing: a hash, since the id itself is unusable."""
+    return "refused~" + hashlib.sha256(packet_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _without_refused(
+    ctx: PipelineContext, app_area: str, list_type: str, entries: list[PullEntry]
+) -> list[PullEntry]:
+    """`entries` minus the refused ones, which are recorded (and logged) once each."""
+    taken: list[PullEntry] = []
+    refused: list[PacketEntry] = []
+    for pulled in entries:
+        problem = entry_problem(pulled)
+        if problem is None:
+            taken.append(pulled)
+            continue
+        # No url and no receipt handle: nothing can download or acknowledge it.
+        refused.append(
+            PacketEntry(
+                packet_id=refused_id(pulled.id),
+                app_area=app_area,
+                list_type=list_type,
+                user=(pulled.user_name or "")[:200] or None,
+                company=(pulled.company_id or "")[:200] or None,
+                last_error=f"refused pull-list entry: {problem}; not processed, not acknowledged",
+            )
+        )
+    for entry, created in ctx.ledger.record_listed_many(refused):
+        if created:
+            bind(logger, app_area=app_area, packet_id=entry.packet_id).error("%s", entry.last_error)
+    return taken
 
 
 def _entry_from_pull(app_area: str, list_type: str, pulled: PullEntry) -> PacketEntry:

@@ -35,13 +35,14 @@ from typing import BinaryIO
 from packetworker.logs import bind
 from packetworker.packets import Limits, PacketError, open_packet
 from packetworker.packets.model import Record
-from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key
+from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key, safe_name
 from packetworker.pipeline.archived import archive_meta, extension, recover_from_archive
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import PacketEntry, PacketState
 from packetworker.pipeline.locks import LockHandle
 from packetworker.pipeline.results import BUSY, ProcessResult, RetryLater, TransientError
-from packetworker.portal import LinkExpired, PortalError
+from packetworker.portal import LinkExpired, PortalClient, PortalError
+from packetworker.portal.links import rendition_path
 from packetworker.redact import redact_text
 from packetworker.settings import Settings
 from packetworker.targets import ApplyContext, Outcome, TargetError
@@ -221,12 +222,31 @@ class _Run:
         return self.download()
 
     def download(self) -> Path:
+        """The packet's bytes from the portal: by default its XML rendition (the listed url
+        names the JSON one, whose layout is not public: dynamics-mobile.md §3.3, §4.4).
+        With `as-listed`, a listed rendition we cannot read is replaced by the XML one before
+        anything is archived, so it is never quarantined (and acknowledged) on that ground."""
         client = self.ctx.portal_factory(self.entry.app_area)
+        listed = self.entry.url or ""
+        rendition = self.ctx.settings.dm_packet_rendition
+        path = rendition_path(listed, rendition)
+        spool = self.download_path(client, path)
+        xml_path = rendition_path(listed, "xml")
+        if self.entry.list_type == "file" or path == xml_path:
+            return spool
+        problem = _unreadable(spool, self.ctx)
+        if problem is None:
+            return spool
+        self.log.warning("listed rendition unreadable (%s); downloading the XML one", problem)
+        spool.unlink(missing_ok=True)
+        return self.download_path(client, xml_path)
+
+    def download_path(self, client: PortalClient, path: str) -> Path:
         settings = self.ctx.settings
         spool = self.new_spool()
         try:
             for attempt in range(1, settings.link_attempts + 1):
-                url = client.link(self.entry.url or "")  # fresh, never cached or queued
+                url = client.link(path)  # fresh, never cached or queued
                 try:
                     with spool.open("wb") as out:
                         got = client.download(url, into=out, max_bytes=settings.max_packet_bytes)
@@ -242,7 +262,9 @@ class _Run:
 
     def new_spool(self) -> Path:
         self.ctx.spool_dir.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f"{self.id}.", suffix=".part", dir=self.ctx.spool_dir)
+        # Named from a safe form of the id: an id is never a path (`../x`, 5,000 characters).
+        prefix = f"{safe_name(self.id)}."
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".part", dir=self.ctx.spool_dir)
         os.close(fd)
         return Path(name)
 
@@ -388,6 +410,18 @@ def _defer(settings: Settings, retry_after: float) -> float:
     a look-up) and no sooner than the shortest one."""
     low, high = settings.retry_min_backoff_ms / 1000, settings.retry_max_backoff_ms / 1000
     return max(low, min(retry_after, high))
+
+
+def _unreadable(spool: Path, ctx: PipelineContext) -> str | None:
+    """Why the packet in `spool` cannot be read to its end, or None (a full streaming pass)."""
+    try:
+        with spool.open("rb") as stream:
+            reader = open_packet(stream, limits=Limits.from_settings(ctx.settings))
+            for _ in reader:
+                pass
+    except PacketError as exc:
+        return str(exc)
+    return None
 
 
 def _queue_ack(ctx: PipelineContext, entry: PacketEntry) -> None:

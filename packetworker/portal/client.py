@@ -14,7 +14,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Literal, TypeVar
 from urllib.parse import quote
 
@@ -28,9 +28,10 @@ from packetworker.portal.entries import (
     PullEntry,
     PushResult,
     done_body,
-    parse_list,
+    iter_list,
 )
 from packetworker.portal.errors import (
+    DownloadDeadline,
     DownloadTooLarge,
     LinkExpired,
     PortalAuthError,
@@ -38,6 +39,7 @@ from packetworker.portal.errors import (
     PortalProtocolError,
     PortalUnavailable,
 )
+from packetworker.portal.links import Resolver, check_link, parse_hosts, system_resolver
 from packetworker.portal.retry import RetryableStatus, is_retryable_status, retrying
 from packetworker.redact import redact_text, redact_url
 
@@ -58,7 +60,12 @@ T = TypeVar("T")
 
 
 class PortalClient:
-    """Client for one application area. Use as a context manager or call `close()`."""
+    """Client for one application area. Use as a context manager or call `close()`.
+
+    Storage URLs the portal hands out (download links, push `uploadPath`) are checked before
+    any request (`links.check_link`): https only and no internal addresses, except for
+    `storage_hosts`. Downloads stop at `download_deadline` seconds in total.
+    """
 
     def __init__(
         self,
@@ -69,10 +76,14 @@ class PortalClient:
         timeout: float = 30.0,
         retries: int = 5,
         max_download_bytes: int = 512 * 1024 * 1024,
+        download_deadline: float = 300.0,
+        storage_hosts: Collection[str] = (),
+        resolve: Resolver = system_resolver,
         transport: httpx.BaseTransport | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not app_area:
             raise ValueError("app_area is required")
@@ -80,6 +91,11 @@ class PortalClient:
         self.app_area = app_area
         self.retries = retries
         self.max_download_bytes = max_download_bytes
+        self.download_deadline = download_deadline
+        self.storage_hosts = frozenset(h.lower() for h in storage_hosts)
+        self._resolve = resolve
+        self._monotonic = monotonic
+        self._timeout = timeout
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self._sleep = sleep
@@ -103,6 +119,8 @@ class PortalClient:
             "timeout": settings.dm_http_timeout,
             "retries": settings.dm_http_retries,
             "max_download_bytes": settings.max_packet_bytes,
+            "download_deadline": settings.dm_download_deadline,
+            "storage_hosts": parse_hosts(settings.dm_storage_http_hosts),
         }
         options.update(overrides)
         return cls(**options)
@@ -114,15 +132,24 @@ class PortalClient:
         *,
         packet_type: Literal["packet", "file"] = "packet",
         format: Literal["json", "xml"] = "json",  # the API's own parameter name
+        limit: int | None = None,
     ) -> list[PullEntry]:
-        """List pending inbound packets (or files), each with a fresh receipt handle."""
-        response = self._call(
-            "GET", self._path("pull"), params={"packetType": packet_type, "format": format}
+        """List pending inbound packets (or files), each with a fresh receipt handle; at most
+        `limit` of them. The list is parsed as it arrives and the read stops at the limit,
+        so a huge list costs only the entries kept (the rest are listed again later)."""
+        url = self._path("pull")
+
+        def read(response: httpx.Response) -> list[PullEntry]:
+            try:
+                return list(iter_list(response.iter_bytes(), limit=limit))
+            except ListFormatError as exc:
+                raise PortalProtocolError(
+                    f"unusable pull list: {exc}", status=response.status_code
+                ) from None
+
+        return self._call_streamed(
+            "GET", url, read, params={"packetType": packet_type, "format": format}
         )
-        try:
-            return parse_list(response.content)
-        except ListFormatError as exc:
-            raise self._error(PortalProtocolError, f"unusable pull list: {exc}", response) from None
 
     def link(self, path: str) -> str:
         """A temporary download URL for a listed entry's `url` (JSON `{"url"}` or plain text)."""
@@ -189,6 +216,7 @@ class PortalClient:
                 raise self._error(PortalProtocolError, "push slot refused", response)
             if not isinstance(upload_path, str) or not upload_path.startswith("http"):
                 raise self._error(PortalProtocolError, "push answer has no uploadPath", response)
+            self.check_link(upload_path)
             self._upload(upload_path, content, size, f"application/{packet_type}")
         sync_log_id = data.get("syncLogId")
         return PushResult(
@@ -199,15 +227,37 @@ class PortalClient:
 
     # --- storage (presigned URLs, never with the key) ---------------------------------------
 
-    def download(self, url: str, into: BinaryIO, *, max_bytes: int | None = None) -> Download:
-        """Stream a presigned URL into `into`, hashing as it writes; at most `max_bytes`.
+    def check_link(self, url: str) -> None:
+        """Raise `UnsafeLink` unless `url` is a storage URL we may send a request to."""
+        check_link(url, allowed_hosts=self.storage_hosts, resolve=self._resolve)
 
-        A refused link raises `LinkExpired` (ask for a new one). On retry the partial body
+    def download(
+        self,
+        url: str,
+        into: BinaryIO,
+        *,
+        max_bytes: int | None = None,
+        deadline: float | None = None,
+    ) -> Download:
+        """Stream a presigned URL into `into`, hashing as it writes; at most `max_bytes`,
+        within `deadline` seconds in total (retries included; default `download_deadline`).
+
+        A refused link raises `LinkExpired` (ask for a new one), an unsafe one `UnsafeLink`,
+        a body still arriving at the deadline `DownloadDeadline`. On retry the partial body
         is rewound when `into` is seekable; otherwise a retry after a partial write fails.
         """
+        self.check_link(url)
         cap = self.max_download_bytes if max_bytes is None else max_bytes
+        seconds = self.download_deadline if deadline is None else deadline
+        ends_at = self._monotonic() + seconds
         start = into.tell() if into.seekable() else None
         written = 0
+
+        def left() -> float:
+            remaining = ends_at - self._monotonic()
+            if remaining <= 0:
+                raise DownloadDeadline(f"download not complete within its deadline of {seconds:g}s")
+            return remaining
 
         def attempt() -> Download:
             nonlocal written
@@ -216,7 +266,9 @@ class PortalClient:
                 into.truncate()
             elif written:
                 raise PortalUnavailable("download interrupted; the target cannot be rewound")
-            with self._storage.stream("GET", url) as response:
+            # No single wait may outlast the deadline either.
+            timeout = httpx.Timeout(min(self._timeout, left()))
+            with self._storage.stream("GET", url, timeout=timeout) as response:
                 self._log_response(response)
                 self._raise_for_storage(response)
                 declared = response.headers.get("content-length", "")
@@ -226,7 +278,9 @@ class PortalClient:
                     )
                 digest = hashlib.sha256()
                 size = 0
-                for chunk in response.iter_bytes(CHUNK_BYTES):
+                # Chunks as they arrive (not re-buffered), so a trickle meets the deadline.
+                for chunk in response.iter_bytes():
+                    left()
                     size += len(chunk)
                     if size > cap:
                         raise DownloadTooLarge(
@@ -283,6 +337,34 @@ class PortalClient:
         segments = [kind, self.app_area, *rest]
         return f"{self.base_url}/erp/" + "/".join(quote(s, safe="") for s in segments)
 
+    def _call_streamed(
+        self, method: str, url: str, read: Callable[[httpx.Response], T], **kwargs: Any
+    ) -> T:
+        """`_call` for a body consumed as it arrives by `read` (inside each attempt)."""
+
+        def attempt() -> T:
+            with self._api.stream(method, url, **kwargs) as response:
+                self._log_response(response)
+                if is_retryable_status(response.status_code):
+                    raise RetryableStatus(response, _head(response))
+                if not 200 <= response.status_code < 300:
+                    self._raise_for_api(method, url, response, _head(response))
+                return read(response)
+
+        return self._retry(method, url, attempt)
+
+    def _raise_for_api(
+        self, method: str, url: str, response: httpx.Response, body: bytes | None = None
+    ) -> None:
+        """Raise for a non-2xx answer; `body` is its excerpt when it was streamed."""
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        cls = PortalAuthError if status in (401, 403) else PortalError
+        verb = "was refused" if cls is PortalAuthError else "failed"
+        excerpt = response.content if body is None else body
+        raise cls(f"{method} {url} {verb}", status=status, body=excerpt, secrets=self._secrets)
+
     def _call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One API call with retries; returns only a 2xx response."""
 
@@ -294,11 +376,7 @@ class PortalClient:
             return response
 
         response = self._retry(method, url, attempt)
-        status = response.status_code
-        if status in (401, 403):
-            raise self._error(PortalAuthError, f"{method} {url} was refused", response)
-        if not 200 <= status < 300:
-            raise self._error(PortalError, f"{method} {url} failed", response)
+        self._raise_for_api(method, url, response)
         return response
 
     def _retry(self, method: str, url: str, fn: Callable[[], T]) -> T:

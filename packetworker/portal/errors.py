@@ -69,3 +69,15 @@ class LinkExpired(PortalError):
 
 class DownloadTooLarge(PortalError):
     """The object is larger than the configured cap; it is never read past the cap."""
+
+
+class DownloadDeadline(PortalError):
+    """The body did not arrive within the download's total deadline (e.g. it trickled).
+    Worth another try later with a fresh link; the packet is not acknowledged meanwhile."""
+
+    transient = True
+
+
+class UnsafeLink(PortalError):
+    """A link or upload path the portal sent points where we never send requests (plain
+    http, a loopback/private/link-local address). Retrying will not help."""

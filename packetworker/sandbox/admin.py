@@ -6,6 +6,7 @@
     GET    /_sandbox/requests                         -> the request log
     POST   /_sandbox/faults  {"status": 503, "count": 2, "retryAfter": 1, "pathPrefix": null}
                              {"slow": 2.5, "count": 1} | {"refuse": true, "count": 1}
+                             {"trickle": 0.5, "pieceBytes": 1, "count": 1}
     DELETE /_sandbox/faults
     POST   /_sandbox/clock?advance=SECONDS            -> {"now": ...}
 
@@ -113,6 +114,13 @@ class AdminApp:
         prefix = spec.get("pathPrefix")
         if spec.get("refuse"):
             self.sandbox.faults.refuse(count=count, path_prefix=prefix)
+        elif spec.get("trickle") is not None:
+            self.sandbox.faults.trickle(
+                float(spec["trickle"]),
+                piece_bytes=int(spec.get("pieceBytes", 1)),
+                count=count,
+                path_prefix=prefix,
+            )
         elif spec.get("slow") is not None:
             self.sandbox.faults.slow(float(spec["slow"]), count=count, path_prefix=prefix)
         else:

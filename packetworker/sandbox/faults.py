@@ -1,4 +1,4 @@
-"""Scripted failures: error statuses, slow answers and dropped connections.
+"""Scripted failures: error statuses, slow answers, trickling bodies and dropped connections.
 
 Faults are consumed in the order they were added by the next requests whose path starts
 with `path_prefix` (any request when None), on the portal API and the storage front alike.
@@ -15,11 +15,12 @@ from typing import Literal
 
 @dataclass
 class Fault:
-    kind: Literal["status", "slow", "refuse"]
+    kind: Literal["status", "slow", "refuse", "trickle"]
     remaining: int
     status: int = 0
     retry_after: str | None = None
     seconds: float = 0.0
+    piece_bytes: int = 0
     path_prefix: str | None = None
 
     def matches(self, path: str, query: str = "") -> bool:
@@ -55,6 +56,28 @@ class Faults:
     def slow(self, seconds: float, *, count: int = 1, path_prefix: str | None = None) -> None:
         """Delay the next `count` answers by `seconds` (then answer normally)."""
         self._push(Fault("slow", count, seconds=seconds, path_prefix=path_prefix))
+
+    def trickle(
+        self,
+        seconds: float,
+        *,
+        piece_bytes: int = 1,
+        count: int = 1,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Send the next `count` answers' bodies `piece_bytes` at a time, `seconds` apart:
+        a connection that never goes quiet long enough for a read timeout, yet never ends."""
+        if piece_bytes < 1:
+            raise ValueError("piece_bytes must be at least 1")
+        self._push(
+            Fault(
+                "trickle",
+                count,
+                seconds=seconds,
+                piece_bytes=piece_bytes,
+                path_prefix=path_prefix,
+            )
+        )
 
     def refuse(self, *, count: int = 1, path_prefix: str | None = None) -> None:
         """Close the connection of the next `count` requests without answering."""

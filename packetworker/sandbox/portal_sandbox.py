@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import threading
@@ -22,6 +21,7 @@ from packetworker.sandbox.faults import Faults
 from packetworker.sandbox.portal_app import PortalApp
 from packetworker.sandbox.queue import Message, PendingQueue, iso_ms
 from packetworker.sandbox.records import DoneCall, RequestLogEntry, Upload
+from packetworker.sandbox.renditions import data_keys, file_key, renditions
 from packetworker.sandbox.server import ServerThread
 from packetworker.sandbox.storage import Storage
 from packetworker.sandbox.wsgi import Instrumented, RequestLog
@@ -118,6 +118,11 @@ class PortalSandbox:
         return f"{self.base_url}{PREFIX.rstrip('/')}"
 
     @property
+    def storage_hosts(self) -> str:
+        """What `DM_STORAGE_HTTP_HOSTS` must hold for a worker to fetch from this sandbox."""
+        return self.host
+
+    @property
     def storage_url(self) -> str:
         assert self.storage.front is not None
         return self.storage.front.base_url
@@ -136,25 +141,25 @@ class PortalSandbox:
         operation: str | None = None,
         company_id: str = "CRONUS",
     ) -> str:
-        """Store a packet as a mobile user would have sent it and list it as pending."""
+        """Store a packet as a mobile user would have sent it and list it as pending, as the
+        real portal does: a data packet is listed by its JSON rendition's path and stored in
+        both renditions (`renditions.py`); a file keeps its own path."""
         queue = self.queue(app_area)
         if format not in ("xml", "json") or packet_type not in ("data", "image"):
             raise ValueError("format must be xml|json and packet_type data|image")
         if not user:
             raise ValueError("user is required")
-        packet_id = packet_id or str(uuid.uuid4())
+        # Any id string is listed as given (even "" — a buggy portal's); None picks a GUID.
+        packet_id = str(uuid.uuid4()) if packet_id is None else packet_id
         day = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%d")
-        tail = f"prod/{app_area}/{day}/{user}/{packet_id}"
         if packet_type == "image":
-            url = f"push-done/file/{tail}.jpg"
+            url = file_key(app_area, day, user, packet_id)
             self._store(app_area, url, body, "image/jpeg")
         else:
-            url = f"push-done/{format}/{tail}.{format}"
-            self._store(app_area, url, body, f"application/{format}")
-            other = "json" if format == "xml" else "xml"
-            rendition = _convert(body, to=other)
-            if rendition is not None:
-                self._store(app_area, f"push-done/{other}/{tail}.{other}", rendition)
+            url, xml_key = data_keys(app_area, day, user, packet_id)
+            as_json, as_xml = renditions(body, format)
+            self._store(app_area, url, as_json, "application/json")
+            self._store(app_area, xml_key, as_xml, "application/xml")
         queue.add(
             Message(
                 id=packet_id,
@@ -280,22 +285,6 @@ class PortalSandbox:
             stopping=self._stopping,
             exempt_prefix=exempt,
         )
-
-
-def _convert(body: bytes, *, to: Literal["xml", "json"]) -> bytes | None:
-    """The other rendition via `packetworker.packets.convert`, when that exists and copes."""
-    try:
-        from packetworker.packets import convert
-    except ImportError:
-        return None
-    fn = getattr(convert, "convert", convert)
-    sink = io.BytesIO()
-    try:
-        fn(io.BytesIO(body), sink, to=to)
-    except Exception as exc:  # a deliberately broken packet is still enqueued, as sent
-        log.debug("no %s rendition: %s", to, exc)
-        return None
-    return sink.getvalue()
 
 
 def _salesman(body: bytes) -> str | None:

@@ -29,9 +29,11 @@ def serve_forever(
         print(f"Dynamics Mobile sandbox at {sandbox.url}", flush=True)
         print(f"  app area: {app_area}   x-api-key: {api_key}", flush=True)
         print(f"  admin API: {sandbox.admin_url}/ (state, enqueue, faults, clock)", flush=True)
+        # Its storage links are plain http on loopback, which workers refuse unless told.
         print(
             f"  use it: export DM_API_URL={sandbox.url}"
-            f" DM_APP_AREA={app_area} DM_API_KEY={api_key}",
+            f" DM_APP_AREA={app_area} DM_API_KEY={api_key}"
+            f" DM_STORAGE_HTTP_HOSTS={sandbox.storage_hosts}",
             flush=True,
         )
         for sample in samples or []:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -88,7 +88,23 @@ class Instrumented:
             record(int(status.split(" ", 1)[0]))
             return start_response(status, *args)
 
-        return self.app(environ, logging_start_response)
+        body = self.app(environ, logging_start_response)
+        if fault is not None and fault.kind == "trickle":
+            return self._trickle(body, fault.piece_bytes, fault.seconds)
+        return body
+
+    def _trickle(self, body: Iterable[bytes], piece: int, seconds: float) -> Iterator[bytes]:
+        """`body` in pieces of `piece` bytes, `seconds` apart (until the sandbox stops)."""
+        try:
+            for chunk in body:
+                for start in range(0, len(chunk), piece):
+                    if self.stopping.wait(seconds):
+                        return
+                    yield chunk[start : start + piece]
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
 
 
 def _drop_connection(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:

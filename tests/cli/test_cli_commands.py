@@ -40,6 +40,7 @@ def portal_env(monkeypatch, portal_sandbox):
     monkeypatch.setenv("DM_API_URL", portal_sandbox.url)
     monkeypatch.setenv("DM_APP_AREA", DEMO_APP_AREA)
     monkeypatch.setenv("DM_API_KEY", DEMO_API_KEY)
+    monkeypatch.setenv("DM_STORAGE_HTTP_HOSTS", portal_sandbox.storage_hosts)
     get_settings.cache_clear()
     return portal_sandbox
 

@@ -110,6 +110,7 @@ def settings_for(tmp_path):
             "dm_app_area": "DEMO",
             "dm_api_key": DEMO_API_KEY,
             "dm_http_retries": 1,
+            "dm_storage_http_hosts": sandbox.storage_hosts if sandbox else "",
             "archive_url": f"file://{tmp_path}/archive",
             "spool_dir": tmp_path / "spool",
             "target": "recording",

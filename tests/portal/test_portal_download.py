@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import io
@@ -12,15 +13,16 @@ import pytest
 from support.packets import xml_packet
 
 from packetworker.portal import DownloadTooLarge, LinkExpired, PortalError
+from packetworker.portal.links import rendition_path
 
 
 @pytest.fixture
 def listed(portal_sandbox, portal_client):
-    """One packet enqueued and listed: (body, entry)."""
+    """One packet enqueued and listed: (body, entry with the XML rendition's path as url)."""
     body = xml_packet("user1", records=20)
     portal_sandbox.enqueue("DEMO", body, user="user1")
     [entry] = portal_client.pull()
-    return body, entry
+    return body, dataclasses.replace(entry, url=rendition_path(entry.url))
 
 
 def test_download_writes_the_exact_bytes_and_their_hash(portal_client, listed):

@@ -25,7 +25,7 @@ def test_json_list_carries_the_fields_of_real_entries(portal_sandbox, portal_cli
     [entry] = portal_client.pull(format="json")
 
     assert entry.id == PACKET_ID
-    assert re.fullmatch(rf"push-done/xml/prod/DEMO/\d{{8}}/biotest/{PACKET_ID}\.xml", entry.url)
+    assert re.fullmatch(rf"push-done/json/prod/DEMO/\d{{8}}/biotest/{PACKET_ID}\.json", entry.url)
     assert entry.receipt_handle.startswith("AQEB")
     assert len(entry.receipt_handle) > 300
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry.on_date)

@@ -13,6 +13,7 @@ from support.packets import xml_packet
 from support.portal import DEMO_API_KEY
 from support.waiting import wait_for
 
+from packetworker.portal.links import rendition_path
 from packetworker.sandbox import serve_forever
 
 
@@ -27,9 +28,8 @@ def test_admin_enqueue_then_state(portal_sandbox):
 
     assert state["pending"] == [packet_id]
     assert (state["done"], state["doneCalls"], state["uploads"]) == ([], [], [])
-    assert (
-        portal_sandbox.storage.get(portal_sandbox.queue("DEMO").receive("packet")[0]["url"]) == body
-    )
+    listed = portal_sandbox.queue("DEMO").receive("packet")[0]["url"]
+    assert portal_sandbox.storage.get(rendition_path(listed)) == body
 
 
 def test_admin_faults_and_clock(portal_sandbox):

@@ -8,6 +8,8 @@ import pytest
 from support.packets import xml_packet
 from support.portal import DEMO_API_KEY
 
+from packetworker.portal.links import rendition_path
+
 
 @pytest.fixture
 def http(portal_sandbox):
@@ -34,7 +36,7 @@ def test_xml_list_is_a_messages_document(portal_sandbox, http):
     answer = http.get("/erp/pull/DEMO", params={"format": "xml"})
 
     assert answer.headers["content-type"].startswith("application/xml")
-    assert answer.text.startswith("<messages><message><url>push-done/xml/prod/DEMO/")
+    assert answer.text.startswith("<messages><message><url>push-done/json/prod/DEMO/")
     assert f"<id>{packet_id}</id>" in answer.text
     assert "<receiptHandle>AQEB" in answer.text
 
@@ -126,7 +128,8 @@ def test_link_is_json_with_a_presigned_url(portal_sandbox, http):
     portal_sandbox.enqueue("DEMO", b"<x/>", user="user1", packet_id="p-2")
     [entry] = http.get("/erp/pull/DEMO").json()
 
-    answer = http.get("/erp/pull/DEMO/link", params={"path": entry["url"]}).json()
+    xml_path = rendition_path(entry["url"])
+    answer = http.get("/erp/pull/DEMO/link", params={"path": xml_path}).json()
 
     assert list(answer) == ["url"]
     assert "X-Amz-Signature=" in answer["url"]

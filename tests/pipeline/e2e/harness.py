@@ -141,6 +141,8 @@ class Deployment:
             "dm_api_url": portal_url,
             "dm_api_key": api_key,
             "dm_app_area": app_area,
+            # The sandbox's storage links are plain http on loopback, refused unless listed.
+            "dm_storage_http_hosts": "127.0.0.1",
             "redis_url": redis_url,
             "broker_namespace": namespace,
             "ledger_namespace": namespace,
