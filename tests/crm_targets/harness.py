@@ -12,7 +12,7 @@ from typing import Any
 
 from packetworker.packets import open_packet
 from packetworker.sandbox.crmaas import CrmaasEmulator
-from packetworker.sandbox.dataverse import DataverseEmulator
+from packetworker.sandbox.dataverse import DataverseEmulator, default_entities
 from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
 from packetworker.targets.base import ApplyContext, RecordOutcome
 from packetworker.targets.crm_common import CrmTarget, RecordErrors
@@ -277,13 +277,28 @@ class PortalHarness(Harness):
         }
 
 
+def dataverse_org(**org: Any) -> dict[str, Any]:
+    """The Field Sales tables, with accounts and contacts as `default_entities(**org)`."""
+    return {**field_sales_entities(), **default_entities(**org)}
+
+
 @contextmanager
-def harness_for(name: str, *, record_errors: RecordErrors = "quarantine") -> Iterator[Harness]:
-    """A started, seeded emulator of CRM `name` and a target on it; both stopped after."""
+def harness_for(
+    name: str,
+    *,
+    record_errors: RecordErrors = "quarantine",
+    org: dict[str, Any] | None = None,
+    emulator_options: dict[str, Any] | None = None,
+) -> Iterator[Harness]:
+    """A started, seeded emulator of CRM `name` and a target on it; both stopped after.
+    `org` shapes a Dataverse org (`default_entities` options); `emulator_options` go to the
+    emulator's constructor."""
+    options = dict(emulator_options or {})
     if name == "dataverse":
         emulator: Any = DataverseEmulator(
             clients={CREDENTIALS.client_id: CREDENTIALS.client_secret},
-            entities=field_sales_entities(),
+            entities=dataverse_org(**(org or {})),
+            **options,
         )
         with emulator:
             seed_dataverse(emulator)
@@ -291,14 +306,14 @@ def harness_for(name: str, *, record_errors: RecordErrors = "quarantine") -> Ite
             yield harness
             harness.target.close()
     elif name == "crmaas":
-        with CrmaasEmulator() as emulator:
+        with CrmaasEmulator(**options) as emulator:
             seed_crmaas(emulator)
             harness = CrmaasHarness(emulator, record_errors)
             yield harness
             harness.target.close()
     else:
         with DynamicsPortalEmulator(
-            clients={CREDENTIALS.client_id: CREDENTIALS.portal_scope}
+            clients={CREDENTIALS.client_id: CREDENTIALS.portal_scope}, **options
         ) as emulator:
             harness = PortalHarness(emulator, record_errors)
             yield harness
