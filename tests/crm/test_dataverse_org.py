@@ -129,3 +129,12 @@ def test_every_custom_column_the_contact_target_writes_is_a_listed_prerequisite(
 
     listed = {c.name for c in load_prerequisites().columns if c.table == "contact"}
     assert written == listed
+
+
+def test_filtering_or_selecting_a_column_the_table_lacks_is_refused(stock_dataverse, fake_time):
+    with make_dataverse_client(stock_dataverse, fake_time) as client:
+        for options in ({"filter": "new_customernumber eq 'CT-1'"}, {"select": ["Lastname"]}):
+            with pytest.raises(InvalidRequest) as caught:
+                list(client.query("contacts", **options))
+
+            assert "Could not find a property named" in caught.value.dataverse_message
