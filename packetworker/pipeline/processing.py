@@ -34,7 +34,7 @@ from packetworker.packets.model import Record
 from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key
 from packetworker.pipeline.archived import archive_meta, extension, recover_from_archive
 from packetworker.pipeline.context import PipelineContext
-from packetworker.pipeline.ledger import PacketEntry, PacketState
+from packetworker.pipeline.ledger import LedgerTargetRefs, PacketEntry, PacketState
 from packetworker.pipeline.locks import LockHandle
 from packetworker.pipeline.results import BUSY, ProcessResult, TransientError
 from packetworker.portal import LinkExpired, PortalError
@@ -265,6 +265,7 @@ class _Run:
                 packet_id=self.id,
                 user=self.entry.user or header.salesmancode,
                 header=header,
+                refs=LedgerTargetRefs(self.ledger, self.ctx.target.name),
             )
             size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
             for number, batch in enumerate(_batches(reader, size)):

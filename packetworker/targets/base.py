@@ -8,9 +8,10 @@ order. It raises `TargetError` for a failure of the whole call; `transient=True`
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from packetworker.packets.model import PacketHeader, Record
 
@@ -22,14 +23,27 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+class TargetRefs(Protocol):
+    """A durable map of a target's own keys to record ids in its system, shared by every
+    worker process (the pipeline keeps it in the ledger). A target that cannot query its
+    system remembers there what it created, so its look-ups survive restarts. `put` with
+    "" forgets a key."""
+
+    def get(self, keys: Sequence[str]) -> dict[str, str]: ...
+
+    def put(self, refs: Mapping[str, str]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApplyContext:
-    """What a target knows about the packet a batch comes from."""
+    """What a target knows about the packet a batch comes from. `refs`, when the pipeline
+    gives one, is the target's durable reference map."""
 
     app_area: str
     packet_id: str
     user: str | None = None
     header: PacketHeader | None = None
+    refs: TargetRefs | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,9 +57,20 @@ class Harness(ABC):
     target: CrmTarget
     time: FakeTime
 
-    def apply(self, records: list[Any], *, header: Any = None) -> list[RecordOutcome]:
-        ctx = ApplyContext("TEST", "packet-1", user="rep-plovdiv-07", header=header)
+    def apply(
+        self, records: list[Any], *, header: Any = None, refs: Any = None
+    ) -> list[RecordOutcome]:
+        ctx = ApplyContext("TEST", "packet-1", user="rep-plovdiv-07", header=header, refs=refs)
         return self.target.apply(records, ctx=ctx)
+
+    def restart(self) -> None:
+        """Close the target and start a new one on the same CRM, as a new worker process
+        would: nothing the old one held in memory survives."""
+        self.target.close()
+        self.target = self._new_target()
+
+    @abstractmethod
+    def _new_target(self) -> CrmTarget: ...
 
     def apply_file(self, path: Path) -> list[RecordOutcome]:
         header, records = read_packet(path)
@@ -91,17 +102,21 @@ class DataverseHarness(Harness):
     def __init__(self, emulator: DataverseEmulator, record_errors: RecordErrors) -> None:
         self._emulator = emulator
         self.time = FakeTime()
+        self.record_errors = record_errors
+        self.target = self._new_target()
+
+    def _new_target(self) -> DataverseTarget:
         client = make_dataverse_client(
-            emulator,
+            self._emulator,
             self.time,
             client_id=CREDENTIALS.client_id,
             client_secret=CREDENTIALS.client_secret,
         )
-        self.target = DataverseTarget(
+        return DataverseTarget(
             client,
             mapping=load_mapping("dataverse-field-sales"),
             contact_mapping=load_mapping("ipaas-contact"),
-            record_errors=record_errors,
+            record_errors=self.record_errors,
         )
 
     @property
@@ -147,18 +162,22 @@ class CrmaasHarness(Harness):
     def __init__(self, emulator: CrmaasEmulator, record_errors: RecordErrors) -> None:
         self._emulator = emulator
         self.time = FakeTime()
+        self.record_errors = record_errors
+        self.target = self._new_target()
+
+    def _new_target(self) -> CrmaasTarget:
         client = CrmaasClient(
-            emulator.url,
-            primary_key=emulator.keys["primary"],
-            secondary_key=emulator.keys["secondary"],
+            self._emulator.url,
+            primary_key=self._emulator.keys["primary"],
+            secondary_key=self._emulator.keys["secondary"],
             page_size=2,  # small pages, so reads really page
             sleep=self.time.sleep,
         )
-        self.target = CrmaasTarget(
+        return CrmaasTarget(
             client,
             mapping=load_mapping("crmaas-field-sales"),
             contact_mapping=load_mapping("ipaas-contact"),
-            record_errors=record_errors,
+            record_errors=self.record_errors,
         )
 
     @property
@@ -209,19 +228,30 @@ class PortalHarness(Harness):
     def __init__(self, emulator: DynamicsPortalEmulator, record_errors: RecordErrors) -> None:
         self._emulator = emulator
         self.time = FakeTime()
+        self.record_errors = record_errors
+        self.index = RecordIndex()
+        seed_portal(emulator, self.index)
+        # What a deployment seeds every new index with (the samples' account and items).
+        self._seeded = {rid: dict(r) for rid, r in emulator.records.items()}
+        self.target = self._new_target()
+
+    def _new_target(self) -> DynamicsPortalTarget:
         client = DynamicsPortalClient(
-            emulator.url,
+            self._emulator.url,
             client_id=CREDENTIALS.client_id,
             scope=CREDENTIALS.portal_scope,
             sleep=self.time.sleep,
         )
-        self.index = RecordIndex()
-        seed_portal(emulator, self.index)
-        self.target = DynamicsPortalTarget(
+        if getattr(self, "target", None) is not None:  # a restart: a fresh, seeded index
+            self.index = RecordIndex()
+            for record_id, record in self._seeded.items():
+                entity_set = record["endpoint"].rsplit("/", 1)[-1]
+                self.index.remember(entity_set, record_id, record["fields"])
+        return DynamicsPortalTarget(
             client,
             mapping=load_mapping("dataverse-field-sales"),
             contact_mapping=load_mapping("ipaas-contact"),
-            record_errors=record_errors,
+            record_errors=self.record_errors,
             index=self.index,
         )
 

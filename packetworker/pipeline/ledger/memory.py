@@ -32,6 +32,7 @@ class MemoryLedger(Ledger):
         self._packets: dict[str, PacketEntry] = {}
         self._expires: dict[str, float] = {}
         self._links: dict[str, dict[str, str]] = {}
+        self._target_refs: dict[str, dict[str, str]] = {}
         self._claims: dict[tuple[str, str], tuple[str, float]] = {}
         self._acks: dict[tuple[str, str], set[str]] = {}
         self._quarantine: dict[str, dict[str, float]] = {}
@@ -130,6 +131,15 @@ class MemoryLedger(Ledger):
     def add_links(self, packet_id: str, links: Mapping[str, str]) -> None:
         with self._mutex:
             self._links.setdefault(packet_id, {}).update(links)
+
+    def target_refs(self, scope: str, keys: Sequence[str]) -> dict[str, str]:
+        with self._mutex:
+            known = self._target_refs.get(scope, {})
+            return {k: known[k] for k in keys if known.get(k)}
+
+    def add_target_refs(self, scope: str, refs: Mapping[str, str]) -> None:
+        with self._mutex:
+            self._target_refs.setdefault(scope, {}).update(refs)
 
     def _in_area(self, app_area: str) -> list[PacketEntry]:
         for packet_id in list(self._packets):

@@ -386,8 +386,12 @@ class DataverseEmulator(Emulator):
 
     def _query(self, entity, options, headers, *, base) -> Answer:
         rows = list(self.tables[entity.entity_set].values())
+        for column in options.get("$select", "").split(","):
+            if column.strip():
+                _known_column(entity, column.strip())
         if options.get("$filter"):
-            rows = [r for r in rows if _filter(options["$filter"], entity)(r)]
+            matches = _filter(options["$filter"], entity)
+            rows = [r for r in rows if matches(r)]
         size = MAX_PAGE_SIZE
         match = re.search(r"odata\.maxpagesize=(\d+)", headers.get("Prefer", ""))
         if match:
