@@ -38,7 +38,7 @@ from packetworker.packets.model import Record
 from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key, safe_name
 from packetworker.pipeline.archived import archive_meta, extension, recover_from_archive
 from packetworker.pipeline.context import PipelineContext
-from packetworker.pipeline.ledger import PacketEntry, PacketState
+from packetworker.pipeline.ledger import LedgerTargetRefs, PacketEntry, PacketState
 from packetworker.pipeline.locks import LockHandle
 from packetworker.pipeline.results import BUSY, ProcessResult, RetryLater, TransientError
 from packetworker.portal import LinkExpired, PortalClient, PortalError
@@ -325,6 +325,7 @@ class _Run:
                 user=self.entry.user or header.salesmancode,
                 header=header,
                 journal=self.ledger,
+                refs=LedgerTargetRefs(self.ledger, self.ctx.target.name),
             )
             size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
             for number, batch in enumerate(_batches(reader, size)):

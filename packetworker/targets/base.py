@@ -30,6 +30,17 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+class TargetRefs(Protocol):
+    """A durable map of a target's own keys to record ids in its system, shared by every
+    worker process (the pipeline keeps it in the ledger). A target that cannot query its
+    system remembers there what it created, so its look-ups survive restarts. `put` with
+    "" forgets a key."""
+
+    def get(self, keys: Sequence[str]) -> dict[str, str]: ...
+
+    def put(self, refs: Mapping[str, str]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class PendingWrite:
     """A write recorded before it is sent, kept until its outcome is known."""
@@ -75,14 +86,16 @@ class WriteJournal(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ApplyContext:
-    """What a target knows about the packet a batch comes from, and where it records writes
-    in doubt (None: not recorded, a timed-out write is only looked up before a re-send)."""
+    """What a target knows about the packet a batch comes from, where it records writes
+    in doubt (None: not recorded, a timed-out write is only looked up before a re-send),
+    and `refs`, when the pipeline gives one, the target's durable reference map."""
 
     app_area: str
     packet_id: str
     user: str | None = None
     header: PacketHeader | None = None
     journal: WriteJournal | None = None
+    refs: TargetRefs | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from packetworker.sandbox.crmaas import CrmaasEmulator
-from packetworker.sandbox.dataverse import DataverseEmulator
+from packetworker.sandbox.dataverse import DataverseEmulator, default_entities
 from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
 from tests.crm.support import FakeTime, make_dataverse_client
 
@@ -17,7 +17,17 @@ def fake_time() -> FakeTime:
 
 @pytest.fixture
 def dataverse():
-    with DataverseEmulator(clients={"app-id": "s3cr3t-value"}) as emulator:
+    """An org with an Active alternate key on account.accountnumber (see `stock_dataverse`)."""
+    entities = default_entities(account_number_key="Active")
+    with DataverseEmulator(clients={"app-id": "s3cr3t-value"}, entities=entities) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def stock_dataverse():
+    """An org nobody customised: no alternate keys, no custom columns."""
+    entities = default_entities(custom_columns={})
+    with DataverseEmulator(clients={"app-id": "s3cr3t-value"}, entities=entities) as emulator:
         yield emulator
 
 

@@ -19,6 +19,7 @@ from packetworker.targets.dataverse import (
     Unavailable,
     bind,
 )
+from packetworker.targets.dataverse.batch import encode_batch
 from packetworker.targets.dataverse.errors import InvalidRequest
 from tests.crm.support import make_dataverse_client
 
@@ -169,15 +170,41 @@ def test_delete_of_a_missing_record_raises_record_not_found(dv_client):
 # --- duplicates -------------------------------------------------------------------------------
 
 
-def test_duplicate_email_is_reported_as_duplicate_detected(dataverse, dv_client):
+def test_duplicate_detection_runs_only_when_the_request_asks_for_it(dataverse, dv_client):
     dv_client.create("contacts", {"lastname": "A", "emailaddress1": "a@hlf.ie"})
 
     with pytest.raises(DuplicateDetected) as caught:
-        dv_client.create("contacts", {"lastname": "B", "emailaddress1": "A@hlf.ie"})
+        dv_client.create(
+            "contacts", {"lastname": "B", "emailaddress1": "A@hlf.ie"}, detect_duplicates=True
+        )
 
     assert (caught.value.status, caught.value.code) == (500, "0x80040333")
     assert caught.value.transient is False
     assert len(dataverse.records("contacts")) == 1
+    last_post = dataverse.requests_to("POST", "/contacts")[-1]
+    assert last_post.headers["Mscrm.Suppressduplicatedetection"] == "false"
+
+
+def test_duplicate_detection_is_off_by_default_as_in_the_web_api(dataverse, dv_client):
+    dv_client.create("contacts", {"lastname": "A", "emailaddress1": "a@hlf.ie"})
+
+    dv_client.create("contacts", {"lastname": "B", "emailaddress1": "a@hlf.ie"})
+
+    assert len(dataverse.records("contacts")) == 2
+    assert "Mscrm.Suppressduplicatedetection" not in dataverse.requests_to("POST")[-1].headers
+
+
+def test_duplicate_detection_also_guards_updates_when_asked(dataverse, dv_client):
+    dv_client.create("contacts", {"lastname": "A", "emailaddress1": "a@hlf.ie"})
+    other = dv_client.create("contacts", {"lastname": "B", "emailaddress1": "b@hlf.ie"})
+
+    with pytest.raises(DuplicateDetected):
+        dv_client.update("contacts", other, {"emailaddress1": "a@hlf.ie"}, detect_duplicates=True)
+
+    assert sorted(c["emailaddress1"] for c in dataverse.records("contacts")) == [
+        "a@hlf.ie",
+        "b@hlf.ie",
+    ]
 
 
 def test_duplicate_detection_can_be_suppressed(dataverse, dv_client):
@@ -326,24 +353,67 @@ def test_failed_change_set_rolls_back_every_operation(dataverse, dv_client):
     assert isinstance(failure.error(), DuplicateRecord)
 
 
-def test_batch_without_change_set_keeps_earlier_operations(dataverse, dv_client):
+def _three_operations_the_second_failing() -> list[BatchOperation]:
+    return [
+        BatchOperation("POST", "contacts", {"lastname": "Kept"}),
+        BatchOperation(
+            "PATCH",
+            "contacts(00000000-0000-0000-0000-0000000000cc)",
+            {"lastname": "X"},
+            headers={"If-Match": "*"},
+        ),
+        BatchOperation("POST", "contacts", {"lastname": "After the failure"}),
+    ]
+
+
+def test_batch_stops_at_the_first_failure_and_answers_with_its_status(dataverse, dv_client):
+    answers = dv_client.batch(_three_operations_the_second_failing(), changeset=False)
+
+    assert [a.status for a in answers] == [404]
+    assert isinstance(answers[0].error(), RecordNotFound)
+    assert [r["lastname"] for r in dataverse.records("contacts")] == ["Kept"]
+    assert dataverse.requests_to("POST", "$batch")  # one request, decoded despite its 404
+
+
+def test_batch_with_continue_on_error_runs_every_operation(dataverse, dv_client):
     answers = dv_client.batch(
-        [
-            BatchOperation("POST", "contacts", {"lastname": "Kept"}),
-            BatchOperation(
-                "PATCH",
-                "contacts(00000000-0000-0000-0000-0000000000cc)",
-                {"lastname": "X"},
-                headers={"If-Match": "*"},
-            ),
-            BatchOperation("POST", "contacts", {"lastname": "Never sent"}),
-        ],
+        _three_operations_the_second_failing(), changeset=False, continue_on_error=True
+    )
+
+    assert [a.status for a in answers] == [204, 404, 204]
+    assert sorted(r["lastname"] for r in dataverse.records("contacts")) == [
+        "After the failure",
+        "Kept",
+    ]
+
+
+def test_batch_body_with_bare_line_feeds_is_refused_as_unreadable(dataverse, dv_client):
+    content_type, body = encode_batch(
+        [BatchOperation("POST", "contacts", {"lastname": "A"})],
+        api_path="/api/data/v9.2/",
         changeset=False,
     )
 
-    assert [a.status for a in answers] == [204, 404]
-    assert isinstance(answers[1].error(), RecordNotFound)
-    assert [r["lastname"] for r in dataverse.records("contacts")] == ["Kept"]
+    with pytest.raises(InvalidRequest) as caught:
+        dv_client._request(
+            "POST",
+            "$batch",
+            content=body.replace(b"\r\n", b"\n"),
+            headers={"Content-Type": content_type},
+        )
+
+    assert (caught.value.status, caught.value.code) == (400, "0x80048d19")
+    assert dataverse.records("contacts") == []
+
+
+def test_batch_of_more_than_a_thousand_operations_is_refused_whole(dataverse, dv_client):
+    operations = [BatchOperation("POST", "contacts", {"lastname": f"C{n}"}) for n in range(1001)]
+
+    with pytest.raises(InvalidRequest) as caught:
+        dv_client.batch(operations, changeset=False)
+
+    assert "1001" in caught.value.dataverse_message
+    assert dataverse.records("contacts") == []
 
 
 # --- service protection -----------------------------------------------------------------------

@@ -149,12 +149,26 @@ def test_invalid_endpoint_raises_invalid_request(portal_proxy, client):
     assert portal_proxy.records == {}
 
 
-def test_duplicate_email_raises_duplicate_record(portal_proxy, client):
+def test_by_default_the_proxy_refuses_no_duplicate(portal_proxy, client):
     client.create_record(CONTACTS, {"lastname": "A", "emailaddress1": "a@hlf.ie"})
 
-    with pytest.raises(DuplicateRecord):
+    client.create_record(CONTACTS, {"lastname": "B", "emailaddress1": "A@hlf.ie"})
+
+    assert len(portal_proxy.records) == 2
+
+
+@pytest.mark.parametrize("status", [409, 500])
+def test_a_duplicate_rule_surfaces_as_duplicate_record_whatever_its_status(
+    portal_proxy, client, status
+):
+    portal_proxy.unique_columns = ("emailaddress1",)
+    portal_proxy.duplicate_status = status
+    client.create_record(CONTACTS, {"lastname": "A", "emailaddress1": "a@hlf.ie"})
+
+    with pytest.raises(DuplicateRecord) as caught:
         client.create_record(CONTACTS, {"lastname": "B", "emailaddress1": "A@hlf.ie"})
 
+    assert (caught.value.status, caught.value.transient) == (status, False)
     assert len(portal_proxy.records) == 1
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from packetworker.packets import open_packet
 from packetworker.sandbox.crmaas import CrmaasEmulator
-from packetworker.sandbox.dataverse import DataverseEmulator
+from packetworker.sandbox.dataverse import DataverseEmulator, default_entities
 from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
 from packetworker.sandbox.targets.crm import CREDENTIALS, SAMPLE_CUSTOMER
 from packetworker.sandbox.targets.crmaas import seed_samples as seed_crmaas
@@ -57,9 +57,20 @@ class Harness(ABC):
     target: CrmTarget
     time: FakeTime
 
-    def apply(self, records: list[Any], *, header: Any = None) -> list[RecordOutcome]:
-        ctx = ApplyContext("TEST", "packet-1", user="rep-plovdiv-07", header=header)
+    def apply(
+        self, records: list[Any], *, header: Any = None, refs: Any = None
+    ) -> list[RecordOutcome]:
+        ctx = ApplyContext("TEST", "packet-1", user="rep-plovdiv-07", header=header, refs=refs)
         return self.target.apply(records, ctx=ctx)
+
+    def restart(self) -> None:
+        """Close the target and start a new one on the same CRM, as a new worker process
+        would: nothing the old one held in memory survives."""
+        self.target.close()
+        self.target = self._new_target()
+
+    @abstractmethod
+    def _new_target(self) -> CrmTarget: ...
 
     def apply_file(self, path: Path) -> list[RecordOutcome]:
         header, records = read_packet(path)
@@ -91,17 +102,21 @@ class DataverseHarness(Harness):
     def __init__(self, emulator: DataverseEmulator, record_errors: RecordErrors) -> None:
         self._emulator = emulator
         self.time = FakeTime()
+        self.record_errors = record_errors
+        self.target = self._new_target()
+
+    def _new_target(self) -> DataverseTarget:
         client = make_dataverse_client(
-            emulator,
+            self._emulator,
             self.time,
             client_id=CREDENTIALS.client_id,
             client_secret=CREDENTIALS.client_secret,
         )
-        self.target = DataverseTarget(
+        return DataverseTarget(
             client,
             mapping=load_mapping("dataverse-field-sales"),
             contact_mapping=load_mapping("ipaas-contact"),
-            record_errors=record_errors,
+            record_errors=self.record_errors,
         )
 
     @property
@@ -147,18 +162,22 @@ class CrmaasHarness(Harness):
     def __init__(self, emulator: CrmaasEmulator, record_errors: RecordErrors) -> None:
         self._emulator = emulator
         self.time = FakeTime()
+        self.record_errors = record_errors
+        self.target = self._new_target()
+
+    def _new_target(self) -> CrmaasTarget:
         client = CrmaasClient(
-            emulator.url,
-            primary_key=emulator.keys["primary"],
-            secondary_key=emulator.keys["secondary"],
+            self._emulator.url,
+            primary_key=self._emulator.keys["primary"],
+            secondary_key=self._emulator.keys["secondary"],
             page_size=2,  # small pages, so reads really page
             sleep=self.time.sleep,
         )
-        self.target = CrmaasTarget(
+        return CrmaasTarget(
             client,
             mapping=load_mapping("crmaas-field-sales"),
             contact_mapping=load_mapping("ipaas-contact"),
-            record_errors=record_errors,
+            record_errors=self.record_errors,
         )
 
     @property
@@ -209,19 +228,30 @@ class PortalHarness(Harness):
     def __init__(self, emulator: DynamicsPortalEmulator, record_errors: RecordErrors) -> None:
         self._emulator = emulator
         self.time = FakeTime()
+        self.record_errors = record_errors
+        self.index = RecordIndex()
+        seed_portal(emulator, self.index)
+        # What a deployment seeds every new index with (the samples' account and items).
+        self._seeded = {rid: dict(r) for rid, r in emulator.records.items()}
+        self.target = self._new_target()
+
+    def _new_target(self) -> DynamicsPortalTarget:
         client = DynamicsPortalClient(
-            emulator.url,
+            self._emulator.url,
             client_id=CREDENTIALS.client_id,
             scope=CREDENTIALS.portal_scope,
             sleep=self.time.sleep,
         )
-        self.index = RecordIndex()
-        seed_portal(emulator, self.index)
-        self.target = DynamicsPortalTarget(
+        if getattr(self, "target", None) is not None:  # a restart: a fresh, seeded index
+            self.index = RecordIndex()
+            for record_id, record in self._seeded.items():
+                entity_set = record["endpoint"].rsplit("/", 1)[-1]
+                self.index.remember(entity_set, record_id, record["fields"])
+        return DynamicsPortalTarget(
             client,
             mapping=load_mapping("dataverse-field-sales"),
             contact_mapping=load_mapping("ipaas-contact"),
-            record_errors=record_errors,
+            record_errors=self.record_errors,
             index=self.index,
         )
 
@@ -277,13 +307,28 @@ class PortalHarness(Harness):
         }
 
 
+def dataverse_org(**org: Any) -> dict[str, Any]:
+    """The Field Sales tables, with accounts and contacts as `default_entities(**org)`."""
+    return {**field_sales_entities(), **default_entities(**org)}
+
+
 @contextmanager
-def harness_for(name: str, *, record_errors: RecordErrors = "quarantine") -> Iterator[Harness]:
-    """A started, seeded emulator of CRM `name` and a target on it; both stopped after."""
+def harness_for(
+    name: str,
+    *,
+    record_errors: RecordErrors = "quarantine",
+    org: dict[str, Any] | None = None,
+    emulator_options: dict[str, Any] | None = None,
+) -> Iterator[Harness]:
+    """A started, seeded emulator of CRM `name` and a target on it; both stopped after.
+    `org` shapes a Dataverse org (`default_entities` options); `emulator_options` go to the
+    emulator's constructor."""
+    options = dict(emulator_options or {})
     if name == "dataverse":
         emulator: Any = DataverseEmulator(
             clients={CREDENTIALS.client_id: CREDENTIALS.client_secret},
-            entities=field_sales_entities(),
+            entities=dataverse_org(**(org or {})),
+            **options,
         )
         with emulator:
             seed_dataverse(emulator)
@@ -291,14 +336,14 @@ def harness_for(name: str, *, record_errors: RecordErrors = "quarantine") -> Ite
             yield harness
             harness.target.close()
     elif name == "crmaas":
-        with CrmaasEmulator() as emulator:
+        with CrmaasEmulator(**options) as emulator:
             seed_crmaas(emulator)
             harness = CrmaasHarness(emulator, record_errors)
             yield harness
             harness.target.close()
     else:
         with DynamicsPortalEmulator(
-            clients={CREDENTIALS.client_id: CREDENTIALS.portal_scope}
+            clients={CREDENTIALS.client_id: CREDENTIALS.portal_scope}, **options
         ) as emulator:
             harness = PortalHarness(emulator, record_errors)
             yield harness

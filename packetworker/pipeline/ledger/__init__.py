@@ -9,7 +9,9 @@ attempts, sha256/size/archive key, timestamps, last error, `duplicate_of`, and `
 Indexes, per app area: ids per state (sorted by last update), pending ids (sorted by first
 listing, for "oldest pending age"), the quarantine (dead letters, kept after the ack), one
 ack queue per list type, and content hash → first packet id (claimed atomically). Per
-packet: record links `table/DMS_ROWID → target ref`, so a retry skips applied records.
+packet: record links `table/DMS_ROWID → target ref`, so a retry skips applied records. Per
+target: a reference map (`LedgerTargetRefs`, the targets' `TargetRefs`) where a target that
+cannot query its system keeps the ids of the records it created; it never expires.
 
 Retention: an applied or duplicate packet, its record links and its content-hash claim
 expire `retention` seconds after they were last written. After that the same packet id (if
@@ -28,6 +30,7 @@ from packetworker.pipeline.ledger.base import (
     PENDING,
     TERMINAL,
     Ledger,
+    LedgerTargetRefs,
     PacketEntry,
     PacketState,
 )
@@ -39,6 +42,7 @@ __all__ = [
     "PENDING",
     "TERMINAL",
     "Ledger",
+    "LedgerTargetRefs",
     "MemoryLedger",
     "PacketEntry",
     "PacketState",

@@ -173,6 +173,15 @@ class Ledger(ABC):
         """Forget the writes `keys` (their outcome is known now)."""
 
     @abstractmethod
+    def target_refs(self, scope: str, keys: Sequence[str]) -> dict[str, str]:
+        """Known ones among `keys` in a target's reference map `scope` (see `TargetRefs`)."""
+
+    @abstractmethod
+    def add_target_refs(self, scope: str, refs: Mapping[str, str]) -> None:
+        """Remember `refs` (key → target record id; "" forgets a key). Never expire: they
+        describe records that exist in the target, not packets."""
+
+    @abstractmethod
     def ids(self, app_area: str, state: PacketState) -> list[str]:
         """Ids in `state`, least recently updated first."""
 
@@ -200,3 +209,18 @@ class Ledger(ABC):
 
     def close(self) -> None:  # noqa: B027 - the memory backend holds nothing
         pass
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerTargetRefs:
+    """A target's reference map (`targets.base.TargetRefs`) kept in the ledger: shared by
+    every worker process and surviving restarts."""
+
+    ledger: Ledger
+    scope: str  # the target's name
+
+    def get(self, keys: Sequence[str]) -> dict[str, str]:
+        return self.ledger.target_refs(self.scope, keys)
+
+    def put(self, refs: Mapping[str, str]) -> None:
+        self.ledger.add_target_refs(self.scope, refs)

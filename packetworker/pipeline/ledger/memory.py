@@ -33,6 +33,7 @@ class MemoryLedger(Ledger):
         self._packets: dict[str, PacketEntry] = {}
         self._expires: dict[str, float] = {}
         self._links: dict[str, dict[str, str]] = {}
+        self._target_refs: dict[str, dict[str, str]] = {}
         self._claims: dict[tuple[str, str], tuple[str, float]] = {}
         self._acks: dict[tuple[str, str], set[str]] = {}
         self._quarantine: dict[str, dict[str, float]] = {}
@@ -153,6 +154,15 @@ class MemoryLedger(Ledger):
                 writes.pop(key, None)
             if not writes:
                 self._doubts.pop(packet_id, None)
+
+    def target_refs(self, scope: str, keys: Sequence[str]) -> dict[str, str]:
+        with self._mutex:
+            known = self._target_refs.get(scope, {})
+            return {k: known[k] for k in keys if known.get(k)}
+
+    def add_target_refs(self, scope: str, refs: Mapping[str, str]) -> None:
+        with self._mutex:
+            self._target_refs.setdefault(scope, {}).update(refs)
 
     def _in_area(self, app_area: str) -> list[PacketEntry]:
         for packet_id in list(self._packets):

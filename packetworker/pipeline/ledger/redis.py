@@ -273,6 +273,17 @@ class RedisLedger(Ledger):
         if keys:
             self.client.hdel(self._doubts(packet_id), *keys)
 
+    def target_refs(self, scope: str, keys: Sequence[str]) -> dict[str, str]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        values = self.client.hmget(f"{self.ns}:target-refs:{scope}", keys)
+        return {k: v for k, v in zip(keys, values, strict=True) if v}
+
+    def add_target_refs(self, scope: str, refs: Mapping[str, str]) -> None:
+        if refs:
+            self.client.hset(f"{self.ns}:target-refs:{scope}", mapping=dict(refs))
+
     def ids(self, app_area: str, state: PacketState) -> list[str]:
         return self.client.zrange(self._key(app_area, "state", state), 0, -1)
 

@@ -2,14 +2,19 @@
 
 Enforces what the client must cope with: the `Ocp-Apim-Subscription-Key` header (APIM
 answers 401 to an unknown key; either of the two instance keys works), `page`/`size`
-paging with an `items` envelope, contact rules that make the seed-002 failures
-reproducible (invalid email format and missing email → 400, same email twice → 409,
-unknown `organizationId` → 404, each with a short `code`), lead archive/convert,
-opportunity status/stage, merges, bulk deletes, and (via `faults`) 429 with `Retry-After`.
+paging with an `items` envelope, lead archive/convert, opportunity status/stage, merges,
+bulk deletes, and (via `faults`) 429 with `Retry-After`.
 
-Error bodies are `{"statusCode": 400, "code": "invalid_email", "message": "..."}`: the
-vendor documents "an error code that briefly explains the error" without a format, so
-this is the emulator's choice and the client reads `code`/`message` tolerantly.
+Contact rules (invalid or missing email, the same email twice, an unknown
+`organizationId`) are NOT documented by seed 003: its ERRORS section only says 2xx is
+success, 4xx "failed given the information provided" (some with "an error code that
+briefly explains the error", format unstated) and 5xx a server error. So how they are
+answered is a switch, `contact_errors`, and the client must work with every variant:
+
+- "plain" (default): each refusal is a 400 whose body is only a message;
+- "coded": 400 `invalid_email`/`missing_email`, 409 `duplicate_contact`, 404
+  `organization_not_found`, bodies `{"statusCode", "code", "message"}` (invented);
+- "lenient": nothing is checked; the CRM stores whatever it is sent.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import re
 import secrets
 import threading
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from werkzeug.wrappers import Request, Response
 
@@ -50,6 +55,14 @@ BULK = {
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ACTION_RE = re.compile(r"^(?P<base>/[a-z]+/[a-z]+)/(?P<id>[^/]+)/(?P<action>[A-Za-z]+)$")
 DEFAULT_PAGE_SIZE = 10
+ContactErrors = Literal["plain", "coded", "lenient"]
+# How each undocumented contact refusal is answered per variant: (status, code).
+_CODED = {
+    "missing_email": (400, "missing_email"),
+    "invalid_email": (400, "invalid_email"),
+    "duplicate_contact": (409, "duplicate_contact"),
+    "organization_not_found": (404, "organization_not_found"),
+}
 
 
 class ApiError(Exception):
@@ -67,11 +80,13 @@ class CrmaasEmulator(Emulator):
         primary_key: str = "primary-key",
         secondary_key: str = "secondary-key",
         unique_contact_email: bool = True,
+        contact_errors: ContactErrors = "plain",
     ) -> None:
         super().__init__()
         self.keys = {"primary": primary_key, "secondary": secondary_key}
         self.accepted_keys: list[str] = []  # "primary"/"secondary", one per accepted request
         self.unique_contact_email = unique_contact_email
+        self.contact_errors = contact_errors
         self.tables: dict[str, dict[str, dict[str, Any]]] = {n: {} for n in COLLECTIONS.values()}
         self.forms: dict[str, list[dict[str, Any]]] = {path: [] for path in FORMS}
         self.pipelines = [
@@ -134,14 +149,10 @@ class CrmaasEmulator(Emulator):
             with self._store:
                 status, payload = self._route(request.method, request.path, request.args, body)
         except ApiError as error:
-            status, payload = (
-                error.status,
-                {
-                    "statusCode": error.status,
-                    "code": error.code,
-                    "message": error.message,
-                },
-            )
+            status = error.status
+            payload = {"statusCode": error.status, "message": error.message}
+            if error.code:
+                payload["code"] = error.code
         return json_response(status, payload)
 
     def _route(self, method: str, path: str, args, body) -> tuple[int, Any]:
@@ -228,28 +239,34 @@ class CrmaasEmulator(Emulator):
     def _validate(
         self, table: str, body: dict[str, Any], *, record_id: str | None, creating: bool
     ) -> None:
+        if self.contact_errors == "lenient":  # seed 003 documents none of these rules
+            return
         if table in ("contacts", "organizations") and (creating or "email" in body):
             emails = [e.get("value") if isinstance(e, dict) else e for e in body.get("email") or []]
             emails = [e for e in emails if e not in (None, "")]
             if table == "contacts" and not emails:
-                raise ApiError(400, "missing_email", "email is required")
+                self._refuse("missing_email", "email is required")
             for value in emails:
                 if not isinstance(value, str) or not EMAIL_RE.match(value):
-                    raise ApiError(
-                        400, "invalid_email", f"email '{value}' is not a valid email address"
-                    )
+                    self._refuse("invalid_email", f"email '{value}' is not a valid email address")
             if table == "contacts" and self.unique_contact_email:
                 wanted = {e.casefold() for e in emails}
                 for other in self.tables["contacts"].values():
                     if other["id"] != record_id and wanted & _emails(other):
-                        raise ApiError(
-                            409,
+                        self._refuse(
                             "duplicate_contact",
                             f"A contact with this email already exists (id {other['id']})",
                         )
         org = body.get("organizationId")
         if org not in (None, "") and str(org) not in self.tables["organizations"]:
-            raise ApiError(404, "organization_not_found", f"Organization {org} not found")
+            self._refuse("organization_not_found", f"Organization {org} not found")
+
+    def _refuse(self, rule: str, message: str) -> None:
+        """seed 003 ERRORS: a 4xx; its status and code per the `contact_errors` variant."""
+        if self.contact_errors == "coded":
+            status, code = _CODED[rule]
+            raise ApiError(status, code, message)
+        raise ApiError(400, "", message)
 
     # --- actions ----------------------------------------------------------------------------
 

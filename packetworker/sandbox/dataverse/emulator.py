@@ -2,11 +2,15 @@
 
 It enforces what the service enforces and the client must cope with: bearer tokens from
 its own client-credentials token endpoint (401 otherwise), upsert semantics (`If-Match: *`
-→ 404 when missing, `If-None-Match: *` → 412 when present), alternate keys, duplicate keys
-(`0x80040237`), duplicate detection (`0x80040333` unless `MSCRM.SuppressDuplicateDetection:
-true`), `@odata.bind` lookups (unknown target → 404 `0x80040217`), `$select`/simple
-`$filter`, paging by `Prefer: odata.maxpagesize` and `@odata.nextLink`, `$batch` with atomic
-change sets and `Content-ID` references, and (via `faults`) 429 storms with `Retry-After`.
+→ 404 when missing, `If-None-Match: *` → 412 when present), columns the table lacks (400),
+alternate keys only where defined and Active, duplicate keys (`0x80040237`), duplicate
+detection only when asked for (`MSCRM.SuppressDuplicateDetection: false` → `0x80040333`),
+`@odata.bind` lookups (unknown target → 404 `0x80040217`), `$select`/simple `$filter`,
+paging by `Prefer: odata.maxpagesize` and `@odata.nextLink`, table metadata
+(`EntityDefinitions(LogicalName='…')/Attributes` and `/Keys`), `$batch` (CRLF only, at most
+1,000 operations, stop at the first failure unless `Prefer: odata.continue-on-error`, atomic
+change sets, `Content-ID` references), and (via `faults`) 429 storms with `Retry-After`.
+Every rule names its source (docs/crm.md section) where it is enforced.
 
 The store is a dict per entity set, readable by tests (`records("contacts")`).
 """
@@ -47,6 +51,11 @@ DUPLICATE_KEY = "0x80040237"
 DUPLICATE_DETECTED = "0x80040333"
 DOES_NOT_EXIST = "0x80040217"
 MAX_PAGE_SIZE = 5000
+MAX_BATCH_OPERATIONS = 1000  # crm.md A.11: up to 1000 individual requests per batch
+INVALID_PAYLOAD = "0x80048d19"
+_METADATA_RE = re.compile(
+    r"^EntityDefinitions\(LogicalName='(?P<table>[^']+)'\)/(?P<kind>Attributes|Keys)$"
+)
 _TOKEN_PATH_RE = re.compile(r"^/(?P<tenant>[^/]+)/oauth2/v2\.0/token$")
 _FILTER_RE = re.compile(r"^\s*(\w+)\s+eq\s+('(?:[^']|'')*'|[-\w.]+)\s*$")
 
@@ -63,14 +72,14 @@ class DataverseEmulator(Emulator):
         tenant: str = "tenant-1",
         entities: Mapping[str, EntityDef] | None = None,
         token_lifetime: int = 3599,
-        detect_duplicates_by_default: bool = True,
+        max_batch_operations: int = MAX_BATCH_OPERATIONS,
     ) -> None:
         super().__init__()
         self.clients = dict(clients or {"app-id": "app-secret"})
         self.tenant = tenant
         self.entities = dict(entities or default_entities())
         self.token_lifetime = token_lifetime
-        self.detect_duplicates_by_default = detect_duplicates_by_default
+        self.max_batch_operations = max_batch_operations
         self.tables: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.entities}
         self.tokens: dict[str, float] = {}  # access token -> expiry (epoch seconds)
         self.token_requests: list[dict[str, str]] = []  # form fields, secret masked
@@ -194,6 +203,9 @@ class DataverseEmulator(Emulator):
         if path.startswith("$") and path[1:] in refs:
             entity_set, record_id = refs[path[1:]]
             path = f"{entity_set}({record_id})"
+        metadata = _METADATA_RE.match(path)
+        if metadata and method == "GET":
+            return self._metadata(metadata.group("table"), metadata.group("kind"))
         entity_set, key_text = split_address(path)
         entity = self.entities.get(entity_set)
         if entity is None:
@@ -218,6 +230,24 @@ class DataverseEmulator(Emulator):
             del self.tables[entity.entity_set][record[entity.id_attr]]
             return 204, {}, None
         raise ODataFault(405, "0x80060888", f"{method} is not supported on a record.")
+
+    def _metadata(self, logical_name: str, kind: str) -> Answer:
+        """crm.md A.7: `EntityDefinitions(LogicalName='…')/Attributes` and `/Keys`."""
+        entity = next((e for e in self.entities.values() if e.logical_name == logical_name), None)
+        if entity is None:
+            raise ODataFault(404, "0x80040217", f"Could not find entity {logical_name!r}.")
+        if kind == "Keys":
+            rows = [
+                {
+                    "LogicalName": f"{logical_name}_{'_'.join(key.columns)}",
+                    "KeyAttributes": list(key.columns),
+                    "EntityKeyIndexStatus": key.status,
+                }
+                for key in entity.alternate_keys
+            ]
+        else:
+            rows = [{"LogicalName": name} for name in sorted(entity.columns or ())]
+        return 200, {}, {"value": rows}
 
     def _create(self, entity, data, headers, *, base, refs) -> Answer:
         record_id = str(data.pop(entity.id_attr, "") or uuid.uuid4()).lower()
@@ -256,17 +286,25 @@ class DataverseEmulator(Emulator):
             if name.endswith("@odata.bind"):
                 nav = name[: -len("@odata.bind")]
                 lookup = entity.lookups.get(nav)
-                if lookup is None:
+                if lookup is None:  # crm.md A.5: a lookup's logical name is not a nav property
                     raise ODataFault(
                         400,
-                        "0x80060888",
-                        f"An undeclared property '{nav}' which only has property annotations "
-                        f"in the payload but no property value was found in the payload.",
+                        INVALID_PAYLOAD,
+                        f"An error occurred while validating input parameters: An undeclared "
+                        f"property '{nav}' which only has property annotations in the payload "
+                        f"but no property value was found in the payload.",
                     )
                 changes[f"_{lookup.attribute}_value"] = (
                     None if value is None else self._resolve_bind(lookup.target, value, refs)
                 )
             elif not name.startswith("@"):
+                if not entity.knows(name):  # crm.md A.5: undeclared properties are refused
+                    raise ODataFault(
+                        400,
+                        "0x0",
+                        f"Invalid property '{name}' was found in entity "
+                        f"'Microsoft.Dynamics.CRM.{entity.logical_name}'.",
+                    )
                 changes[name] = value
         candidate = {**record, **changes}
         others = [
@@ -274,15 +312,11 @@ class DataverseEmulator(Emulator):
             for r in self.tables[entity.entity_set].values()
             if r[entity.id_attr] != record[entity.id_attr]
         ]
-        suppress = headers.get("MSCRM.SuppressDuplicateDetection")
-        detect = (
-            suppress.lower() == "false"
-            if suppress is not None
-            else self.detect_duplicates_by_default
-        )
+        # crm.md A.9: the Web API suppresses duplicate detection on create and update unless
+        # the request sends `MSCRM.SuppressDuplicateDetection: false`.
+        detect = (headers.get("MSCRM.SuppressDuplicateDetection") or "").lower() == "false"
         if (
-            creating
-            and detect
+            detect
             and entity.duplicate_rule
             and _matches_any(candidate, others, entity.duplicate_rule)
         ):
@@ -292,7 +326,7 @@ class DataverseEmulator(Emulator):
                 "A record was not created or updated because a duplicate of the current record "
                 "already exists.",
             )
-        for key in entity.alternate_keys:
+        for key in entity.active_keys():  # crm.md A.4: 0x80040237 duplicate key
             if all(candidate.get(c) is not None for c in key) and any(
                 all(r.get(c) == candidate[c] for c in key) for r in others
             ):
@@ -344,14 +378,20 @@ class DataverseEmulator(Emulator):
 
     def _shape(self, entity, record, options, base) -> dict[str, Any]:
         select = [c.strip() for c in options.get("$select", "").split(",") if c.strip()]
+        for column in select:
+            _known_column(entity, column)
         columns = {c: record.get(c) for c in select} if select else dict(record)
         columns[entity.id_attr] = record[entity.id_attr]
         return {"@odata.etag": f'W/"{record["versionnumber"]}"', **columns}
 
     def _query(self, entity, options, headers, *, base) -> Answer:
         rows = list(self.tables[entity.entity_set].values())
+        for column in options.get("$select", "").split(","):
+            if column.strip():
+                _known_column(entity, column.strip())
         if options.get("$filter"):
-            rows = [r for r in rows if _filter(options["$filter"])(r)]
+            matches = _filter(options["$filter"], entity)
+            rows = [r for r in rows if matches(r)]
         size = MAX_PAGE_SIZE
         match = re.search(r"odata\.maxpagesize=(\d+)", headers.get("Prefer", ""))
         if match:
@@ -378,16 +418,21 @@ class DataverseEmulator(Emulator):
     # --- $batch -----------------------------------------------------------------------------
 
     def _batch(self, request: Request, base: str) -> Response:
+        raw = request.get_data()
+        if b"\n" in raw.replace(b"\r\n", b""):  # crm.md A.11: line endings must be CRLF
+            return _fault_response(400, INVALID_PAYLOAD, "Stream was not readable.")
         message = parse_batch(request)
         if not message.is_multipart():
-            return json_response(
-                400, {"error": {"code": "", "message": "Expected multipart/mixed"}}
-            )
+            return _fault_response(400, "", "Expected multipart/mixed")
         keep_going = "odata.continue-on-error" in request.headers.get("Prefer", "")
         parts = message.get_payload()
-        if sum(len(p.get_payload()) if p.is_multipart() else 1 for p in parts) > 1000:
-            return json_response(
-                400, {"error": {"code": "", "message": "Number of requests in batch exceeds 1000."}}
+        count = sum(len(p.get_payload()) if p.is_multipart() else 1 for p in parts)
+        if count > self.max_batch_operations:  # crm.md A.11: up to 1000 requests per batch
+            return _fault_response(
+                400,
+                "0x8006088b",
+                f"Number of requests in the batch is {count}, exceeding the maximum of "
+                f"{self.max_batch_operations}.",
             )
         out: list[str] = []
         boundary = f"batchresponse_{uuid.uuid4()}"
@@ -395,19 +440,30 @@ class DataverseEmulator(Emulator):
             for part in parts:
                 if part.is_multipart():
                     answers, failed = self._changeset(part, base)
-                    if failed is not None:
-                        out.append(response_part(boundary, *failed))
-                    else:
+                    if failed is None:
                         out.append(changeset_part(boundary, answers))
                 else:
                     method, target, headers, body = parse_request(part)
                     status, hdrs, payload = self.handle(
                         method, target, headers, body, base=base, refs={}
                     )
-                    failed = (None, status, hdrs, payload) if status >= 400 else None
-                    out.append(response_part(boundary, None, status, hdrs, payload))
-                if failed is not None and not keep_going:
-                    break
+                    failed = (part.get("Content-ID"), status, hdrs, payload)
+                    if status < 400:
+                        out.append(response_part(boundary, *failed))
+                        failed = None
+                if failed is None:
+                    continue
+                if keep_going:  # crm.md A.11: each failure in its own part, batch 200
+                    out.append(response_part(boundary, *failed))
+                    continue
+                # crm.md A.11: without the preference processing stops at the first failure;
+                # the batch answers with that request's status and holds only that failure.
+                only = response_part(boundary, *failed) + f"--{boundary}--\r\n"
+                return Response(
+                    only.encode(),
+                    failed[1],
+                    content_type=f"multipart/mixed; boundary={boundary}",
+                )
         body = "".join(out) + f"--{boundary}--\r\n"
         return Response(body.encode(), 200, content_type=f"multipart/mixed; boundary={boundary}")
 
@@ -441,6 +497,10 @@ class DataverseEmulator(Emulator):
         return answers, None
 
 
+def _fault_response(status: int, code: str, message: str) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message}})
+
+
 def _matches_any(candidate: dict, others: list[dict], columns: tuple[str, ...]) -> bool:
     values = [candidate.get(c) for c in columns]
     if any(v in (None, "") for v in values):
@@ -449,7 +509,19 @@ def _matches_any(candidate: dict, others: list[dict], columns: tuple[str, ...]) 
     return any([str(o.get(c) or "").casefold() for c in columns] == folded for o in others)
 
 
-def _filter(expression: str):
+def _known_column(entity: EntityDef, column: str) -> None:
+    """crm.md A.5: `$select`/`$filter` naming an unknown (or miscased) column answers 400."""
+    lookup_value = column.startswith("_") and column.endswith("_value")
+    if not lookup_value and not entity.knows(column):
+        raise ODataFault(
+            400,
+            "0x0",
+            f"Could not find a property named '{column}' on type "
+            f"'Microsoft.Dynamics.CRM.{entity.logical_name}'.",
+        )
+
+
+def _filter(expression: str, entity: EntityDef):
     """`col eq 'x' and col2 eq 3` (case-insensitive strings); anything else is refused."""
     tests = []
     for clause in re.split(r"\s+and\s+", expression):
@@ -457,6 +529,7 @@ def _filter(expression: str):
         if not match:
             raise ODataFault(400, "0x80060888", f"The emulator does not support: {clause!r}")
         column, raw = match.group(1), match.group(2)
+        _known_column(entity, column)
         if raw.startswith("'"):
             text = raw[1:-1].replace("''", "'").casefold()
             tests.append(lambda r, c=column, t=text: str(r.get(c) or "").casefold() == t)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -28,40 +28,153 @@ class Lookup:
 
 
 @dataclass(frozen=True, slots=True)
+class AlternateKey:
+    """An alternate key as `EntityDefinitions(...)/Keys` lists it. Only an Active key can
+    address records: its index is built by a background job first (crm.md A.7)."""
+
+    columns: tuple[str, ...]
+    status: str = "Active"  # Pending | InProgress | Active | Failed
+
+    @property
+    def active(self) -> bool:
+        return self.status == "Active"
+
+
+@dataclass(frozen=True, slots=True)
 class EntityDef:
+    """A table. `columns` are its attribute logical names; None means the emulator does not
+    know them and accepts any name (tables the stock model leaves out)."""
+
     entity_set: str
     logical_name: str
     id_attr: str
-    alternate_keys: tuple[tuple[str, ...], ...] = ()
+    alternate_keys: tuple[AlternateKey, ...] = ()
     duplicate_rule: tuple[str, ...] = ()  # columns a duplicate-detection rule compares
     lookups: Mapping[str, Lookup] = field(default_factory=dict)
+    columns: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        keys = tuple(
+            k if isinstance(k, AlternateKey) else AlternateKey(tuple(k))
+            for k in self.alternate_keys
+        )
+        object.__setattr__(self, "alternate_keys", keys)
+
+    def active_keys(self) -> list[tuple[str, ...]]:
+        return [key.columns for key in self.alternate_keys if key.active]
+
+    def knows(self, column: str) -> bool:
+        return self.columns is None or column in self.columns
 
 
-def default_entities() -> dict[str, EntityDef]:
-    """contacts and accounts as a stock environment has them, plus an `accountnumber` key."""
+# Stock columns (crm.md A.13, the contact/account entity references): what a create or
+# update may name on an org nobody customised.
+_ADDRESS_PARTS = (
+    "line1",
+    "line2",
+    "line3",
+    "city",
+    "stateorprovince",
+    "county",
+    "postalcode",
+    "country",
+    "telephone1",
+    "telephone2",
+    "latitude",
+    "longitude",
+    "name",
+)
+_COMMON = {
+    "emailaddress1",
+    "emailaddress2",
+    "emailaddress3",
+    "telephone1",
+    "telephone2",
+    "telephone3",
+    "description",
+    "statecode",
+    "statuscode",
+    "versionnumber",
+    "createdon",
+    "modifiedon",
+    *(f"address{n}_{part}" for n in (1, 2, 3) for part in _ADDRESS_PARTS),
+}
+STOCK_CONTACT_COLUMNS = frozenset(
+    {
+        "contactid",
+        "firstname",
+        "lastname",
+        "middlename",
+        "fullname",
+        "jobtitle",
+        "mobilephone",
+        "parentcustomerid",
+        *_COMMON,
+    }
+)
+STOCK_ACCOUNT_COLUMNS = frozenset(
+    {
+        "accountid",
+        "name",
+        "accountnumber",
+        "websiteurl",
+        "primarycontactid",
+        "parentaccountid",
+        *_COMMON,
+    }
+)
+
+
+def default_entities(
+    *,
+    custom_columns: Mapping[str, Iterable[str]] | None = None,
+    account_number_key: str | None = None,
+) -> dict[str, EntityDef]:
+    """contacts and accounts as an org has them.
+
+    A stock org has no alternate keys (crm.md A.7); `account_number_key` defines one on
+    `accountnumber` with that index status ("Active", "Pending", ...). `custom_columns`
+    ({logical name: columns}) are the columns a deployment created; by default the ones
+    the shipped Dataverse prerequisites ask for (an org prepared as the README says).
+    """
+    if custom_columns is None:
+        custom_columns = _prerequisite_columns()
+    keys = (AlternateKey(("accountnumber",), account_number_key),) if account_number_key else ()
     return {
         "accounts": EntityDef(
             "accounts",
             "account",
             "accountid",
-            alternate_keys=(("accountnumber",),),
-            duplicate_rule=("accountnumber",),
+            alternate_keys=keys,
+            duplicate_rule=("emailaddress1",),  # crm.md A.9: shipped rules compare email
             lookups={
                 "primarycontactid": Lookup("contacts", "primarycontactid"),
                 "parentaccountid": Lookup("accounts", "parentaccountid"),
             },
+            columns=STOCK_ACCOUNT_COLUMNS | set(custom_columns.get("account", ())),
         ),
         "contacts": EntityDef(
             "contacts",
             "contact",
             "contactid",
-            duplicate_rule=("emailaddress1",),
+            duplicate_rule=("emailaddress1",),  # crm.md A.9: "same emailaddress1"
             lookups={
                 "parentcustomerid_account": Lookup("accounts", "parentcustomerid"),
                 "parentcustomerid_contact": Lookup("contacts", "parentcustomerid"),
             },
+            columns=STOCK_CONTACT_COLUMNS | set(custom_columns.get("contact", ())),
         ),
     }
+
+
+def _prerequisite_columns() -> dict[str, list[str]]:
+    """The columns the shipped prerequisites ask a deployment to create, by table."""
+    from packetworker.targets.dataverse.prerequisites import load_prerequisites
+
+    found: dict[str, list[str]] = {}
+    for column in load_prerequisites().columns:
+        found.setdefault(column.table, []).append(column.name)
+    return found
 
 
 _ADDRESS_RE = re.compile(r"^(?P<set>[A-Za-z_][\w]*)(?:\((?P<key>.*)\))?$")
@@ -100,7 +213,8 @@ def parse_key(text: str, entity: EntityDef) -> dict[str, object] | str:
         position = match.end()
     if list(pairs) == [entity.id_attr] and isinstance(pairs[entity.id_attr], str):
         return str(pairs[entity.id_attr])
-    if not any(set(key) == set(pairs) for key in entity.alternate_keys):
+    # crm.md A.7: only a defined (and Active) alternate key can address a record.
+    if not any(set(key) == set(pairs) for key in entity.active_keys()):
         raise ODataFault(
             400,
             "0x80060888",

@@ -4,8 +4,12 @@ It serves the contract's five endpoints under its doubled prefix, issues session
 that expire (on `clock`, which tests move with `clock.advance()`), refuses unknown client
 ids, scopes and expired or unknown tokens with 401, checks that writes name a Dynamics
 Web API endpoint, and (via `faults`) answers 429 storms. Records live in `records`.
-Optional `unique_columns` make a second record with the same value a 409, the way a
-Dynamics duplicate rule surfaces through the proxy.
+
+Seed 000 shows success bodies only; what the proxy answers for a duplicate is not
+documented, and Dataverse behind it runs no duplicate detection unless asked (crm.md A.9).
+So by default nothing is refused as a duplicate; `unique_columns` switch a duplicate rule
+on, answered as `duplicate_status` 409 (a proxy's own conflict) or 500 (Dataverse's
+`0x80040333` passed through), both with Dataverse's error body.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ class DynamicsPortalEmulator(Emulator):
         clients: Mapping[str, str] | None = None,
         tenant: str = "hlf-ireland.crm4.dynamics.com",
         session_lifetime: float = 3600.0,
-        unique_columns: tuple[str, ...] = ("emailaddress1",),
+        unique_columns: tuple[str, ...] = (),
+        duplicate_status: int = 409,
         clock: Clock | None = None,
     ) -> None:
         super().__init__()
@@ -47,6 +52,7 @@ class DynamicsPortalEmulator(Emulator):
         self.tenant = tenant
         self.session_lifetime = session_lifetime
         self.unique_columns = unique_columns
+        self.duplicate_status = duplicate_status
         self.clock = clock or Clock()
         self.sessions: dict[str, float] = {}  # token -> expiry (clock seconds)
         self.authentications: list[dict[str, Any]] = []
@@ -186,8 +192,8 @@ class DynamicsPortalEmulator(Emulator):
             for other_id, other in self.records.items():
                 same = str(other["fields"].get(column, "")).casefold() == str(value).casefold()
                 if other_id != record_id and other["endpoint"] == endpoint and same:
-                    return json_response(
-                        409,
+                    return json_response(  # undocumented (seed 000): a switchable variant
+                        self.duplicate_status,
                         {
                             "error": {
                                 "code": "0x80040333",

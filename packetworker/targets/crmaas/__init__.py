@@ -10,10 +10,6 @@ from packetworker.targets.crmaas.errors import (
     CrmaasThrottled,
     CrmaasUnavailable,
     CrmaasValidationError,
-    DuplicateContact,
-    InvalidEmail,
-    MissingEmail,
-    OrganizationNotFound,
 )
 
 __all__ = [
@@ -25,10 +21,6 @@ __all__ = [
     "CrmaasThrottled",
     "CrmaasUnavailable",
     "CrmaasValidationError",
-    "DuplicateContact",
-    "InvalidEmail",
-    "MissingEmail",
-    "OrganizationNotFound",
     "Resource",
     "SubscriptionKeyAuth",
 ]

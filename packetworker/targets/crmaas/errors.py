@@ -1,10 +1,11 @@
 """CRM as a Service errors.
 
 The API is fronted by Azure API Management: a refused key is a 401 from APIM, throttling a
-429 with `Retry-After`. Application errors are 4xx with a JSON body that may carry a short
-`code` (the vendor's documentation says so, without listing them); the classes below
-keep the four contact outcomes an integration must tell apart (seed 002: invalid email,
-missing email, duplicate contact, company not found) distinct from one another.
+429 with `Retry-After`. Seed 003 documents status families only: 4xx "failed given the
+information provided" (some with a short `code`, none listed), 5xx the CRM's own failure.
+So errors are classified by status alone; which of seed 002's contact errors a refusal
+was (invalid email, duplicate, unknown organization) is for the target to find out by
+looking records up, never read from a code or status the vendor does not document.
 """
 
 from __future__ import annotations
@@ -25,31 +26,15 @@ class CrmaasAuthError(CrmaasError):
 
 
 class CrmaasValidationError(CrmaasError):
-    """400: the body was refused; `code` names the rule when the API gives one."""
-
-
-class InvalidEmail(CrmaasValidationError):
-    """An email value is not a valid address."""
-
-
-class MissingEmail(CrmaasValidationError):
-    """A contact without any email address."""
+    """A 4xx refusal of the request's data (400, 422, ...); `code` when the API gives one."""
 
 
 class CrmaasNotFound(CrmaasError):
-    """404: the addressed record does not exist."""
-
-
-class OrganizationNotFound(CrmaasNotFound):
-    """The `organizationId` a record refers to does not exist (seed 002: Company Not Found)."""
+    """404: the addressed record (or one the body names) does not exist."""
 
 
 class CrmaasConflict(CrmaasError):
     """409: the record clashes with an existing one."""
-
-
-class DuplicateContact(CrmaasConflict):
-    """A contact with the same email address exists."""
 
 
 class CrmaasThrottled(CrmaasError):
@@ -59,13 +44,6 @@ class CrmaasThrottled(CrmaasError):
 class CrmaasUnavailable(CrmaasError):
     """5xx, timeouts or connection errors that outlasted the retries."""
 
-
-_BY_CODE: dict[str, type[CrmaasError]] = {
-    "invalid_email": InvalidEmail,
-    "missing_email": MissingEmail,
-    "duplicate_contact": DuplicateContact,
-    "organization_not_found": OrganizationNotFound,
-}
 
 _BY_STATUS = StatusKinds(
     auth=CrmaasAuthError,
@@ -85,6 +63,6 @@ def error_for(
     retry_after: float | None = None,
     secrets: tuple[str, ...] = (),
 ) -> CrmaasError:
-    """The most specific error for an answer: by `code` first, then by status."""
-    kind = _BY_CODE.get(code.lower()) or _BY_STATUS.of(status)
+    """The error class for an answer's status (the `code` is kept, never interpreted)."""
+    kind = _BY_STATUS.of(status)
     return _BY_STATUS.error(kind, status, code, message, retry_after=retry_after, secrets=secrets)

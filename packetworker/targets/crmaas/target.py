@@ -9,8 +9,15 @@ read again on a miss (the organization may have been created since).
 Seed-002 contacts become `/directory/contacts`: name, labelled email, the organization
 (`CompanyID_Contact` → organization by `customer_number`), the first address and phone,
 and the seed's custom fields under `customFields` (with the contact's number and source
-row, which tell "the same row again" from "a duplicate"). The CRM's own refusals (invalid
-or missing email, duplicate email, unknown organization) map to the seed's four errors.
+row, which tell "the same row again" from "a duplicate").
+
+Seed 003 documents no error bodies, so nothing here depends on a status or code for a
+duplicate, an invalid email or a missing organization. The seed-002 errors come from what
+is documented: the mapping's checks (missing, invalid email), and looking records up
+before creating (the organization, a contact with the same email or number). Should the
+CRM still refuse a create (a 4xx: "failed given the information provided"), the records
+are looked up again to name the cause — the organization gone, the contact there after
+all — else the CRM's own message is reported. Either way it is a record error.
 """
 
 from __future__ import annotations
@@ -31,11 +38,10 @@ from packetworker.targets.crm_common import (
 )
 from packetworker.targets.crmaas.client import CrmaasClient, Resource
 from packetworker.targets.crmaas.errors import (
+    CrmaasConflict,
+    CrmaasError,
+    CrmaasNotFound,
     CrmaasValidationError,
-    DuplicateContact,
-    InvalidEmail,
-    MissingEmail,
-    OrganizationNotFound,
 )
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_crmaas, require
@@ -71,12 +77,11 @@ class CrmaasTarget(CrmTarget):
     # --- operations ---------------------------------------------------------------------
 
     def refusal(self, error: TargetError) -> str | None:
-        """The CRM's own email refusal, in the mapping's words (the same either way)."""
-        if not isinstance(error, InvalidEmail | MissingEmail):
-            return None
-        word = "Missing Email" if isinstance(error, MissingEmail) else "Invalid Email"
-        sentence = next((s for s in self._check_sentences if s.startswith(word)), None)
-        return sentence or error.message
+        """A 4xx refusal of a record's data (seed 003: "failed given the information
+        provided") is a record error; a 404 may be a wrong URL, so it is not."""
+        if isinstance(error, CrmaasValidationError | CrmaasConflict):
+            return f"CRM as a Service refused the record (HTTP {error.status}): {error.message}"
+        return None
 
     def apply_mapped(self, operation: Operation) -> OpResult:
         operation = resolve_or_refuse(operation, self._resolver)
@@ -171,15 +176,10 @@ class CrmaasTarget(CrmTarget):
             organization = self.lookup(*ENTITY_ALIASES["company"], contact.company.value)
             if organization is None:
                 raise RecordRefused(lookup_message(contact.company))
-        existing = None
-        if contact.email:
-            existing = next(iter(self.client.contacts.list(email=contact.email)), None)
-        if existing is None:
-            existing = self._find_number(contact.number)
+        existing = self._existing_contact(contact)  # seed 002: check before creating
         body = _contact_body(contact, organization)
         if existing is not None:
-            same_row = (existing.get(CUSTOM_FIELDS) or {}).get(ROWID_FIELD) == contact.rowid
-            if same_row and contact.rowid:
+            if contact.rowid and _rowid(existing) == contact.rowid:
                 return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
             if contact.prevent_duplicate:
                 raise RecordRefused(contact.duplicate_message)
@@ -187,14 +187,48 @@ class CrmaasTarget(CrmTarget):
             return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
         try:
             created = self.client.contacts.create(body)
-        except DuplicateContact:
-            raise RecordRefused(contact.duplicate_message) from None
-        except OrganizationNotFound:
-            assert contact.company is not None
-            raise RecordRefused(lookup_message(contact.company)) from None
+        except CrmaasError as error:
+            if error.transient or not isinstance(
+                error, CrmaasValidationError | CrmaasConflict | CrmaasNotFound
+            ):
+                raise
+            return self._refused_create(contact, organization, error)
         ref = str(created["id"])
         self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
         return OpResult(Outcome.APPLIED, ref=ref)
+
+    def _refused_create(
+        self, contact: ContactData, organization: str | None, error: CrmaasError
+    ) -> OpResult:
+        """Name why the CRM refused a contact by looking again (not by its status)."""
+        if organization is not None and not self._exists(self.client.organizations, organization):
+            assert contact.company is not None
+            raise RecordRefused(lookup_message(contact.company))
+        existing = self._existing_contact(contact)
+        if existing is not None:
+            if contact.rowid and _rowid(existing) == contact.rowid:
+                return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
+            raise RecordRefused(contact.duplicate_message)
+        raise RecordRefused(
+            f"CRM as a Service refused the contact (HTTP {error.status}): {error.message}"
+        )
+
+    def _exists(self, resource: Resource, record_id: str) -> bool:
+        try:
+            resource.get(record_id)
+        except CrmaasNotFound:
+            return False
+        return True
+
+    def _existing_contact(self, contact: ContactData) -> dict[str, Any] | None:
+        """A contact with the same email (the list filter) or number (a custom field)."""
+        if contact.email:
+            wanted = contact.email.casefold()
+            for record in self.client.contacts.list(email=contact.email):
+                emails = {str(e.get("value")).casefold() for e in record.get("email") or []}
+                if wanted in emails:
+                    return record
+        return self._find_number(contact.number)
 
     def _find_number(self, number: str) -> dict[str, Any] | None:
         for record in self.client.contacts.list():
@@ -229,6 +263,10 @@ def _contact_body(contact: ContactData, organization: str | None) -> dict[str, A
         parts.append(first.get("Country"))
         body["address"] = ", ".join(str(p) for p in parts if p)
     return body
+
+
+def _rowid(record: dict[str, Any]) -> Any:
+    return (record.get(CUSTOM_FIELDS) or {}).get(ROWID_FIELD)
 
 
 def _value(record: dict[str, Any], name: str) -> Any:

@@ -254,7 +254,7 @@ class DataverseClient(HTTPClient):
         if continue_on_error:
             headers["Prefer"] = "odata.continue-on-error"
         response = self._request(
-            "POST", "$batch", content=content, headers=headers, idempotent=False
+            "POST", "$batch", content=content, headers=headers, idempotent=False, batch=True
         )
         return decode_batch(response.headers.get("Content-Type", ""), response.content)
 
@@ -269,7 +269,12 @@ class DataverseClient(HTTPClient):
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
         creates: bool = False,
+        batch: bool = False,
     ) -> httpx.Response:
+        """One request through the retry policy. With `batch`, a multipart answer is returned
+        whatever its status: a `$batch` that stopped at a failure answers with that
+        request's status and a body holding the failure (crm.md A.11)."""
+
         def send() -> httpx.Response:
             remaining = self.gate.wait(max_wait=self.backoff_max)
             if remaining is not None:
@@ -294,7 +299,7 @@ class DataverseClient(HTTPClient):
                         not_sent=ConnectionFailed,
                         unavailable=Unavailable,
                     ) from None
-            if response.status_code < 400:
+            if response.status_code < 400 or (batch and _is_multipart(response)):
                 return response
             error = self._error(response, creates=creates)
             if isinstance(error, Throttled) and error.retry_after is not None:
@@ -335,6 +340,10 @@ class DataverseClient(HTTPClient):
         raise DataverseError(
             response.status_code, "", "create answered without a record id", transient=False
         )
+
+
+def _is_multipart(response: httpx.Response) -> bool:
+    return response.headers.get("Content-Type", "").startswith("multipart/mixed")
 
 
 def _throttle_pause(error: BaseException | None) -> float | None:

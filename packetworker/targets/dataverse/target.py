@@ -10,9 +10,18 @@ Idempotency, so a re-run creates nothing new (`unchanged`):
   by an alternate key (`accountnumber`) is written with `If-None-Match: *`: an existing one
   answers 412 and its change set rolls back whole (no second primary contact, no second set
   of lines); an upsert then updates only the mapping's `update_fields`;
+- an org without that alternate key (a stock org has none, crm.md A.7) answers 400 "the key
+  in the request URI is not valid"; the target then remembers that the table has no usable
+  key and looks the record up by the key's columns before creating it (`prerequisites.py`
+  tells an operator to define the key for race-free upserts);
 - a contact is looked for by number and email first; the same source row is `unchanged`,
-  another one is "Duplicate Contact" (PreventDuplicate), as is Dataverse's own duplicate
-  detection.
+  another one is "Duplicate Contact" (PreventDuplicate). Its create also asks Dataverse to
+  run its duplicate-detection rules (`MSCRM.SuppressDuplicateDetection: false`; the Web API
+  skips them otherwise, crm.md A.9), so a duplicate the look-ups cannot see (another
+  spelling of the email, a rule on other columns) is reported as a Duplicate Contact too.
+
+A document that needs more operations than one `$batch` may carry (1,000) cannot be split
+without breaking its change set; it is refused with a clear message instead.
 
 Lookups are resolved by a query per distinct value (cached; only hits are kept). A miss
 first sends what is pending, since the record may be in the same packet (a new customer and
@@ -73,7 +82,9 @@ COLLECTIONS = {"order_details": ("salesorderdetails", "salesorderid")}
 ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
 # Lookups a contact mapping declares by a neutral name, and where Dataverse keeps them.
 ENTITY_ALIASES = {"company": COMPANY_ENTITY}
-MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch
+MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch (crm.md A.11)
+# crm.md A.7: what Dataverse answers when a URI names columns that are no (active) key.
+KEY_NOT_VALID = "key in the request URI is not valid"
 
 
 def id_column(entity_set: str) -> str:
@@ -94,6 +105,7 @@ class _Document:
     head: str  # content id of the operation's own record
     rows: list[str] = field(default_factory=list)  # content ids of the child rows
     existing_update: dict[str, Any] | None = None  # what to change if the record exists
+    by_key: bool = True  # addressed by GUID / alternate key (else created by a plain POST)
 
 
 class DataverseTarget(CrmTarget):
@@ -115,6 +127,7 @@ class DataverseTarget(CrmTarget):
         self.use_batch = use_batch
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
         self._ids: dict[tuple[str, str, str], str] = {}  # (entity, column, value) -> GUID
+        self._keyless: set[str] = set()  # entity sets whose alternate key the org lacks
         self._content_ids = itertools.count(1)  # next() is atomic: safe across threads
 
     # --- operations ---------------------------------------------------------------------
@@ -136,21 +149,62 @@ class DataverseTarget(CrmTarget):
                     results[index] = self.apply_contact(contact_data(job.operation))
                     continue
                 operation = self._resolve(job.operation, pending, results)
-                document = self._document(index, operation)
-                if document is None:
-                    results[index] = self._direct(operation)
-                    continue
-                pending.append(document)
-                if sum(len(d.parts) for d in pending) >= self.batch_size:
-                    self._flush(pending, results)
+                self._prepare(index, operation, pending, results)
             except RecordRefused as refused:
                 results[index] = refused
             except DataverseError as error:
                 if error.transient:
                     raise
-                results[index] = OpResult(Outcome.FAILED, message=error.message)
+                results[index] = OpResult(Outcome.FAILED, message=_explain(error))
         self._flush(pending, results)
         return [r if r is not None else _no_answer() for r in results]
+
+    def _prepare(
+        self,
+        index: int,
+        operation: Operation,
+        pending: list[_Document],
+        results: list[OpResult | RecordRefused | None],
+    ) -> None:
+        """Answer `operation` at once, or add its change set to `pending` (sent when full)."""
+        if operation.action not in ("create", "upsert"):
+            results[index] = self._direct(operation)
+            return
+        if operation.key and self._address_key(operation.entity, operation.key) is None:
+            # No GUID or usable alternate key: look the record up by its key columns, after
+            # sending any pending document with the same key (it may create the record).
+            if any(_same_key(d.operation, operation) for d in pending):
+                self._flush(pending, results)
+            found = self._find(operation.entity, operation.key)
+            if found is not None:
+                results[index] = self._existing(operation, found)
+                return
+        document = self._document(index, operation)
+        if len(document.parts) > MAX_BATCH_OPERATIONS:
+            raise RecordRefused(
+                f"This {operation.entity} record needs {len(document.parts)} operations; one "
+                f"Dataverse change set holds at most {MAX_BATCH_OPERATIONS}. Split the "
+                "document in the mobile app."
+            )
+        pending.append(document)
+        if sum(len(d.parts) for d in pending) >= self.batch_size:
+            self._flush(pending, results)
+
+    def _existing(self, operation: Operation, found: str) -> OpResult:
+        """A record found by a look-up: a duplicate, or unchanged after updating the
+        mapping's `update_fields` (an upsert)."""
+        if operation.prevent_duplicate:
+            raise RecordRefused(operation.duplicate_message or f"{operation.entity} exists.")
+        if operation.action == "upsert":
+            names = operation.update_fields
+            fields = {
+                k: v
+                for k, v in operation.body.items()
+                if (names is None or k in names) and k not in NESTED and k not in operation.key
+            }
+            if fields:
+                self.client.update(operation.entity, found, fields)
+        return OpResult(Outcome.UNCHANGED, ref=found)
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -193,14 +247,11 @@ class DataverseTarget(CrmTarget):
     def _next_id(self) -> str:
         return str(next(self._content_ids))
 
-    def _document(self, index: int, operation: Operation) -> _Document | None:
-        """The change set of a create/upsert; None for what is sent on its own."""
+    def _document(self, index: int, operation: Operation) -> _Document:
+        """The change set of a create/upsert: the record by its GUID or alternate key with
+        `If-None-Match: *`, or (no usable key; looked up already) a plain POST."""
         entity = operation.entity
-        if operation.action not in ("create", "upsert"):
-            return None
-        key = _address_key(entity, operation.key)
-        if key is None:
-            return None  # a create keyed by ordinary columns: checked by a query first
+        key = self._address_key(entity, operation.key)
         parts: list[BatchOperation] = []
         body: dict[str, Any] = {}
         for name, value in operation.body.items():
@@ -214,16 +265,19 @@ class DataverseTarget(CrmTarget):
         if isinstance(key, str):
             body.pop(id_column(entity), None)  # addressed by it already
         head = self._next_id()
-        parts.append(
-            BatchOperation(
-                "PATCH",
-                record_path(entity, key),
-                body,
-                headers={"If-None-Match": "*"},
-                content_id=head,
+        if key is None:
+            parts.append(BatchOperation("POST", entity, body, content_id=head))
+        else:
+            parts.append(
+                BatchOperation(
+                    "PATCH",
+                    record_path(entity, key),
+                    body,
+                    headers={"If-None-Match": "*"},
+                    content_id=head,
+                )
             )
-        )
-        document = _Document(index, operation, parts, head)
+        document = _Document(index, operation, parts, head, by_key=key is not None)
         for collection, rows in operation.children.items():
             try:
                 row_set, parent_lookup = COLLECTIONS[collection]
@@ -256,7 +310,12 @@ class DataverseTarget(CrmTarget):
         pending.clear()
         answers = self._send([d.parts for d in documents])
         updates: list[_Document] = []
+        again: list[_Document] = []
         for document in documents:
+            if self._key_refused(document, answers):
+                self._keyless.add(document.operation.entity)
+                again.append(document)
+                continue
             result = self._settle(document, answers)
             if result is None:
                 updates.append(document)
@@ -264,6 +323,24 @@ class DataverseTarget(CrmTarget):
                 results[document.index] = result
         if updates:
             self._update_existing(updates, results)
+        if again:  # the org has no such key: look up, then create (crm.md A.7)
+            redo: list[_Document] = []
+            for document in again:
+                try:
+                    self._prepare(document.index, document.operation, redo, results)
+                except RecordRefused as refused:
+                    results[document.index] = refused
+            self._flush(redo, results)
+
+    def _key_refused(self, document: _Document, answers: dict[str, BatchResponse]) -> bool:
+        """Whether the org refused the alternate key this document was addressed by."""
+        head = answers.get(document.head)
+        if head is None or head.ok or not document.by_key:
+            return False
+        if _guid_key(document.operation) is not None:
+            return False
+        error = head.error()
+        return error is not None and error.status == 400 and KEY_NOT_VALID in error.message
 
     def _send(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
         """Answers by content id: one $batch, or one request per operation (baseline)."""
@@ -357,7 +434,7 @@ class DataverseTarget(CrmTarget):
         assert error is not None
         if error.transient:
             raise error
-        return OpResult(Outcome.FAILED, message=error.message)
+        return OpResult(Outcome.FAILED, message=_explain(error))
 
     def _update_existing(
         self, documents: list[_Document], results: list[OpResult | RecordRefused | None]
@@ -365,7 +442,7 @@ class DataverseTarget(CrmTarget):
         """Existing records of upserts: change only the mapping's `update_fields`."""
         groups = []
         for document in documents:
-            key = _address_key(document.operation.entity, document.operation.key)
+            key = self._address_key(document.operation.entity, document.operation.key)
             assert key is not None
             groups.append(
                 [
@@ -391,9 +468,9 @@ class DataverseTarget(CrmTarget):
                 results[document.index] = OpResult(Outcome.FAILED, message=error.message)
 
     def _direct(self, operation: Operation) -> OpResult:
-        """Updates, deletes, and creates keyed by ordinary columns: one request each."""
+        """Updates and deletes: one request each."""
         entity, action = operation.entity, operation.action
-        key = _address_key(entity, operation.key)
+        key = self._address_key(entity, operation.key)
         if action == "delete":
             if key is None:
                 found = self._find(entity, operation.key)
@@ -414,17 +491,14 @@ class DataverseTarget(CrmTarget):
                     )
             ref = self.client.upsert(entity, key, operation.body, mode="update")
             return OpResult(Outcome.APPLIED, ref=ref)
-        found = self._find(entity, operation.key)  # create keyed by ordinary columns
-        if found is not None:
-            if operation.prevent_duplicate:
-                raise RecordRefused(operation.duplicate_message or f"{entity} already exists.")
-            return OpResult(Outcome.UNCHANGED, ref=found)
-        try:
-            ref = self.client.create(entity, operation.body)
-        except (DuplicateDetected, DuplicateRecord) as error:
-            raise RecordRefused(operation.duplicate_message or error.message) from None
-        self._created(entity, ref, operation_label(operation))
-        return OpResult(Outcome.APPLIED, ref=ref)
+        return OpResult(Outcome.FAILED, message=f"The {action} action is not supported here.")
+
+    def _address_key(self, entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
+        """`_address_key`, unless the org turned out to lack the table's alternate key."""
+        address = _address_key(entity_set, key)
+        if isinstance(address, dict) and entity_set in self._keyless:
+            return None
+        return address
 
     def _find(self, entity_set: str, key: dict[str, Any]) -> str | None:
         if not key:
@@ -454,11 +528,16 @@ class DataverseTarget(CrmTarget):
                 raise RecordRefused(contact.duplicate_message)
             self.client.update("contacts", existing, columns)
             return OpResult(Outcome.UNCHANGED, ref=existing)
-        try:
+        try:  # detection on: seed 002 wants a duplicate contact reported (crm.md A.9)
             if rowid is not None:
-                ref = self.client.upsert("contacts", rowid, columns, mode="create") or rowid
+                ref = (
+                    self.client.upsert(
+                        "contacts", rowid, columns, mode="create", detect_duplicates=True
+                    )
+                    or rowid
+                )
             else:
-                ref = self.client.create("contacts", columns)
+                ref = self.client.create("contacts", columns, detect_duplicates=True)
         except (DuplicateDetected, DuplicateRecord):
             raise RecordRefused(contact.duplicate_message) from None
         except LookupTargetNotFound:
@@ -480,6 +559,10 @@ def _address_key(entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] |
     if entity_set == "accounts" and list(key) == ["accountnumber"]:
         return {"accountnumber": _literal(key["accountnumber"])}
     return None
+
+
+def _same_key(a: Operation, b: Operation) -> bool:
+    return a.entity == b.entity and bool(a.key) and a.key == b.key
 
 
 def _guid_key(operation: Operation) -> str | None:
@@ -510,6 +593,17 @@ def _parse_path_key(path: str) -> str | dict[str, Any]:
 def _failed(error: DataverseError) -> BatchResponse:
     payload = {"error": {"code": error.code, "message": error.dataverse_message}}
     return BatchResponse(error.status, {}, json.dumps(payload).encode(), None)
+
+
+def _explain(error: DataverseError) -> str:
+    """The error's message; for a column the org lacks, also where the list of columns to
+    create is (crm.md A.5: an undeclared property is a permanent 400)."""
+    if error.status == 400 and "propert" in error.message:
+        return (
+            f"{error.message} Check the org's columns against the dataverse prerequisites "
+            "(packetworker/targets/dataverse/prerequisites.toml)."
+        )
+    return error.message
 
 
 def _no_answer() -> OpResult:

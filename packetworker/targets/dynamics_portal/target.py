@@ -5,17 +5,22 @@ the target keeps a `RecordIndex` of what it knows is in Dynamics: every record i
 (by each of its columns and by its source row) and whatever a deployment seeds it with.
 Lookups (an order's account, a line's product, a contact's company) and the checks before
 a create (key, contact number and email) read the index; an indexed id is confirmed with a
-GET before it is trusted. The proxy's own duplicate rule (409) still guards what the index
-does not know. The index lives in memory: after a restart, records created earlier are
-unknown to it, so their lookups fail (a clear record error) until they are seeded.
+GET before it is trusted. The index is written through to the durable reference map the
+pipeline passes (`ApplyContext.refs`, kept in the Redis ledger) the moment a record is
+created, so another worker process, or this one after a restart or a crash mid-packet,
+finds it. Seed 000 documents no error bodies, so a duplicate rule in Dynamics is only a
+backstop (a 409 or Dataverse's duplicate codes passed through); the index decides.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping as MappingABC
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from packetworker.targets.base import Outcome
+from packetworker.packets.model import Record
+from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, TargetRefs
 from packetworker.targets.crm_common import (
     ContactData,
     CrmTarget,
@@ -52,11 +57,21 @@ def endpoint(entity_set: str) -> str:
 
 
 class RecordIndex:
-    """Record ids by (entity set, column, value) and by source row, in memory."""
+    """Record ids by (entity set, column, value) and by source row.
 
-    def __init__(self) -> None:
-        self._by_value: dict[tuple[str, str, str], str] = {}
-        self._by_row: dict[tuple[str, str], str] = {}
+    Kept in memory and, once `share()`d, in the durable reference map the pipeline passes
+    (`ApplyContext.refs`, in the ledger): what one worker process created is found by every
+    other one and after a restart. Entries read from the shared map are cached here.
+    """
+
+    def __init__(self, shared: TargetRefs | None = None) -> None:
+        self._known: dict[str, str] = {}
+        self._shared = shared
+        self._lock = threading.Lock()
+
+    def share(self, refs: TargetRefs) -> None:
+        """Read and write through `refs` from now on."""
+        self._shared = refs
 
     def remember(
         self,
@@ -66,21 +81,50 @@ class RecordIndex:
         *,
         row: tuple[str, str | None] | None = None,
     ) -> None:
-        for column, value in columns.items():
-            if isinstance(value, str | int) and not isinstance(value, bool):
-                self._by_value[(entity_set, column, str(value).casefold())] = record_id
+        entries = {
+            _value_key(entity_set, column, value): record_id
+            for column, value in columns.items()
+            if isinstance(value, str | int) and not isinstance(value, bool)
+        }
         if row is not None and row[1]:
-            self._by_row[(row[0], row[1])] = record_id
+            entries[_row_key(row[0], row[1])] = record_id
+        with self._lock:
+            self._known.update(entries)
+        if self._shared is not None and entries:
+            self._shared.put(entries)
 
     def find(self, entity_set: str, column: str, value: Any) -> str | None:
-        return self._by_value.get((entity_set, column, str(value).casefold()))
+        return self._get(_value_key(entity_set, column, value))
 
     def row(self, table: str, rowid: str | None) -> str | None:
-        return self._by_row.get((table, rowid)) if rowid else None
+        return self._get(_row_key(table, rowid)) if rowid else None
 
     def forget(self, record_id: str) -> None:
-        self._by_value = {k: v for k, v in self._by_value.items() if v != record_id}
-        self._by_row = {k: v for k, v in self._by_row.items() if v != record_id}
+        """Drop every entry naming `record_id` (it no longer exists in Dynamics)."""
+        with self._lock:
+            gone = [k for k, v in self._known.items() if v == record_id]
+            for key in gone:
+                del self._known[key]
+        if self._shared is not None and gone:
+            self._shared.put(dict.fromkeys(gone, ""))
+
+    def _get(self, key: str) -> str | None:
+        with self._lock:
+            found = self._known.get(key)
+        if found is None and self._shared is not None:
+            found = self._shared.get([key]).get(key)
+            if found:
+                with self._lock:
+                    self._known[key] = found
+        return found or None
+
+
+def _value_key(entity_set: str, column: str, value: Any) -> str:
+    return f"value|{entity_set}|{column}|{str(value).casefold()}"
+
+
+def _row_key(table: str, rowid: str) -> str:
+    return f"row|{table}|{rowid}"
 
 
 class DynamicsPortalTarget(CrmTarget):
@@ -95,6 +139,11 @@ class DynamicsPortalTarget(CrmTarget):
     ) -> None:
         super().__init__(client, **options)
         self.index = index or RecordIndex()
+
+    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
+        if ctx.refs is not None:  # the pipeline's durable map: survive restarts
+            self.index.share(ctx.refs)
+        return super().apply(records, ctx=ctx)
 
     # --- operations ---------------------------------------------------------------------
 
