@@ -18,7 +18,7 @@ from typing import Literal
 
 import httpx
 
-from packetworker.portal.errors import UnsafeLink
+from packetworker.portal.errors import PortalUnavailable, UnsafeLink
 from packetworker.redact import redact_url
 
 Rendition = Literal["xml", "as-listed"]
@@ -96,7 +96,8 @@ def check_link(
     except ValueError:
         addresses = list(resolve(host))
         if not addresses:
-            raise UnsafeLink(f"refused link {shown!r}: {host} does not resolve") from None
+            # A name that does not resolve now may resolve later (DNS hiccup): try again later.
+            raise PortalUnavailable(f"link host {host} does not resolve ({shown!r})") from None
     internal = [a for a in addresses if _internal(a)]
     if internal:
         raise UnsafeLink(

@@ -213,6 +213,7 @@ def test_the_pipeline_retries_a_packet_in_doubt_later_and_applies_it_once(
     settings = Settings(
         _env_file=None,
         dm_api_url=portal_sandbox.url,
+        dm_storage_http_hosts=portal_sandbox.storage_hosts,
         dm_app_area="DEMO",
         dm_api_key=portal_sandbox.app_areas["DEMO"],
         archive_url=f"file://{tmp_path}/archive",

@@ -281,7 +281,7 @@ def test_the_bc_target_without_credentials_fails(env, monkeypatch):
     code, _, rows = check(monkeypatch)
 
     assert code == 1
-    assert rows["Business Central token"] == ("fail", "not configured: set BC_CLIENT_SECRET")
+    assert rows["target bc"] == ("fail", "TARGET=bc needs BC_CLIENT_SECRET (or BC_REFRESH_TOKEN)")
 
 
 def test_no_secret_reaches_the_output_of_a_failing_check(env, monkeypatch, redis_url):

@@ -14,7 +14,7 @@ from support.portal import DEMO_API_KEY
 
 from packetworker.portal import PortalClient
 from packetworker.portal.entries import MAX_RECEIPT_HANDLE_CHARS, entry_problem, iter_list
-from packetworker.portal.errors import DownloadDeadline, UnsafeLink
+from packetworker.portal.errors import DownloadDeadline, PortalUnavailable, UnsafeLink
 from packetworker.portal.links import check_link, rendition_path
 from packetworker.sandbox.queue import Message
 
@@ -63,7 +63,6 @@ def _resolver(table: dict[str, list[str]]):
         "https://0.0.0.0/b/k",
         "https://inside.example.com/b/k",  # resolves to a private address
         "https://dual.example.com/b/k",  # one of its addresses is loopback
-        "https://nowhere.example.com/b/k",  # does not resolve
         "ftp://storage.example.com/b/k",
     ],
 )
@@ -80,6 +79,13 @@ def test_links_to_internal_hosts_or_without_https_are_refused(url):
         check_link(url, resolve=resolve)
 
     assert caught.value.transient is False
+
+
+def test_a_link_whose_host_does_not_resolve_is_tried_again_later():
+    with pytest.raises(PortalUnavailable) as caught:
+        check_link("https://nowhere.example.com/b/k", resolve=_resolver({}))
+
+    assert caught.value.transient is True
 
 
 def test_a_public_https_link_and_a_listed_host_are_allowed():
