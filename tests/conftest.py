@@ -33,6 +33,18 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real S3 API (moto's server) on loopback, for the whole session."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
 @pytest.fixture
 def portal_sandbox() -> Iterator[PortalSandbox]:
     """A fresh ERP API sandbox: app area `DEMO` with key `DEMO_API_KEY`, own clock and faults."""

@@ -25,17 +25,6 @@ CLIENT_STATE = "cs-check-5a6b7c8d9e"
 BC_SECRET = "bc-secret-0f1e2d3c4b"
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def bucket(moto_endpoint, monkeypatch) -> str:
     import boto3

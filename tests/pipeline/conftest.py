@@ -64,18 +64,6 @@ def redis_ledger(redis_namespace: tuple[redis.Redis, str], clock: FakeClock) -> 
     return RedisLedger(client, namespace, retention=3600, clock=clock)
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real S3 API (moto's server) on loopback, for the whole session."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def s3_bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, str]:
     """A fresh bucket on the moto server, and a boto3 client for it."""
