@@ -127,6 +127,12 @@ class DataverseEmulator(Emulator):
             {"Retry-After": str(retry_after)},
         )
 
+    def late_dropped(self) -> Response:
+        # crm.md A.3: 503 Service Unavailable is Dataverse's documented "try again" status.
+        return json_response(
+            503, {"error": {"code": "", "message": "The request was not completed in time."}}
+        )
+
     def dispatch(self, request: Request) -> Response:
         match = _TOKEN_PATH_RE.match(request.path)
         if match and request.method == "POST":
