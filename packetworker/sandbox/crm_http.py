@@ -160,11 +160,11 @@ class Emulator:
 
     # writes that commit late ---------------------------------------------------------------
 
-    def commit_late(self, times: int = 1) -> None:
-        """The next `times` API write requests (POST, PUT, PATCH, DELETE) are accepted and
-        held, not yet run, until `release_late`: the client times out, a look-up meanwhile
-        does not see them, and they commit when released."""
-        self.late.arm(times)
+    def commit_late(self, times: int = 1, *, after: int = 0) -> None:
+        """The next `times` API write requests (POST, PUT, PATCH, DELETE), once `after` more
+        have run, are accepted and held, not yet run, until `release_late`: the client times
+        out, a look-up meanwhile does not see them, and they commit when released."""
+        self.late.arm(times, after=after)
 
     def wait_held(self, count: int = 1, timeout: float = WAIT_TIMEOUT) -> bool:
         return self.late.wait_held(count, timeout)

@@ -24,15 +24,18 @@ class LateCommits:
     def __init__(self, dropped: Callable[[], Any]) -> None:
         self._dropped = dropped
         self._armed = 0
+        self._skip = 0  # writes still to let through before holding the armed ones
         self._held = 0  # requests waiting for `release`
         self._finished = 0  # held requests that ran (or were dropped) since the start
         self._released = 0  # how many held requests `release` let go so far
         self._commit = True
         self._state = threading.Condition()
 
-    def arm(self, times: int = 1) -> None:
+    def arm(self, times: int = 1, *, after: int = 0) -> None:
+        """Hold the next `times` write requests, once `after` more have run as usual."""
         with self._state:
             self._armed = times
+            self._skip = after
 
     @property
     def held(self) -> int:
@@ -42,7 +45,9 @@ class LateCommits:
     def run(self, call: Callable[[], T], *, timeout: float = 600.0) -> T:
         """`call()` now, or — when armed — once the test releases this request."""
         with self._state:
-            armed = self._armed > 0
+            armed = self._armed > 0 and self._skip == 0
+            if self._armed > 0 and not armed:
+                self._skip -= 1
         if not armed:
             return call()
         with self._state:
