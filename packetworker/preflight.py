@@ -58,7 +58,12 @@ Check = Callable[["Settings"], Iterable[CheckResult]]
 
 _TARGET_CHECKS: dict[str, Check] = {}
 # Targets whose checks live in their own package, imported only when that target is checked.
-_TARGET_CHECK_MODULES = {"bc": "packetworker.targets.bc.checks"}
+_TARGET_CHECK_MODULES = {
+    "bc": "packetworker.targets.bc.checks",
+    "dataverse": "packetworker.targets.dataverse.checks",
+    "crmaas": "packetworker.targets.crmaas.checks",
+    "dynamics-portal": "packetworker.targets.dynamics_portal.checks",
+}
 
 
 def register_target_checks(target: str, check: Check) -> None:

@@ -223,12 +223,30 @@ class Settings(BaseSettings):
     dataverse_http_timeout: float = Field(
         30.0, gt=0, description="Seconds a Dataverse call may take (read timeout)."
     )
+    # crm.md A.2: Microsoft's samples time out after 2 minutes; a 2-minute server cap is only
+    # reported by a third party (unconfirmed), so the window allows five times that.
+    dataverse_in_doubt_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds after sending before a Dataverse create in doubt may be re-sent "
+        "(its longest request is unconfirmed; Microsoft's samples wait 2 minutes).",
+    )
     dynamics_portal_url: str = Field(
         "", description="Base URL of the Dynamics portal proxy (paths per its API contract)."
     )
     dynamics_portal_client_id: str = Field("", description="Service account of the proxy.")
     dynamics_portal_scope: str = Field(
         "Dynamics365.ReadWrite", description="Scope requested when authenticating to the proxy."
+    )
+    dynamics_portal_http_timeout: float = Field(
+        30.0, gt=0, description="Seconds a portal proxy call may take (read timeout)."
+    )
+    # Seed 000 states no limit; the proxy fronts Dataverse (crm.md A.2, unconfirmed 2 min).
+    dynamics_portal_in_doubt_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds after sending before a portal proxy create in doubt may be re-sent "
+        "(no limit documented; the proxy cannot be queried, so it is re-sent blind).",
     )
     crmaas_url: str = Field(
         "", description="CRM as a Service base URL (unconfirmed upstream; set per region)."
@@ -238,6 +256,16 @@ class Settings(BaseSettings):
     )
     crmaas_secondary_key: SecretStr = Field(
         SecretStr(""), description="Secondary key, used when the primary is refused (401)."
+    )
+    crmaas_http_timeout: float = Field(
+        30.0, gt=0, description="Seconds a CRM as a Service call may take (read timeout)."
+    )
+    # Seed 003 and crm.md B.4 state no request limit (unconfirmed): the same window as BC's.
+    crmaas_in_doubt_seconds: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds after sending before a CRM as a Service create in doubt may be "
+        "re-sent (no limit documented).",
     )
     dataverse_mapping: str = Field(
         "dataverse-field-sales", description="Mapping (name or .toml path) of the dataverse target."

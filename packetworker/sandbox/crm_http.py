@@ -1,5 +1,6 @@
 """What the CRM emulators share: a threaded werkzeug server on 127.0.0.1, a request log,
-and fault switches (a 429 storm, holding requests to observe concurrency).
+and fault switches (a 429 storm, holding requests to observe concurrency, writes that
+commit after the client gave up: `commit_late`).
 
 An emulator subclasses `Emulator`, implements `dispatch()` and is used as a context manager:
 
@@ -20,8 +21,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from packetworker.redact import redact_text
+from packetworker.sandbox.late import LateCommits
 
 WAIT_TIMEOUT = 10.0  # seconds any emulator-side wait gives up after (never hangs a test)
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def json_response(
@@ -134,6 +137,7 @@ class Emulator:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._log_lock = threading.Lock()
+        self.late = LateCommits(dropped=self.late_dropped)
 
     # subclasses -----------------------------------------------------------------------------
 
@@ -148,6 +152,31 @@ class Emulator:
         return json_response(
             429, {"message": "Too many requests"}, {"Retry-After": str(retry_after)}
         )
+
+    def late_dropped(self) -> Response:
+        """The answer to a held write the service dropped (`release_late(commit=False)`).
+        None of the CRMs documents one; a gateway's 504 is the generic "gave up" answer."""
+        return json_response(504, {"message": "Gateway Timeout"})
+
+    # writes that commit late ---------------------------------------------------------------
+
+    def commit_late(self, times: int = 1, *, after: int = 0) -> None:
+        """The next `times` API write requests (POST, PUT, PATCH, DELETE), once `after` more
+        have run, are accepted and held, not yet run, until `release_late`: the client times
+        out, a look-up meanwhile does not see them, and they commit when released."""
+        self.late.arm(times, after=after)
+
+    def wait_held(self, count: int = 1, timeout: float = WAIT_TIMEOUT) -> bool:
+        return self.late.wait_held(count, timeout)
+
+    @property
+    def held(self) -> int:
+        return self.late.held
+
+    def release_late(self, *, commit: bool = True) -> int:
+        """Run and commit the held writes, or drop them (`commit=False`, answered with
+        `late_dropped()`); returns once they have finished, with how many there were."""
+        return self.late.release(commit=commit, timeout=WAIT_TIMEOUT)
 
     # serving --------------------------------------------------------------------------------
 
@@ -167,6 +196,7 @@ class Emulator:
 
     def __exit__(self, *exc: object) -> None:
         self.faults.release()
+        self.late.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -198,6 +228,8 @@ class Emulator:
                 response = self.throttled(retry_after)
             elif failure is not None:
                 response = json_response(failure, {"message": "Service Unavailable"})
+            elif request.method in WRITE_METHODS:
+                response = self.late.run(lambda: self.dispatch(request))
             else:
                 response = self.dispatch(request)
         return response(environ, start_response)

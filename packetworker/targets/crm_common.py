@@ -9,6 +9,14 @@ answer an `OpResult` per operation, or raise `RecordRefused` for a record the CR
 mapping's rules refuse. Also shared: the settings every CRM target takes (`crm_options`),
 resolving lookups, and owning the client (and, for the sandbox, an emulator) until `close()`.
 
+Writes in doubt (`targets.in_doubt`): a create whose outcome is unknown (a timeout, a reset or
+a 5xx after it was sent, a worker killed mid-request) may still commit. Each target records
+its creates in the packet's journal before sending them (`self.doubts`, set per `apply` call
+and thread), looks one in doubt up by its key before any re-send, and re-sends it only once
+`in_doubt_seconds` have passed since it was sent and the look-up still misses it; a look-up
+that finds it answers `applied`. Which writes need it, and which look-up finds them, is
+each target's (see their modules).
+
 Record errors — a failed mapping check (Invalid Email, Missing Email), a lookup that finds
 nothing (Company Not Found), an existing record under PreventDuplicate (Duplicate Contact),
 or the CRM refusing one record's data — follow the `crm_record_errors` policy:
@@ -21,13 +29,16 @@ field without a value, a table the mapping does not know) always answer FAILED.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from packetworker.packets.model import PacketHeader, Record
 from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
+from packetworker.targets.in_doubt import InDoubt
 from packetworker.targets.mapping import (
     LookupNotFound,
     LookupRef,
@@ -45,6 +56,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RecordErrors = Literal["quarantine", "skip"]
+T = TypeVar("T")
 
 # The seed-002 contact shape (iPaaS.com Customer) that the contact mapping produces.
 CONTACT_COMPANY_FIELD = "iPaaS.com Company ID"
@@ -154,6 +166,21 @@ def operation_label(operation: Operation) -> str:
     return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
 
 
+def write_key(operation: Operation, entity: str | None = None) -> str:
+    """Names a create within its packet's journal: its entity and key values, else (no key
+    to look it up by) its first source row."""
+    label = ",".join(f"{k}={v}" for k, v in operation.key.items())
+    if not label:
+        table, rowid = operation.source[0] if operation.source else ("", None)
+        label = f"row={table}/{rowid or '-'}"
+    return f"{entity or operation.entity} {label}"
+
+
+def lookup_keys(operation: Operation) -> dict[str, str]:
+    """What a look-up finds the record of `operation` by (journalled with its write)."""
+    return {k: str(v) for k, v in operation.key.items()}
+
+
 def crm_options(settings: Settings, mapping: str) -> dict[str, Any]:
     """The settings every CRM target takes: its mapping, the contact mapping, the policy."""
     contacts = settings.contact_mapping
@@ -214,6 +241,7 @@ class CrmTarget(Target):
 
     whole_packet = True
     entity_aliases: ClassVar[dict[str, tuple[str, str]]] = {}
+    service: ClassVar[str] = "the CRM"  # how messages about writes in doubt name it
 
     def __init__(
         self,
@@ -223,8 +251,11 @@ class CrmTarget(Target):
         contact_mapping: Mapping | None = None,
         record_errors: RecordErrors = "quarantine",
         on_close: Callable[[], None] | None = None,
+        in_doubt_seconds: float = 600.0,
     ) -> None:
         self.client = client
+        self.in_doubt_seconds = in_doubt_seconds
+        self._applying = threading.local()  # the packet this thread applies: its doubts
         self.mapping = mapping
         self.contact_mapping = contact_mapping
         self.record_errors = record_errors
@@ -291,6 +322,29 @@ class CrmTarget(Target):
                 results.append(refused)
         return results
 
+    @property
+    def doubts(self) -> InDoubt:
+        """The writes in doubt of the packet this thread is applying."""
+        doubts = getattr(self._applying, "doubts", None)
+        if doubts is None:  # called outside `apply`: nothing journalled
+            doubts = InDoubt(None, "", window=self.in_doubt_seconds, service=self.service)
+        return doubts
+
+    def send_create(
+        self, key: str, operation: str, keys: MappingABC[str, str], send: Callable[[], T]
+    ) -> T:
+        """`send()` one create, journalled under `key` (see `InDoubt.write`): a 429 or a
+        connection never made certainly did not run it."""
+        not_run = tuple(
+            kind
+            for kind in (
+                getattr(self.client, "throttled", None),
+                getattr(self.client, "not_sent", None),
+            )
+            if kind is not None
+        )
+        return self.doubts.write(key, operation, keys, send, not_run=not_run)
+
     def describe(self) -> list[str]:
         """One line per record this target created, in creation order."""
         return list(self.created)
@@ -314,7 +368,13 @@ class CrmTarget(Target):
                 jobs.append(Job(item.operation, contact))
             else:
                 ledger.add(self._unmapped(item, ctx))
-        results = self.apply_operations(jobs) if jobs else []
+        self._applying.doubts = InDoubt(
+            ctx.journal, ctx.packet_id, window=self.in_doubt_seconds, service=self.service
+        )
+        try:
+            results = self.apply_operations(jobs) if jobs else []
+        finally:
+            self._applying.doubts = None
         for job, result in zip(jobs, results, strict=True):
             for outcome in self._outcomes(job.operation, result, ctx):
                 ledger.add(outcome)

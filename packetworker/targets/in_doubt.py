@@ -12,14 +12,34 @@ The rules, for a target that checks by look-up what exists before it writes:
    then the run stops with `WriteInDoubt`, carrying when to look again.
 
 Without a journal (a target used outside the pipeline) nothing is recorded, so only rule 3's
-look-up protects a re-send.
+look-up protects a re-send. Every target uses this one helper: BC for its `$batch` creates,
+the CRM targets for their creates (`write` sends one journalled request).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TypeVar
 
-from packetworker.targets.base import PendingWrite, WriteInDoubt, WriteJournal
+from packetworker.targets.base import (
+    PendingWrite,
+    TargetError,
+    WriteInDoubt,
+    WriteJournal,
+    outcome_known,
+)
+
+T = TypeVar("T")
+
+
+def outcome_unknown(error: TargetError, not_run: tuple[type[BaseException], ...] = ()) -> bool:
+    """Whether a failed write may still have run: a transient failure (no answer, a timeout,
+    408/5xx) that is not one of `not_run` (throttled, never connected). A refusal — a 4xx,
+    or a 5xx the service explains as permanent (Dataverse's duplicate rule) — ran or not,
+    but is known."""
+    if isinstance(error, not_run) or not error.transient:
+        return False
+    return not outcome_known(getattr(error, "status", None))
 
 
 class InDoubt:
@@ -75,6 +95,29 @@ class InDoubt:
         records = [PendingWrite(key, op, dict(keys), now) for key, op, keys in writes]
         self.journal.record_in_doubt(self.packet_id, records)
         self.pending.update((r.key, r) for r in records)
+
+    def write(
+        self,
+        key: str,
+        operation: str,
+        keys: Mapping[str, str],
+        send: Callable[[], T],
+        *,
+        not_run: tuple[type[BaseException], ...] = (),
+    ) -> T:
+        """Send one write journalled under `key`: recorded first, cleared by its answer or a
+        definitive refusal (re-raised); a failure that leaves its outcome unknown raises
+        `WriteInDoubt` instead. Anything else (a crash) leaves it recorded."""
+        self.sending([(key, operation, keys)])
+        try:
+            result = send()
+        except TargetError as error:
+            if outcome_unknown(error, not_run):
+                raise self.unknown([key], f"{self.service}: {error.message}") from None
+            self.settled([key])
+            raise
+        self.settled([key])
+        return result
 
     def settled(self, keys: Iterable[str]) -> None:
         """Their outcome is known (answered, refused, or certainly never sent)."""

@@ -307,3 +307,118 @@ def test_a_secret_in_an_error_a_check_raises_is_masked(monkeypatch):
     assert "dm-leak-3141" not in rows[0].detail
     assert "bc-leak-2718" not in rows[1].detail
     assert "***" in rows[1].detail
+
+
+# --- CRM targets: live, read-only checks against their emulators ----------------------------
+
+DV_SECRET = "dv-secret-7e6d5c4b3a"
+CRMAAS_KEY = "crmaas-key-1a2b3c4d5e"
+
+
+def crm_settings(**values) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+def rows_of(results) -> list[tuple[str, str]]:
+    return [(r.part, r.status) for r in results]
+
+
+@pytest.fixture
+def dataverse_org():
+    from packetworker.sandbox.dataverse import DataverseEmulator, default_entities
+
+    entities = default_entities(account_number_key="Active")  # prepared as the README says
+    with DataverseEmulator(clients={"dv-app": DV_SECRET}, entities=entities) as org:
+        yield org
+
+
+def dataverse_values(org, secret: str = DV_SECRET) -> dict:
+    return {
+        "target": "dataverse",
+        "dataverse_url": org.url,
+        "dataverse_tenant": org.tenant,
+        "dataverse_client_id": "dv-app",
+        "dataverse_client_secret": secret,
+        "dataverse_token_url": f"{org.url}/{{tenant}}/oauth2/v2.0/token",
+    }
+
+
+def test_check_proves_the_dataverse_token_user_and_org(dataverse_org):
+    from packetworker.preflight import check_target
+
+    results = run_checks(crm_settings(**dataverse_values(dataverse_org)), [check_target])
+
+    dataverse = [r for r in results if r.part.startswith("Dataverse")]
+    assert [r.part for r in dataverse][:2] == ["Dataverse token", "Dataverse user"]
+    assert {r.status for r in dataverse} == {"ok"}
+    assert dataverse_org.identity["UserId"] in dataverse[1].detail
+    assert any("alternate key" in r.detail for r in dataverse[2:])
+
+
+def test_check_fails_a_refused_dataverse_secret_without_printing_it(dataverse_org):
+    from packetworker.targets.dataverse.checks import dataverse_checks
+
+    wrong = "dv-wrong-secret-99aa88bb"
+    results = run_checks(crm_settings(**dataverse_values(dataverse_org, wrong)), [dataverse_checks])
+
+    assert rows_of(results) == [
+        ("Dataverse token", "fail"),
+        ("Dataverse user", "skip"),
+        ("Dataverse org", "skip"),
+    ]
+    assert "DATAVERSE_CLIENT_SECRET" in results[0].detail
+    assert all(wrong not in r.detail for r in results)
+
+
+def test_check_fails_an_org_that_lacks_the_mapping_columns():
+    from packetworker.sandbox.dataverse import DataverseEmulator, default_entities
+    from packetworker.targets.dataverse.checks import dataverse_checks
+
+    stock = default_entities(custom_columns={})  # no custom columns, no alternate key
+    with DataverseEmulator(clients={"dv-app": DV_SECRET}, entities=stock) as org:
+        results = run_checks(crm_settings(**dataverse_values(org)), [dataverse_checks])
+
+    assert rows_of(results)[:2] == [("Dataverse token", "ok"), ("Dataverse user", "ok")]
+    assert ("Dataverse org", "fail") in rows_of(results)
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_check_reads_crm_as_a_service_with_each_key(valid):
+    from packetworker.sandbox.crmaas import CrmaasEmulator
+    from packetworker.targets.crmaas.checks import crmaas_checks
+
+    with CrmaasEmulator(primary_key=CRMAAS_KEY, secondary_key="crmaas-second-6f7e") as crm:
+        primary = CRMAAS_KEY if valid else "crmaas-revoked-0a0b0c"
+        settings = crm_settings(
+            target="crmaas",
+            crmaas_url=crm.url,
+            crmaas_primary_key=primary,
+            crmaas_secondary_key="crmaas-second-6f7e",
+        )
+        results = run_checks(settings, [crmaas_checks])
+
+    assert rows_of(results) == [
+        ("CRM as a Service CRMAAS_PRIMARY_KEY", "ok" if valid else "fail"),
+        ("CRM as a Service CRMAAS_SECONDARY_KEY", "ok"),
+    ]
+    assert all(primary not in r.detail and "crmaas-second-6f7e" not in r.detail for r in results)
+
+
+@pytest.mark.parametrize("client_id", ["svc-account", "unknown-account"])
+def test_check_gets_a_portal_proxy_session_and_reads_records(client_id):
+    from packetworker.sandbox.dynamics_portal import DynamicsPortalEmulator
+    from packetworker.targets.dynamics_portal.checks import dynamics_portal_checks
+
+    with DynamicsPortalEmulator(clients={"svc-account": "Dynamics365.ReadWrite"}) as proxy:
+        settings = crm_settings(
+            target="dynamics-portal",
+            dynamics_portal_url=proxy.url,
+            dynamics_portal_client_id=client_id,
+        )
+        results = run_checks(settings, [dynamics_portal_checks])
+        writes = [r for r in proxy.requests if r.method != "GET" and "authenticate" not in r.path]
+
+    expected = "ok" if client_id == "svc-account" else "fail"
+    assert rows_of(results)[0] == ("Dynamics portal proxy session", expected)
+    assert rows_of(results)[1][1] == ("ok" if expected == "ok" else "skip")
+    assert writes == []  # read-only

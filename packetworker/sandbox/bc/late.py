@@ -1,87 +1,21 @@
-"""Fault: writes that commit late. An armed write request is accepted and held inside the
-server, not yet run, so a look-up meanwhile does not see it; when the test releases it, it
-runs and commits (and answers, if anyone still listens) — or is dropped, as a request the
-service lost.
-
-What BC does with a write whose caller gave up is not documented; the emulator takes the
-strict reading of business-central.md §5.3 ("assume it may still complete and commit").
-"""
+"""Fault: BC writes that commit late (`packetworker.sandbox.late`), with BC's answer to a
+request it dropped."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn
 
+from packetworker.sandbox import late
 from packetworker.sandbox.bc.errors import ODataError
 
-T = TypeVar("T")
+
+def _aborted() -> NoReturn:
+    # business-central.md §5.3: BC aborts a request past its limit and answers 504.
+    raise ODataError(504, "GatewayTimeout", "The request was aborted.")
 
 
-class LateCommits:
-    """Holds the next `times` write requests until `release`; thread-safe."""
+class LateCommits(late.LateCommits):
+    """`late.LateCommits` answering a dropped request as BC does."""
 
     def __init__(self) -> None:
-        self._armed = 0
-        self._held = 0  # requests waiting for `release`
-        self._finished = 0  # held requests that ran (or were dropped) since the start
-        self._released = 0  # how many held requests `release` let go so far
-        self._commit = True
-        self._state = threading.Condition()
-
-    def arm(self, times: int = 1) -> None:
-        with self._state:
-            self._armed = times
-
-    @property
-    def held(self) -> int:
-        with self._state:
-            return self._held
-
-    def run(self, call: Callable[[], T], *, timeout: float = 600.0) -> T:
-        """`call()` now, or — when armed — once the test releases this request."""
-        with self._state:
-            armed = self._armed > 0
-        if not armed:
-            return call()
-        with self._state:
-            self._armed -= 1
-            self._held += 1
-            ticket = self._released + self._held
-            self._state.notify_all()
-            # business-central.md §5.4: a request may run (or wait in BC's queue) for minutes
-            # before it answers; the caller's timeout does not stop it (§5.3).
-            self._state.wait_for(lambda: self._released >= ticket, timeout=timeout)
-            commit = self._commit
-        try:
-            if not commit:
-                # §5.3: BC aborts a request past its limit and answers 504 Gateway Timeout.
-                raise ODataError(504, "GatewayTimeout", "The request was aborted.")
-            return call()
-        finally:
-            with self._state:
-                self._held -= 1
-                self._finished += 1
-                self._state.notify_all()
-
-    def wait_held(self, count: int, timeout: float = 10.0) -> bool:
-        """Wait until `count` requests are held."""
-        with self._state:
-            return self._state.wait_for(lambda: self._held >= count, timeout=timeout)
-
-    def release(self, *, commit: bool = True, timeout: float = 10.0) -> int:
-        """Let every held request go — run and commit it, or drop it (`commit=False`) — and
-        wait until they have finished. Returns how many there were."""
-        with self._state:
-            count, target = self._held, self._finished + self._held
-            self._commit = commit
-            self._released += count
-            self._state.notify_all()
-            self._state.wait_for(lambda: self._finished >= target, timeout=timeout)
-            return count
-
-    def close(self) -> None:
-        """Drop whatever is still held (the server is stopping)."""
-        with self._state:
-            self._armed = 0
-        self.release(commit=False, timeout=1.0)
+        super().__init__(dropped=_aborted)

@@ -129,6 +129,10 @@ class CrmaasEmulator(Emulator):
             {"Retry-After": str(retry_after)},
         )
 
+    def late_dropped(self) -> Response:
+        # seed 003 ERRORS: "5xx ... an error with CRM's servers"; APIM's gateway timeout.
+        return json_response(504, {"statusCode": 504, "message": "Gateway Timeout"})
+
     def dispatch(self, request: Request) -> Response:
         key = request.headers.get("Ocp-Apim-Subscription-Key") or request.args.get(
             "subscription-key"

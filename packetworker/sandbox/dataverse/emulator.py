@@ -85,6 +85,11 @@ class DataverseEmulator(Emulator):
         self.token_requests: list[dict[str, str]] = []  # form fields, secret masked
         self._store = threading.RLock()
         self._version = 1000
+        self.identity = {  # what WhoAmI answers (crm.md A.12)
+            "BusinessUnitId": str(uuid.uuid4()),
+            "UserId": str(uuid.uuid4()),
+            "OrganizationId": str(uuid.uuid4()),
+        }
 
     # --- test helpers -----------------------------------------------------------------------
 
@@ -125,6 +130,12 @@ class DataverseEmulator(Emulator):
                 }
             },
             {"Retry-After": str(retry_after)},
+        )
+
+    def late_dropped(self) -> Response:
+        # crm.md A.3: 503 Service Unavailable is Dataverse's documented "try again" status.
+        return json_response(
+            503, {"error": {"code": "", "message": "The request was not completed in time."}}
         )
 
     def dispatch(self, request: Request) -> Response:
@@ -203,6 +214,8 @@ class DataverseEmulator(Emulator):
         if path.startswith("$") and path[1:] in refs:
             entity_set, record_id = refs[path[1:]]
             path = f"{entity_set}({record_id})"
+        if path == "WhoAmI" and method == "GET":  # crm.md A.12: the smoke-test function
+            return 200, {}, dict(self.identity)
         metadata = _METADATA_RE.match(path)
         if metadata and method == "GET":
             return self._metadata(metadata.group("table"), metadata.group("kind"))

@@ -66,6 +66,10 @@ class DynamicsPortalEmulator(Emulator):
     def is_api(self, request: Request) -> bool:
         return not request.path.endswith("/authenticate")
 
+    def late_dropped(self) -> Response:
+        # seed 000 documents no error answers; the proxy passes Dataverse's error shape on.
+        return json_response(504, {"error": {"code": "", "message": "Gateway Timeout"}})
+
     def dispatch(self, request: Request) -> Response:
         if not request.path.startswith(PREFIX + "/"):
             return json_response(404, {"error": {"code": "NotFound", "message": "No such route"}})

@@ -122,6 +122,7 @@ class CrmaasClient(HTTPClient):
 
     @classmethod
     def from_settings(cls, settings, **options: Any) -> CrmaasClient:
+        options.setdefault("timeout", settings.crmaas_http_timeout)
         return cls(
             settings.crmaas_url,
             primary_key=settings.crmaas_primary_key.get_secret_value(),

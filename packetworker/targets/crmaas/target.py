@@ -18,6 +18,14 @@ before creating (the organization, a contact with the same email or number). Sho
 CRM still refuse a create (a 4xx: "failed given the information provided"), the records
 are looked up again to name the cause — the organization gone, the contact there after
 all — else the CRM's own message is reported. Either way it is a record error.
+
+Writes in doubt (`crm_common`): every create (organization, case, opportunity, contact) is
+journalled before it is sent and, when its answer is lost, looked up again by its key — the
+mapping `key` through the list filters, a contact by email and number — before any re-send,
+which waits `in_doubt_seconds` (`CRMAAS_IN_DOUBT_SECONDS`). A create whose mapping has no
+`key` has no look-up: one in doubt is re-sent once that window has passed. Contact persons
+of a new organization are created right after it and are not journalled: a later run finds
+the organization and sends none, so one whose answer was lost is never sent twice.
 """
 
 from __future__ import annotations
@@ -32,9 +40,11 @@ from packetworker.targets.crm_common import (
     OpResult,
     RecordRefused,
     crm_options,
+    lookup_keys,
     lookup_message,
     operation_label,
     resolve_or_refuse,
+    write_key,
 )
 from packetworker.targets.crmaas.client import CrmaasClient, Resource
 from packetworker.targets.crmaas.errors import (
@@ -68,6 +78,7 @@ class CrmaasTarget(CrmTarget):
 
     name = "crmaas"
     entity_aliases = ENTITY_ALIASES
+    service = "CRM as a Service"
     client: CrmaasClient
 
     def __init__(self, client: CrmaasClient, **options: Any) -> None:
@@ -94,6 +105,12 @@ class CrmaasTarget(CrmTarget):
             resource.delete(existing["id"])
             return OpResult(Outcome.APPLIED, ref=existing["id"])
         body = {k: v for k, v in operation.body.items() if v is not None}
+        key = write_key(operation)
+        if existing is not None and self.doubts.found([key]):
+            # Our create, in doubt, committed after all: applied, with its contact persons.
+            ref = str(existing["id"])
+            self._created(operation.entity, ref, operation_label(operation))
+            return OpResult(Outcome.APPLIED, ref=ref, message=self._children(operation, ref))
         if existing is not None:
             if operation.prevent_duplicate:
                 raise RecordRefused(operation.duplicate_message or "The record already exists.")
@@ -107,7 +124,10 @@ class CrmaasTarget(CrmTarget):
             return OpResult(outcome, ref=existing["id"])
         if action == "update":
             return OpResult(Outcome.FAILED, message=f"No {operation.entity} has {operation.key}.")
-        created = resource.create(body)
+        self.doubts.check_unsent([key])
+        created = self.send_create(
+            key, f"POST {resource.path}", lookup_keys(operation), lambda: resource.create(body)
+        )
         ref = str(created["id"])
         self._created(operation.entity, ref, operation_label(operation))
         self._remember(operation.entity, created)
@@ -178,6 +198,11 @@ class CrmaasTarget(CrmTarget):
                 raise RecordRefused(lookup_message(contact.company))
         existing = self._existing_contact(contact)  # seed 002: check before creating
         body = _contact_body(contact, organization)
+        key = f"contacts {NUMBER_FIELD}={contact.number}"
+        if existing is not None and self.doubts.found([key]):
+            ref = str(existing["id"])  # our create, in doubt, committed after all
+            self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
+            return OpResult(Outcome.APPLIED, ref=ref)
         if existing is not None:
             if contact.rowid and _rowid(existing) == contact.rowid:
                 return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
@@ -185,8 +210,12 @@ class CrmaasTarget(CrmTarget):
                 raise RecordRefused(contact.duplicate_message)
             self.client.contacts.update(str(existing["id"]), body)
             return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
+        self.doubts.check_unsent([key])
+        keys = {"email": contact.email or "", NUMBER_FIELD: contact.number}
         try:
-            created = self.client.contacts.create(body)
+            created = self.send_create(
+                key, "POST /directory/contacts", keys, lambda: self.client.contacts.create(body)
+            )
         except CrmaasError as error:
             if error.transient or not isinstance(
                 error, CrmaasValidationError | CrmaasConflict | CrmaasNotFound
@@ -279,4 +308,8 @@ def target_from_settings(settings: Settings) -> CrmaasTarget:
     """The configured crmaas target; `NotConfigured` names the settings it lacks."""
     require("TARGET=crmaas", missing_crmaas(settings))
     options = crm_options(settings, settings.crmaas_mapping)
-    return CrmaasTarget(CrmaasClient.from_settings(settings), **options)
+    return CrmaasTarget(
+        CrmaasClient.from_settings(settings),
+        in_doubt_seconds=settings.crmaas_in_doubt_seconds,
+        **options,
+    )

@@ -103,6 +103,10 @@ class DataverseClient(HTTPClient):
         options.setdefault("timeout", settings.dataverse_http_timeout)
         return cls(settings.dataverse_url, auth=auth, **options)
 
+    def who_am_i(self) -> dict[str, Any]:
+        """`WhoAmI`: the caller's user, business unit and organization ids (crm.md A.12)."""
+        return self._request("GET", "WhoAmI").json()
+
     # --- records ----------------------------------------------------------------------------
 
     def create(

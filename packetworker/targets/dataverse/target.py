@@ -20,6 +20,17 @@ Idempotency, so a re-run creates nothing new (`unchanged`):
   skips them otherwise, crm.md A.9), so a duplicate the look-ups cannot see (another
   spelling of the email, a rule on other columns) is reported as a Duplicate Contact too.
 
+Writes in doubt (`crm_common`; the window is `in_doubt_seconds`, `DATAVERSE_IN_DOUBT_SECONDS`):
+- a create addressed by GUID or alternate key with `If-None-Match: *` is safe to repeat: if
+  an earlier send committed after all, the repeat answers 412 and its change set (nested
+  contact, lines) rolls back whole. These are not journalled;
+- a plain POST (a table without a usable key, a contact whose row id is no GUID) is
+  journalled before its `$batch` is sent. One whose outcome is unknown (a timeout, a reset,
+  a 5xx for the batch or its change set) is looked up by its key columns — the look-up the
+  target does anyway — and re-sent only when that still misses it `in_doubt_seconds` after it
+  was sent; one the look-up finds is `applied`. A create whose mapping has no `key` has no
+  look-up: one in doubt is re-sent once the window has passed.
+
 A document that needs more operations than one `$batch` may carry (1,000) cannot be split
 without breaking its change set; it is refused with a clear message instead.
 
@@ -46,9 +57,11 @@ from packetworker.targets.crm_common import (
     RecordRefused,
     contact_data,
     crm_options,
+    lookup_keys,
     lookup_message,
     operation_label,
     resolve_or_refuse,
+    write_key,
 )
 from packetworker.targets.dataverse.batch import BatchOperation, BatchResponse
 from packetworker.targets.dataverse.client import DataverseClient
@@ -60,13 +73,16 @@ from packetworker.targets.dataverse.contacts import (
     extra_addresses_note,
 )
 from packetworker.targets.dataverse.errors import (
+    ConnectionFailed,
     DataverseError,
     DuplicateDetected,
     DuplicateRecord,
     LookupTargetNotFound,
     RecordNotFound,
+    Throttled,
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
+from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
 
@@ -85,6 +101,7 @@ ENTITY_ALIASES = {"company": COMPANY_ENTITY}
 MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch (crm.md A.11)
 # crm.md A.7: what Dataverse answers when a URI names columns that are no (active) key.
 KEY_NOT_VALID = "key in the request URI is not valid"
+NOT_RUN = (Throttled, ConnectionFailed)  # failures of a request that certainly did not run
 
 
 def id_column(entity_set: str) -> str:
@@ -113,6 +130,7 @@ class DataverseTarget(CrmTarget):
 
     name = "dataverse"
     entity_aliases = ENTITY_ALIASES
+    service = "Dataverse"
     client: DataverseClient
 
     def __init__(
@@ -176,10 +194,17 @@ class DataverseTarget(CrmTarget):
             if any(_same_key(d.operation, operation) for d in pending):
                 self._flush(pending, results)
             found = self._find(operation.entity, operation.key)
+            if found is not None and self.doubts.found([write_key(operation)]):
+                # Our plain POST, in doubt, committed after all.
+                self._created(operation.entity, found, operation_label(operation))
+                results[index] = OpResult(Outcome.APPLIED, ref=found)
+                return
             if found is not None:
                 results[index] = self._existing(operation, found)
                 return
         document = self._document(index, operation)
+        if not document.by_key:
+            self.doubts.check_unsent([write_key(operation)])
         if len(document.parts) > MAX_BATCH_OPERATIONS:
             raise RecordRefused(
                 f"This {operation.entity} record needs {len(document.parts)} operations; one "
@@ -308,7 +333,7 @@ class DataverseTarget(CrmTarget):
             return
         documents = list(pending)
         pending.clear()
-        answers = self._send([d.parts for d in documents])
+        answers = self._send_journalled(documents)
         updates: list[_Document] = []
         again: list[_Document] = []
         for document in documents:
@@ -331,6 +356,31 @@ class DataverseTarget(CrmTarget):
                 except RecordRefused as refused:
                     results[document.index] = refused
             self._flush(redo, results)
+
+    def _send_journalled(self, documents: list[_Document]) -> dict[str, BatchResponse]:
+        """`_send` the documents, their plain POSTs journalled as in doubt first: a
+        definitive answer settles one; no answer, or a 5xx, raises `WriteInDoubt`."""
+        posts = {
+            write_key(d.operation): d for d in documents if not d.by_key
+        }  # addressed by key (If-None-Match: *): safe to repeat, not journalled
+        self.doubts.sending(
+            [
+                (key, f"POST {d.operation.entity}", lookup_keys(d.operation))
+                for key, d in posts.items()
+            ]
+        )
+        try:
+            answers = self._send([d.parts for d in documents])
+        except DataverseError as error:
+            if posts and outcome_unknown(error, NOT_RUN):
+                raise self.doubts.unknown(list(posts), f"Dataverse: {error.message}") from None
+            self.doubts.settled(posts)
+            raise
+        unknown = [key for key, d in posts.items() if _answer_unknown(d, answers)]
+        self.doubts.settled(key for key in posts if key not in unknown)
+        if unknown:
+            raise self.doubts.unknown(unknown, "Dataverse answered a create without its outcome")
+        return answers
 
     def _key_refused(self, document: _Document, answers: dict[str, BatchResponse]) -> bool:
         """Whether the org refused the alternate key this document was addressed by."""
@@ -521,6 +571,10 @@ class DataverseTarget(CrmTarget):
         if existing is None and contact.email:
             existing = self._find("contacts", {EMAIL_COLUMN: contact.email})
         columns = contact_columns(contact, company_id=company_id)
+        key = f"contacts {NUMBER_COLUMN}={contact.number}"
+        if existing is not None and rowid is None and self.doubts.found([key]):
+            self._created("contacts", existing, f"{contact.full_name} <{contact.email}>")
+            return OpResult(Outcome.APPLIED, ref=existing)  # our POST in doubt committed
         if existing is not None:
             if rowid is not None and existing.lower() == rowid:
                 return OpResult(Outcome.UNCHANGED, ref=existing)  # the same row, again
@@ -529,7 +583,7 @@ class DataverseTarget(CrmTarget):
             self.client.update("contacts", existing, columns)
             return OpResult(Outcome.UNCHANGED, ref=existing)
         try:  # detection on: seed 002 wants a duplicate contact reported (crm.md A.9)
-            if rowid is not None:
+            if rowid is not None:  # If-None-Match: * by the row's GUID: safe to repeat
                 ref = (
                     self.client.upsert(
                         "contacts", rowid, columns, mode="create", detect_duplicates=True
@@ -537,8 +591,19 @@ class DataverseTarget(CrmTarget):
                     or rowid
                 )
             else:
-                ref = self.client.create("contacts", columns, detect_duplicates=True)
-        except (DuplicateDetected, DuplicateRecord):
+                self.doubts.check_unsent([key])
+                keys = {NUMBER_COLUMN: contact.number, EMAIL_COLUMN: contact.email or ""}
+                ref = self.send_create(
+                    key,
+                    "POST contacts",
+                    keys,
+                    lambda: self.client.create("contacts", columns, detect_duplicates=True),
+                )
+        except DuplicateRecord:
+            if rowid is not None:  # a record with this row's GUID: an earlier send of ours
+                return OpResult(Outcome.UNCHANGED, ref=rowid)
+            raise RecordRefused(contact.duplicate_message) from None
+        except DuplicateDetected:
             raise RecordRefused(contact.duplicate_message) from None
         except LookupTargetNotFound:
             assert contact.company is not None
@@ -606,6 +671,19 @@ def _explain(error: DataverseError) -> str:
     return error.message
 
 
+def _answer_unknown(document: _Document, answers: dict[str, BatchResponse]) -> bool:
+    """Whether a change set's answers leave it unknown if it ran: none came, or its failure
+    is one that may have run (a 5xx, not a refusal)."""
+    got = [answers[p.content_id] for p in document.parts if p.content_id in answers]
+    if not got:
+        return True
+    for answer in got:
+        error = None if answer.ok else answer.error()
+        if error is not None:
+            return outcome_unknown(error, NOT_RUN)
+    return False
+
+
 def _no_answer() -> OpResult:
     return OpResult(Outcome.FAILED, message="Dataverse gave no answer for this operation.")
 
@@ -614,4 +692,8 @@ def target_from_settings(settings: Settings) -> DataverseTarget:
     """The configured dataverse target; `NotConfigured` names the settings it lacks."""
     require("TARGET=dataverse", missing_dataverse(settings))
     options = crm_options(settings, settings.dataverse_mapping)
-    return DataverseTarget(DataverseClient.from_settings(settings), **options)
+    return DataverseTarget(
+        DataverseClient.from_settings(settings),
+        in_doubt_seconds=settings.dataverse_in_doubt_seconds,
+        **options,
+    )

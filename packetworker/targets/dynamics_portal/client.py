@@ -78,6 +78,7 @@ class DynamicsPortalClient(HTTPClient):
 
     @classmethod
     def from_settings(cls, settings, **options: Any) -> DynamicsPortalClient:
+        options.setdefault("timeout", settings.dynamics_portal_http_timeout)
         return cls(
             settings.dynamics_portal_url,
             client_id=settings.dynamics_portal_client_id,

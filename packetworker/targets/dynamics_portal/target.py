@@ -10,6 +10,13 @@ pipeline passes (`ApplyContext.refs`, kept in the Redis ledger) the moment a rec
 created, so another worker process, or this one after a restart or a crash mid-packet,
 finds it. Seed 000 documents no error bodies, so a duplicate rule in Dynamics is only a
 backstop (a 409 or Dataverse's duplicate codes passed through); the index decides.
+
+Writes in doubt (`crm_common`): every create is journalled before it is sent. The proxy has
+no key look-up: the index learns a record's id only from the create's answer, so a create
+whose answer was lost cannot be found. It is re-sent once `in_doubt_seconds`
+(`DYNAMICS_PORTAL_IN_DOUBT_SECONDS`) have passed since it was sent, never sooner; only a
+duplicate rule in Dynamics then keeps a create that committed late from existing twice. A
+contact's re-send that such a rule refuses is that earlier create: applied, its id unknown.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ from packetworker.targets.crm_common import (
     OpResult,
     RecordRefused,
     crm_options,
+    lookup_keys,
     lookup_message,
     operation_label,
     resolve_or_refuse,
+    write_key,
 )
 from packetworker.targets.dataverse.contacts import (
     COMPANY_ENTITY,
@@ -48,6 +57,10 @@ if TYPE_CHECKING:
     from packetworker.settings import Settings
 
 API_PATH = "/api/data/v9.2/"
+ID_UNKNOWN = (
+    "Created by an earlier attempt whose answer was lost (Dynamics refused the re-send as a "
+    "duplicate); the proxy cannot be queried, so its id is unknown."
+)
 ENTITY_ALIASES = {"company": COMPANY_ENTITY}
 
 
@@ -132,6 +145,7 @@ class DynamicsPortalTarget(CrmTarget):
 
     name = "dynamics-portal"
     entity_aliases = ENTITY_ALIASES
+    service = "the Dynamics portal proxy"
     client: DynamicsPortalClient
 
     def __init__(
@@ -151,6 +165,10 @@ class DynamicsPortalTarget(CrmTarget):
         operation = resolve_or_refuse(operation, self._resolver)
         entity = operation.entity
         existing = self._existing(entity, operation.key)
+        key = write_key(operation)
+        if existing is not None and self.doubts.found([key]):
+            # Our create, in doubt, committed after all (the index knew it from its answer).
+            return OpResult(Outcome.APPLIED, ref=existing, refs=self._children(operation, existing))
         if operation.action == "delete":
             if existing is None:
                 return OpResult(Outcome.UNCHANGED)
@@ -178,11 +196,11 @@ class DynamicsPortalTarget(CrmTarget):
         for name, value in operation.body.items():
             nested = NESTED.get(name)
             if nested is not None and isinstance(value, dict):
-                nested_id = self._create(nested, value, operation)
+                nested_id = self._create(nested, value, operation, key=f"{key} {name}")
                 body[f"{name}@odata.bind"] = f"/{nested}({nested_id})"
             else:
                 body[name] = value
-        ref = self._create(entity, body, operation, row=operation.source[0])
+        ref = self._create(entity, body, operation, key=key, row=operation.source[0])
         self._created(entity, ref, operation_label(operation))
         return OpResult(Outcome.APPLIED, ref=ref, refs=self._children(operation, ref))
 
@@ -192,10 +210,19 @@ class DynamicsPortalTarget(CrmTarget):
         body: dict[str, Any],
         operation: Operation,
         *,
+        key: str,
         row: tuple[str, str | None] | None = None,
     ) -> str:
+        """Create one record, journalled under `key` (sent only once its window is over if
+        an earlier send of it is in doubt), and index it."""
+        self.doubts.check_unsent([key])
         try:
-            answer = self.client.create_record(endpoint(entity), body)
+            answer = self.send_create(
+                key,
+                f"POST {endpoint(entity)}",
+                lookup_keys(operation),
+                lambda: self.client.create_record(endpoint(entity), body),
+            )
         except DuplicateRecord as error:
             raise RecordRefused(operation.duplicate_message or error.message) from None
         record_id = str(answer["dynamics_record_id"])
@@ -225,7 +252,8 @@ class DynamicsPortalTarget(CrmTarget):
                     refs.append(done)
                     continue
                 body = {**row, f"{parent_lookup}@odata.bind": f"/{operation.entity}({parent_id})"}
-                refs.append(self._create(row_set, body, operation, row=source))
+                row_key = f"{write_key(operation)} {collection}#{position}"
+                refs.append(self._create(row_set, body, operation, key=row_key, row=source))
         return refs if paired else None
 
     # --- the index ----------------------------------------------------------------------
@@ -270,9 +298,21 @@ class DynamicsPortalTarget(CrmTarget):
                 raise RecordRefused(contact.duplicate_message)
             self.client.update_record(existing, endpoint("contacts"), columns)
             return OpResult(Outcome.UNCHANGED, ref=existing)
+        key = f"contacts {NUMBER_COLUMN}={contact.number}"
+        was_in_doubt = key in self.doubts
+        self.doubts.check_unsent([key])
+        keys = {NUMBER_COLUMN: contact.number, EMAIL_COLUMN: contact.email or ""}
         try:
-            answer = self.client.create_record(endpoint("contacts"), columns)
+            answer = self.send_create(
+                key,
+                "POST /api/data/v9.2/contacts",
+                keys,
+                lambda: self.client.create_record(endpoint("contacts"), columns),
+            )
         except DuplicateRecord:
+            if was_in_doubt:  # the earlier create whose answer was lost, refused by the rule
+                self._created("contacts", None, f"{contact.full_name} <{contact.email}>")
+                return OpResult(Outcome.APPLIED, message=ID_UNKNOWN)
             raise RecordRefused(contact.duplicate_message) from None
         ref = str(answer["dynamics_record_id"])
         self.index.remember("contacts", ref, columns, row=("Contact", contact.rowid))
@@ -284,4 +324,8 @@ def target_from_settings(settings: Settings) -> DynamicsPortalTarget:
     """The configured dynamics-portal target; `NotConfigured` names the settings it lacks."""
     require("TARGET=dynamics-portal", missing_dynamics_portal(settings))
     options = crm_options(settings, settings.dynamics_portal_mapping)
-    return DynamicsPortalTarget(DynamicsPortalClient.from_settings(settings), **options)
+    return DynamicsPortalTarget(
+        DynamicsPortalClient.from_settings(settings),
+        in_doubt_seconds=settings.dynamics_portal_in_doubt_seconds,
+        **options,
+    )
