@@ -84,8 +84,12 @@ def test_a_credit_memo_for_an_invoice_blocked_customer_is_applied(bc, target):
     assert [o.outcome for o in held] == [Outcome.HELD, Outcome.HELD]
 
 
-def test_a_refusal_the_customer_does_not_explain_still_fails(bc, target):
-    records = order_for("PV-01042")
+@pytest.mark.parametrize(
+    ("blocked", "document_type"), [(" ", "0"), ("Invoice", "2"), ("Ship", "1")], ids=str
+)
+def test_a_refusal_the_customer_does_not_explain_still_fails(bc, target, blocked, document_type):
+    bc.add_customer(number="C-7", blocked=blocked)
+    records = order_for("C-7", document_type=document_type)
     records[1].fields["no"] = "NO-SUCH-ITEM"
 
     [header, _] = apply_records(target, records)
