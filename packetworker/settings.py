@@ -150,6 +150,20 @@ class Settings(BaseSettings):
         description="Seconds after sending before a BC write in doubt may be re-sent "
         "(BC's longest request).",
     )
+    bc_company_map: str = Field(
+        "",
+        description="Pull-list companyId → BC company id or name, e.g. 'ACME_MAIN=CRONUS,"
+        "ACME_EU=CRONUS EU' (empty: every packet goes to BC_COMPANY; else unmapped ones are held).",
+    )
+    bc_hold_retry_interval: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds between retries of a held packet (a document whose customer is "
+        "blocked or missing; a packet of an unmapped company).",
+    )
+    bc_hold_max_hours: float = Field(
+        72.0, gt=0, description="Hours a packet may stay held before it is quarantined."
+    )
 
     # --- Outbound and webhooks ---------------------------------------------------------------
     outbound_users: str = Field(

@@ -17,7 +17,9 @@ from packetworker.pipeline.results import ProcessResult
 from packetworker.settings import Settings
 from packetworker.targets import target_info
 
-dlq = typer.Typer(help="Inspect and re-drive quarantined packets.", no_args_is_help=True)
+dlq = typer.Typer(
+    help="Inspect and re-drive quarantined packets (and see held ones).", no_args_is_help=True
+)
 app.add_typer(dlq, name="dlq")
 
 
@@ -107,7 +109,7 @@ def _print_replay(rows: list[tuple[str, ProcessResult]], summary, s: Settings) -
     for item, result in rows:
         records = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.outcomes.items()))
         detail = f"same content as {result.duplicate_of}" if result.duplicate_of else ""
-        style = {"quarantined": "yellow", "failed": "red"}.get(result.state)
+        style = {"quarantined": "yellow", "waiting": "yellow", "failed": "red"}.get(result.state)
         table.add_row(
             item,
             f"[{style}]{result.state}[/{style}]" if style else result.state,
@@ -128,7 +130,8 @@ def _print_replay(rows: list[tuple[str, ProcessResult]], summary, s: Settings) -
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Packets per state, oldest pending age and quarantine size, per app area."""
+    """Packets per state, oldest pending age, quarantine size and held packets (with why),
+    per app area."""
     from packetworker.pipeline.operations import status as pipeline_status
 
     ctx = PipelineContext.from_settings(settings())
@@ -155,11 +158,30 @@ def status(
             f"acks waiting: {info['pending_acks']}",
             highlight=False,
         )
+        if info["held"]:
+            _print_held(info["held"])
+
+
+def _print_held(held: list[dict]) -> None:
+    """Held packets: not acknowledged, retried until what they wait for changes."""
+    table = RichTable(title=f"{len(held)} held packets (waiting, not acknowledged)")
+    for column in ("packet id", "user", "company", "held for", "why"):
+        table.add_column(column, overflow="fold")
+    for item in held:
+        hours = item["held_for"] / 3600
+        table.add_row(
+            item["packet_id"],
+            item.get("user") or "",
+            item.get("company") or "",
+            f"{hours:.1f} h" if hours >= 1 else f"{item['held_for'] / 60:.0f} min",
+            item.get("reason") or "",
+        )
+    console.print(table)
 
 
 @dlq.command("list")
 def dlq_list_command(app_area: Annotated[str | None, typer.Option("--app-area")] = None) -> None:
-    """Quarantined (and stuck) packets with their errors."""
+    """Quarantined (and stuck) packets with their errors, then held ones with why they wait."""
     from packetworker.pipeline.operations import dlq_list
 
     ctx = PipelineContext.from_settings(settings())
@@ -167,7 +189,7 @@ def dlq_list_command(app_area: Annotated[str | None, typer.Option("--app-area")]
         items = dlq_list(ctx, app_area)
     finally:
         ctx.close()
-    table = RichTable(title=f"{len(items)} quarantined or stuck packets")
+    table = RichTable(title=f"{len(items)} quarantined, stuck or held packets")
     for column in ("packet id", "app area", "user", "state", "attempts", "error"):
         table.add_column(column)
     for e in items:
@@ -203,7 +225,8 @@ def dlq_retry_command(
     retry_all: Annotated[bool, typer.Option("--all", help="Every quarantined packet.")] = False,
     here: Annotated[bool, typer.Option("--here", help="Process in this process.")] = False,
 ) -> None:
-    """Re-drive quarantined packets once the cause is fixed (queued to the workers)."""
+    """Re-drive quarantined packets once the cause is fixed (queued to the workers); a held
+    packet is tried again at once."""
     from packetworker.pipeline.operations import dlq_retry, dlq_retry_all
 
     if bool(packet_id) == retry_all:

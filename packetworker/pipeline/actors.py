@@ -6,6 +6,9 @@
   transient errors are retried with backoff, permanent ones are quarantined by the core. A
   packet another worker holds comes back later too, logged as one INFO line, not an error.
 - `retry_quarantined(packet_id)` re-drives a quarantined packet (what `dlq retry` asks for).
+- `wake_held(customer_number)` (a plain function, not an actor) re-runs at once the packets
+  held for a BC customer; the outbound side calls it when a `customers` notification or poll
+  shows that customer changed. Held packets are also retried by every poll on a schedule.
 
 Importing this module sets the global broker from settings if none is set yet, because actors
 bind to the global broker when they are declared.
@@ -21,6 +24,7 @@ from dramatiq.common import compute_backoff
 from dramatiq.middleware import CurrentMessage, Middleware
 
 from packetworker.logs import bind
+from packetworker.pipeline import holds
 from packetworker.pipeline.broker import (
     PACKETS_QUEUE,
     POLL_QUEUE,
@@ -191,6 +195,16 @@ def retry_quarantined(packet_id: str) -> None:
 def enqueue_packet(app_area: str, packet_id: str) -> None:
     """Queue one packet for processing (the `enqueue` callable the core expects)."""
     process_packet.send(app_area, packet_id)
+
+
+def wake_held(customer_number: str, app_area: str | None = None) -> list[str]:
+    """Enqueue now every packet held for BC customer `customer_number` (in `app_area`, or in
+    every app area): call it in a worker process when a `customers` notification or poll
+    shows the customer changed. Returns the ids woken; a customer nothing waits on costs a
+    ledger read."""
+    return holds.wake_held_customer(
+        get_context(), customer_number, enqueue=enqueue_packet, app_area=app_area
+    )
 
 
 def enqueue_poll(app_area: str) -> None:

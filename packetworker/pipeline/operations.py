@@ -28,7 +28,8 @@ def public_entry(entry: PacketEntry) -> dict[str, Any]:
 
 def status(ctx: PipelineContext, app_areas: Sequence[str] | None = None) -> dict[str, Any]:
     """Per app area: packets per state, age of the oldest unfinished packet (seconds),
-    quarantine size, acks waiting per list type, and packets out of attempts without bytes."""
+    quarantine size, acks waiting per list type, packets out of attempts without bytes, and
+    the held packets with why they wait (oldest first)."""
     ledger = ctx.ledger
     now = ledger.clock()
     report: dict[str, Any] = {}
@@ -40,8 +41,25 @@ def status(ctx: PipelineContext, app_areas: Sequence[str] | None = None) -> dict
             "quarantined": len(ledger.quarantine(app_area)),
             "pending_acks": {t: len(ledger.pending_acks(app_area, t)) for t in LIST_TYPES},
             "stuck": len(_stuck(ctx, app_area)),
+            "held": [_held_view(entry, now) for entry in _held(ctx, app_area)],
         }
     return report
+
+
+def _held(ctx: PipelineContext, app_area: str) -> list[PacketEntry]:
+    """Held (waiting) packets, longest held first."""
+    return sorted(ctx.ledger.held(app_area), key=lambda e: e.held_since or e.updated_at)
+
+
+def _held_view(entry: PacketEntry, now: float) -> dict[str, Any]:
+    since = entry.held_since or entry.updated_at
+    return {
+        "packet_id": entry.packet_id,
+        "user": entry.user,
+        "company": entry.company,
+        "held_for": max(0.0, now - since),
+        "reason": entry.last_error,
+    }
 
 
 def _stuck(ctx: PipelineContext, app_area: str) -> list[PacketEntry]:
@@ -61,11 +79,13 @@ def _stuck(ctx: PipelineContext, app_area: str) -> list[PacketEntry]:
 
 
 def dlq_list(ctx: PipelineContext, app_area: str | None = None) -> list[dict[str, Any]]:
-    """Quarantined packets (and stuck ones), oldest first, with their errors."""
+    """Quarantined packets (and stuck ones), oldest first, with their errors; then held
+    ones (state `waiting`), with why they wait."""
     out = []
     for area in [app_area] if app_area else ctx.ledger.app_areas():
         entries = [ctx.ledger.get(i) for i in ctx.ledger.quarantine(area)]
         entries += _stuck(ctx, area)
+        entries += _held(ctx, area)
         out += [public_entry(e) for e in entries if e is not None]
     return out
 
@@ -84,12 +104,19 @@ def dlq_retry(
 ) -> ProcessResult | None:
     """Re-drive a quarantined (or stuck) packet: attempts back to 0, state `archived` (or
     `listed` without bytes), then process it here — or hand it to `enqueue` and return None.
-    Raises `LookupError` for a packet that is neither."""
+    A held packet is simply tried again now. Raises `LookupError` for a packet that is none
+    of these."""
     entry = ctx.ledger.get(packet_id)
     if entry is None:
         raise LookupError(f"packet {packet_id} is not in the ledger")
     quarantined = packet_id in ctx.ledger.quarantine(entry.app_area)
     stuck = not entry.terminal and entry.attempts >= ctx.settings.max_attempts
+    if entry.state is PacketState.WAITING and not stuck:
+        ctx.ledger.update(packet_id)  # its retry clock restarts
+        if enqueue is not None:
+            enqueue(entry.app_area, packet_id)
+            return None
+        return process_packet(ctx, entry.app_area, packet_id)
     if not (quarantined or stuck):
         raise LookupError(f"packet {packet_id} is {entry.state}, not quarantined")
     state = PacketState.ARCHIVED if entry.archive_key else PacketState.LISTED

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 from packetworker.logs import bind
 from packetworker.pipeline.context import PipelineContext
+from packetworker.pipeline.holds import due_held
 from packetworker.pipeline.ledger import PacketEntry
 from packetworker.pipeline.results import LIST_TYPES, PollResult, TransientError
 from packetworker.portal import PortalError, PullEntry
@@ -29,8 +30,9 @@ logger = logging.getLogger(__name__)
 
 def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
     """List both list types, record every entry with its latest receipt handle, and flush
-    pending acks (one `done` per list type). Returns the ids to enqueue: new ones, and
-    unfinished ones with no progress for `stale_after` seconds (their worker died)."""
+    pending acks (one `done` per list type). Returns the ids to enqueue: new ones,
+    unfinished ones with no progress for `stale_after` seconds (their worker died), and held
+    ones due for another try (`holds.due_held`)."""
     log = bind(logger, app_area=app_area)
     client = ctx.portal_factory(app_area)
     ledger = ctx.ledger
@@ -78,16 +80,19 @@ def poll_once(ctx: PipelineContext, app_area: str) -> PollResult:
             continue  # exhausted without bytes: waits for an operator (`dlq retry`)
         ledger.update(packet_id)  # restart the stale clock so the next poll does not resend
         requeue_ids.append(packet_id)
+    held_ids = [i for i in due_held(ctx, app_area) if i not in new_ids]
+    requeue_ids += held_ids
 
     if len(failures) == len(LIST_TYPES):
         raise TransientError("; ".join(failures))
     acked = flush_acks(ctx, app_area, entries_by_id=latest)
     ledger.prune(app_area)
     log.info(
-        "polled: %d listed, %d new, %d requeued, acked %s",
+        "polled: %d listed, %d new, %d requeued (%d held), acked %s",
         len(latest),
         len(new_ids),
         len(requeue_ids),
+        len(held_ids),
         acked,
     )
     return PollResult(len(latest), new_ids, requeue_ids, acked)

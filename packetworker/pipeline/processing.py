@@ -17,6 +17,12 @@ failures are handled here: quarantine when the bytes are archived, else an error
 Targets record their writes in the ledger (`ApplyContext.journal`) before sending them. A
 write in doubt that cannot be decided yet (`WriteInDoubt`) is neither a failed attempt nor a
 reason to quarantine: the packet is retried after a delay (`RetryLater`), unacknowledged.
+
+A record the target *holds* (`Outcome.HELD`: refused for a reason time fixes, such as a
+customer blocked for review) holds its packet: state `waiting` with the reason, not
+acknowledged, not a failed attempt; `holds.py` runs it again on a schedule or when what it
+waits for changes, and a packet held for more than `bc_hold_max_hours` is quarantined. A
+failed record beside a held one still quarantines the packet (someone must look at it).
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from packetworker.portal import LinkExpired, PortalClient, PortalError
 from packetworker.portal.links import rendition_path
 from packetworker.redact import redact_text
 from packetworker.settings import Settings
-from packetworker.targets import ApplyContext, Outcome, TargetError
+from packetworker.targets import ApplyContext, Outcome, RecordOutcome, TargetError
 from packetworker.targets.base import WriteInDoubt
 
 logger = logging.getLogger(__name__)
@@ -118,6 +124,7 @@ class _Run:
         self.ledger = ctx.ledger
         self.id = entry.packet_id
         self.outcomes: Counter[str] = Counter()
+        self.held_records: list[RecordOutcome] = []  # the target holds them; across batches
 
     def update(self, state: PacketState | None = None, **fields: object) -> PacketEntry:
         try:
@@ -161,6 +168,8 @@ class _Run:
                 return self.finish(duplicate_of=holder)
             self.update(PacketState.APPLYING)
             self.apply(spool)
+            if self.held_records:
+                return self.hold(attempts)
             return self.finish()
         except _Vanished:
             raise  # nothing left to record the failure in; `execute` reports it
@@ -326,6 +335,7 @@ class _Run:
                 header=header,
                 journal=self.ledger,
                 refs=LedgerTargetRefs(self.ledger, self.ctx.target.name),
+                company=self.entry.company,
             )
             size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
             for number, batch in enumerate(_batches(reader, size)):
@@ -359,6 +369,7 @@ class _Run:
             }
             self.ledger.add_links(self.id, links)
             self.outcomes.update(str(o.outcome) for o in outcomes)
+            self.held_records += [o for o in outcomes if o.outcome is Outcome.HELD]
             failed = [o for o in outcomes if o.outcome is Outcome.FAILED]
             if failed:
                 reasons = "; ".join(
@@ -371,7 +382,14 @@ class _Run:
 
     def finish(self, *, duplicate_of: str | None = None) -> ProcessResult:
         result = "duplicate" if duplicate_of else "applied"
-        self.update(PacketState.APPLIED, result=result, duplicate_of=duplicate_of, last_error=None)
+        self.update(
+            PacketState.APPLIED,
+            result=result,
+            duplicate_of=duplicate_of,
+            last_error=None,
+            held_since=None,
+            held_on=None,
+        )
         _queue_ack(self.ctx, self.entry)
         if duplicate_of:
             self.log.info("same content as %s; acknowledged without applying", duplicate_of)
@@ -384,6 +402,27 @@ class _Run:
         self.update(PacketState.QUARANTINED, result="quarantined", last_error=reason)
         _queue_ack(self.ctx, self.entry)
         self.log.warning("quarantined: %s", reason)
+        return _result(self.entry, self.outcomes)
+
+    def hold(self, attempts: int) -> ProcessResult:
+        """Park the packet as `waiting` (not a failed attempt, not acknowledged), or
+        quarantine it once it has been held for longer than the limit."""
+        settings = self.ctx.settings
+        reason = _held_reason(self.held_records)
+        now = self.ledger.clock()
+        since = self.entry.held_since or now
+        if now - since >= settings.bc_hold_max_hours * 3600:
+            limit = f"{settings.bc_hold_max_hours:g}"
+            return self.quarantine(f"held for more than {limit} h (BC_HOLD_MAX_HOURS): {reason}")
+        waits_for = " ".join(sorted({o.waits_for for o in self.held_records if o.waits_for}))
+        self.update(
+            PacketState.WAITING,
+            attempts=attempts - 1,
+            held_since=since,
+            held_on=waits_for or None,
+            last_error=_redact(self.ctx, reason),
+        )
+        self.log.info("held, not acknowledged: %s", reason)
         return _result(self.entry, self.outcomes)
 
     def fail(self, reason: str) -> None:
@@ -403,6 +442,14 @@ def _batches(records: Iterator[Record], size: int) -> Iterator[list[tuple[str, R
             batch = []
     if batch:
         yield batch
+
+
+def _held_reason(held: Sequence[RecordOutcome]) -> str:
+    """One line for the ledger: the distinct reasons the target gave (a document's header
+    and lines share theirs), at most five."""
+    reasons = list(dict.fromkeys(o.message or f"{o.table} held" for o in held))
+    more = f" (+{len(reasons) - 5} more)" if len(reasons) > 5 else ""
+    return f"held: {'; '.join(reasons[:5])}{more}"
 
 
 def _defer(settings: Settings, retry_after: float) -> float:

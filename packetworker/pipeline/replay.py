@@ -39,6 +39,7 @@ class ReplaySummary:
     records: dict[str, int] = field(default_factory=dict)  # outcome -> count
     states: dict[str, int] = field(default_factory=dict)  # final state -> packets
     quarantined: dict[str, str] = field(default_factory=dict)  # packet id -> reason
+    held: dict[str, str] = field(default_factory=dict)  # packet id -> why it waits
     duplicates: dict[str, str] = field(default_factory=dict)  # packet id -> original id
     errors: dict[str, str] = field(default_factory=dict)  # packet id or argument -> error
 
@@ -48,6 +49,8 @@ class ReplaySummary:
         self.records = dict(Counter(self.records) + Counter(result.outcomes))
         if result.state == "quarantined":
             self.quarantined[result.packet_id] = result.error or ""
+        elif result.state == "waiting":
+            self.held[result.packet_id] = result.error or ""
         elif result.duplicate_of:
             self.duplicates[result.packet_id] = result.duplicate_of
         elif result.error:

@@ -28,6 +28,9 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # already there: the idempotency key was found in the target
     SKIPPED = "skipped"  # no mapping, or a table the target ignores
     FAILED = "failed"
+    # Refused for a reason time fixes (its customer is blocked for review, or not there yet):
+    # the pipeline holds the packet and retries it, instead of quarantining it.
+    HELD = "held"
 
 
 class TargetRefs(Protocol):
@@ -88,7 +91,8 @@ class WriteJournal(Protocol):
 class ApplyContext:
     """What a target knows about the packet a batch comes from, where it records writes
     in doubt (None: not recorded, a timed-out write is only looked up before a re-send),
-    and `refs`, when the pipeline gives one, the target's durable reference map."""
+    and `refs`, when the pipeline gives one, the target's durable reference map. `company`
+    is the pull list's `companyId` (dynamics-mobile.md §3.2.1), None when unknown (replay)."""
 
     app_area: str
     packet_id: str
@@ -96,6 +100,7 @@ class ApplyContext:
     header: PacketHeader | None = None
     journal: WriteJournal | None = None
     refs: TargetRefs | None = None
+    company: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,14 @@ class RecordOutcome:
     outcome: Outcome
     target_ref: str | None = None
     message: str | None = None
+    # HELD only: what the record waits for, as a wake key (`held_key`), e.g. "customer:c-100".
+    waits_for: str | None = None
+
+
+def held_key(kind: str, value: str) -> str:
+    """The key a held record waits on, e.g. `held_key("customer", "C-100")` → "customer:c-100"
+    (case-insensitive, as BC compares codes)."""
+    return f"{kind}:{value.strip().lower()}"
 
 
 # Field names the vendor's apps use for a document number, for rows without a DMS_ROWID.

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from packetworker.pipeline.ledger import PacketState
 from packetworker.sandbox import PortalSandbox
 from packetworker.sandbox.bc import BCSandbox
+from packetworker.targets.bc import BCAuth, BCClient
 
 from .conftest import orders
 
@@ -140,3 +142,59 @@ def test_a_worker_killed_mid_batch_leaves_its_order_once_though_bc_commits_it_la
     assert orders(bc) == {"SO-00007": [("W-1", 3, "PCS"), ("W-2", 4, "PCS"), ("W-3", 5, "PCS")]}
     assert ledger.get(packet_id).result == "applied"
     assert ledger.writes_in_doubt(packet_id) == {}
+
+
+def new_customer_order_packet(customer: str, number: str) -> bytes:
+    """A customer captured on the device and its first order, as one packet."""
+    return (
+        '<NavMobileSync salesmancode="rep-1">'
+        '<table tablename="Customer" name="Customer"><r status="insert">'
+        f"<DMS_ROWID>{customer}</DMS_ROWID><no>{customer}</no><name>Kiosk</name></r></table>"
+        '<table tablename="SalesHeader" name="SalesHeader"><r status="insert">'
+        f"<DMS_ROWID>{number}</DMS_ROWID><no>{number}</no><documentType>0</documentType>"
+        f"<customerNo>{customer}</customerNo></r></table>"
+        '<table tablename="SalesLine" name="SalesLine"><r status="insert">'
+        f"<DMS_ROWID>{number}-1</DMS_ROWID><documentNo>{number}</documentNo><lineNo>1000</lineNo>"
+        "<no>W-1</no><quantity>4</quantity></r></table>"
+        "</NavMobileSync>"
+    ).encode()
+
+
+def test_an_order_for_a_blocked_new_customer_is_applied_once_unblocked_and_only_then_acked(
+    deployment, portal, bc
+):
+    deployment.configure(bc_hold_retry_interval=0.5)
+    held = portal.enqueue(APP_AREA, new_customer_order_packet("NEW-9", "SO-NEW"), user="rep-1")
+    other = portal.enqueue(APP_AREA, order_packet(1), user="rep-1")
+    deployment.start_clock()
+    worker = deployment.start_worker(processes=1, threads=2)
+    ledger = deployment.ledger()
+
+    wait_for(lambda: other in portal.done_ids(APP_AREA), timeout=60, what="the other order acked")
+    wait_for(
+        lambda: worker.output().count("held, not acknowledged") >= 2,
+        timeout=60,
+        what="the held order tried again on schedule",
+    )
+    entry = ledger.get(held)
+    assert entry.state is PacketState.WAITING
+    assert "customer NEW-9 is blocked (All)" in entry.last_error
+    assert held not in portal.done_ids(APP_AREA)
+    assert "SO-NEW" not in orders(bc)
+
+    # Someone reviews the device-captured customer and unblocks it in BC; nothing else.
+    auth = BCAuth(token_url=bc.token_url, client_id=bc.client_id, client_secret=bc.client_secret)
+    with BCClient(
+        api_url=bc.api_url,
+        tenant=bc.tenant,
+        environment=bc.environment,
+        auth=auth,
+        company="CRONUS",
+    ) as client:
+        customer = client.find_one("customers", "number eq 'NEW-9'")
+        client.update("customers", customer["id"], {"blocked": " "}, etag=customer["@odata.etag"])
+    wait_for(lambda: held in portal.done_ids(APP_AREA), timeout=60, what="the held order acked")
+
+    assert orders(bc)["SO-NEW"] == [("W-1", 4, "PCS")]
+    entry = ledger.get(held)
+    assert (entry.result, entry.attempts) == ("applied", 1)

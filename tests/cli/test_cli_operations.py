@@ -117,3 +117,26 @@ def test_dlq_show_of_an_unknown_packet_fails(ledger_env):
     result = runner.invoke(app, ["dlq", "show", "not-a-packet"])
     assert result.exit_code == 1
     assert "not-a-packet is not in the ledger" in result.output
+
+
+def test_status_and_dlq_list_show_a_held_order_and_why(ledger_env, monkeypatch, tmp_path):
+    packet = tmp_path / "order.xml"
+    packet.write_text(
+        '<NavMobileSync salesmancode="rep-1"><table tablename="SalesHeader" name="SalesHeader">'
+        '<r status="insert"><DMS_ROWID>h1</DMS_ROWID><no>SO-77</no><documentType>0</documentType>'
+        "<customerNo>NEW-77</customerNo></r></table></NavMobileSync>",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("TARGET", "bc-emulator")  # its seed has no customer NEW-77
+    get_settings.cache_clear()
+    replay(packet)
+
+    shown = runner.invoke(app, ["status"], env={"COLUMNS": "250"})
+    listed = runner.invoke(app, ["dlq", "list"], env={"COLUMNS": "250"})
+
+    assert shown.exit_code == 0, shown.output
+    assert "1 held packets (waiting, not acknowledged)" in shown.output
+    assert "customer NEW-77 is not in Business Central yet" in shown.output
+    assert listed.exit_code == 0, listed.output
+    [row] = [line for line in listed.output.splitlines() if "NEW-77" in line]
+    assert "waiting" in row

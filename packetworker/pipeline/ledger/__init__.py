@@ -4,7 +4,9 @@
 Per packet (keyed by packet id, which is a GUID from the portal or a content hash for
 replayed files): state, list type, listing metadata with the **latest** receipt handle,
 attempts, sha256/size/archive key, timestamps, last error, `duplicate_of`, and `result`
-(`applied`, `duplicate` or `quarantined`: what happened before it was acknowledged).
+(`applied`, `duplicate` or `quarantined`: what happened before it was acknowledged). A
+packet a target refused for a reason time fixes is `waiting` (held), with `held_since` and
+`held_on` (what it waits for); it is retried on its own schedule, never counted as stale.
 
 Indexes, per app area: ids per state (sorted by last update), pending ids (sorted by first
 listing, for "oldest pending age"), the quarantine (dead letters, kept after the ack), one
@@ -26,6 +28,7 @@ small Lua scripts where an update and its index moves must be atomic) and `Memor
 """
 
 from packetworker.pipeline.ledger.base import (
+    ACTIVE,
     LISTING_FIELDS,
     PENDING,
     TERMINAL,
@@ -38,6 +41,7 @@ from packetworker.pipeline.ledger.memory import MemoryLedger
 from packetworker.pipeline.ledger.redis import RedisLedger
 
 __all__ = [
+    "ACTIVE",
     "LISTING_FIELDS",
     "PENDING",
     "TERMINAL",

@@ -19,6 +19,7 @@ class PacketState(StrEnum):
     DOWNLOADING = "downloading"
     ARCHIVED = "archived"
     APPLYING = "applying"
+    WAITING = "waiting"  # held: refused for a reason time fixes; retried, not acknowledged
     APPLIED = "applied"
     QUARANTINED = "quarantined"
     ACKNOWLEDGED = "acknowledged"
@@ -26,6 +27,9 @@ class PacketState(StrEnum):
 
 TERMINAL = frozenset({PacketState.APPLIED, PacketState.QUARANTINED, PacketState.ACKNOWLEDGED})
 PENDING = frozenset(set(PacketState) - TERMINAL)
+# Unfinished and meant to progress: a packet here without progress for a while is stale. A
+# waiting (held) packet is retried on its own schedule instead (`Ledger.held`).
+ACTIVE = frozenset(PENDING - {PacketState.WAITING})
 
 # Fields a new listing refreshes on a known packet (the receipt handle changes per listing).
 LISTING_FIELDS = (
@@ -63,6 +67,8 @@ class PacketEntry:
     duplicate_of: str | None = None
     result: str | None = None  # applied | duplicate | quarantined
     source: str = "portal"  # portal | replay
+    held_since: float | None = None  # when it was first held (waiting); the hold limit counts
+    held_on: str | None = None  # held: what it waits for, wake keys separated by spaces
 
     @property
     def terminal(self) -> bool:
@@ -84,7 +90,7 @@ class PacketEntry:
                 continue
             if f.name in ("attempts", "size"):
                 values[f.name] = int(value)
-            elif f.name in ("listed_at", "updated_at"):
+            elif f.name in ("listed_at", "updated_at", "held_since"):
                 values[f.name] = float(value)
             elif f.name == "state":
                 values[f.name] = PacketState(value)
@@ -187,7 +193,13 @@ class Ledger(ABC):
 
     @abstractmethod
     def stale(self, app_area: str, *, before: float) -> list[str]:
-        """Non-terminal ids whose last update is older than `before`."""
+        """Ids in an `ACTIVE` state whose last update is older than `before`."""
+
+    def held(self, app_area: str) -> list[PacketEntry]:
+        """The waiting (held) packets, least recently updated first."""
+        ids = self.ids(app_area, PacketState.WAITING)
+        entries = self.get_many(ids)
+        return [entries[i] for i in ids if i in entries]
 
     @abstractmethod
     def counts(self, app_area: str) -> dict[str, int]: ...

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from packetworker.pipeline.ledger.base import (
+    ACTIVE,
     LISTING_FIELDS,
     PENDING,
     Ledger,
@@ -179,7 +180,7 @@ class MemoryLedger(Ledger):
             return [
                 e.packet_id
                 for e in self._in_area(app_area)
-                if e.state in PENDING and e.updated_at < before
+                if e.state in ACTIVE and e.updated_at < before
             ]
 
     def counts(self, app_area: str) -> dict[str, int]:

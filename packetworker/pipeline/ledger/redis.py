@@ -10,8 +10,8 @@ from typing import Any
 import redis
 
 from packetworker.pipeline.ledger.base import (
+    ACTIVE,
     LISTING_FIELDS,
-    PENDING,
     Ledger,
     PacketEntry,
     PacketState,
@@ -289,7 +289,7 @@ class RedisLedger(Ledger):
 
     def stale(self, app_area: str, *, before: float) -> list[str]:
         with self.client.pipeline(transaction=False) as pipe:
-            for state in sorted(PENDING):
+            for state in sorted(ACTIVE):
                 pipe.zrangebyscore(self._key(app_area, "state", state), "-inf", f"({before!r}")
             return [i for ids in pipe.execute() for i in ids]
 

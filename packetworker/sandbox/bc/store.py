@@ -192,7 +192,7 @@ class Store:
                 )
         self._check_properties(spec, body, creating=False)
         candidate = {**row, **body}
-        self._resolve(company_id, spec, candidate)
+        self._resolve(company_id, spec, candidate, changed=frozenset(body))
         self._check_keys(company_id, spec, candidate, ignore=row["id"])
         row.update(candidate)
         self._stamp(row)
@@ -385,25 +385,58 @@ class Store:
             f"The {entity_set} does not exist. Identification fields and values: {field}='{value}'",
         )
 
-    def _resolve(self, company_id: str, spec: EntitySet, row: dict) -> None:
-        """Fill references the way BC's API pages validate them."""
+    def _customer(
+        self, company_id: str, row: dict, id_field: str, number_field: str, role: str
+    ) -> dict | None:
+        """The document's sell-to or bill-to customer by id, else number; None when neither
+        is given. One that does not exist is refused with the API page's label
+        (APIV2SalesOrders.Page.al: CouldNotFindSellToCustomerErr / ...BillTo...)."""
+        customers = self.table(company_id, "customers").values()
+        for key, value in (("id", row.get(id_field)), ("number", row.get(number_field))):
+            if not value or value == EMPTY_GUID:
+                continue
+            wanted = str(value).lower()
+            found = next((c for c in customers if str(c.get(key, "")).lower() == wanted), None)
+            if found is None:
+                raise ODataError(
+                    400, "Application_DialogException", f"The {role} customer cannot be found."
+                )
+            return found
+        return None
+
+    def _resolve(
+        self, company_id: str, spec: EntitySet, row: dict, *, changed: frozenset[str] | None = None
+    ) -> None:
+        """Fill references the way BC's API pages validate them. `changed`: the properties a
+        PATCH sends (None: a create, which validates every reference)."""
         if spec.name in _DOCUMENT_LINES:
-            customer = self._find(company_id, "customers", "id", row.get("customerId")) or (
-                self._find(company_id, "customers", "number", row.get("customerNumber"))
-            )
+            customer = self._customer(company_id, row, "customerId", "customerNumber", "sell-to")
             if customer is None:
+                # APIV2SalesOrders.Page.al: SellToCustomerNotProvidedErr
                 raise ODataError(
                     400,
                     "Application_DialogException",
                     "A customerNumber or a customerID must be provided.",
                 )
+            sell_to_changed = changed is None or bool(changed & _SELL_TO_FIELDS)
+            if sell_to_changed:
+                _check_blocked(customer, spec.name)
             row["customerId"], row["customerNumber"] = customer["id"], customer["number"]
             row["customerName"] = customer["displayName"]
-            row.setdefault("billToCustomerId", customer["id"])
-            if row.get("billToCustomerId") in ("", EMPTY_GUID):
-                row["billToCustomerId"] = customer["id"]
-            row["billToCustomerNumber"] = row.get("billToCustomerNumber") or customer["number"]
-            row["billToName"] = row.get("billToName") or customer["displayName"]
+            bill_to = self._customer(
+                company_id, row, "billToCustomerId", "billToCustomerNumber", "bill-to"
+            )
+            if bill_to is not None and bill_to["id"] != customer["id"]:
+                if changed is None or changed & _BILL_TO_FIELDS:
+                    _check_blocked(bill_to, spec.name)
+            elif sell_to_changed:
+                bill_to = customer  # Sales Header: the bill-to follows the sell-to customer
+            if bill_to is not None:
+                row["billToCustomerId"], row["billToCustomerNumber"] = (
+                    bill_to["id"],
+                    bill_to["number"],
+                )
+                row["billToName"] = row.get("billToName") or bill_to["displayName"]
         elif spec.name == "itemVariants":
             item = self._find(company_id, "items", "id", row.get("itemId")) or self._find(
                 company_id, "items", "number", row.get("itemNumber")
@@ -445,6 +478,35 @@ class Store:
             total = round(sum(float(r.get("amountExcludingTax") or 0) for r in lines), 2)
             header["totalAmountExcludingTax"] = header["totalAmountIncludingTax"] = total
             header["@odata.etag"] = new_etag()
+
+
+_SELL_TO_FIELDS = frozenset({"customerId", "customerNumber"})
+_BILL_TO_FIELDS = frozenset({"billToCustomerId", "billToCustomerNumber"})
+
+# Which documents each customer `blocked` value refuses when one is created or its customer
+# changed: Customer.CheckBlockedCustOnDocs(..., Shipment=false, Transaction=false)
+# (BaseApp Customer.Table.al, called from SalesHeader.Table.al; business-central.md §3.4.2).
+# Ship refuses quotes, orders and blanket orders; Invoice those and invoices; All everything.
+_BLOCKED_DOCUMENTS: dict[str, frozenset[str]] = {
+    "Ship": frozenset({"salesQuotes", "salesOrders"}),
+    "Invoice": frozenset({"salesQuotes", "salesOrders", "salesInvoices"}),
+    "All": frozenset({"salesQuotes", "salesOrders", "salesInvoices", "salesCreditMemos"}),
+}
+
+
+def _check_blocked(customer: dict, entity_set: str) -> None:
+    """Refuse a document `customer`'s block type does not allow, with BC's error: label
+    Text006 of Customer.Table.al ('You cannot %1 this type of document when Customer %2 is
+    blocked with type %3', %1 = Text005 'create'), raised as an AL error (business-central.md
+    §3.4.2: Application_DialogException, HTTP 400 inferred)."""
+    blocked = str(customer.get("blocked") or "").strip()
+    if entity_set in _BLOCKED_DOCUMENTS.get(blocked, frozenset()):
+        raise ODataError(
+            400,
+            "Application_DialogException",
+            f"You cannot create this type of document when Customer {customer['number']} "
+            f"is blocked with type {blocked}",
+        )
 
 
 def _copy(

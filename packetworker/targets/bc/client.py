@@ -10,6 +10,7 @@ Entity paths are relative to the company: `items`, `salesOrders(<id>)/salesOrder
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -86,6 +87,7 @@ class BCClient:
         self._slots = threading.BoundedSemaphore(max_concurrency)
         self._company_id: str | None = None
         self._company_lock = threading.Lock()
+        self._borrowed = False  # `for_company` clients share what their parent closes
         self._http = httpx.Client(
             auth=auth,
             timeout=timeout,
@@ -119,7 +121,20 @@ class BCClient:
 
     # --- lifecycle -----------------------------------------------------------------------
 
+    def for_company(self, company: str) -> BCClient:
+        """A client for another company (id or name) of the same environment, sharing this
+        one's token, connection pool and concurrency limit: BC counts requests per user, not
+        per company (business-central.md §5.4). Closing it leaves them to this client."""
+        other = copy.copy(self)
+        other.company = company
+        other._company_id = None
+        other._company_lock = threading.Lock()
+        other._borrowed = True
+        return other
+
     def close(self) -> None:
+        if self._borrowed:
+            return
         self._http.close()
         close = getattr(self._auth, "close", None)
         if close is not None:

@@ -31,8 +31,21 @@ look-up that finds it links it as applied (`targets.in_doubt`).
 Outcomes: `applied` (created or changed; `target_ref` names the BC entity), `unchanged` (the
 key already existed, or the order was already posted: `target_ref` names the posted invoice
 or shipment), `skipped` (tables the mapping ignores: CustomerActivity, counters),
-`failed` (mapping error or BC refusing a document; the message names both). Throttling,
-5xx and timeouts raise `TargetError(transient=True)`: the pipeline retries the packet.
+`failed` (mapping error or BC refusing a document; the message names both), `held` (a
+refusal time fixes, below). Throttling, 5xx and timeouts raise `TargetError(transient=True)`:
+the pipeline retries the packet.
+
+**Held, not failed.** A customer captured on a device is created blocked for review, so BC
+refuses its first order (business-central.md §3.4.2). When BC refuses a sales document, its
+customers are read back (one query per packet): one that is missing, or whose `blocked`
+value refuses this document type, makes the document `held` with a reason such as "customer
+C-100 is blocked (All)" and a wake key (`waits_for`), and the pipeline retries it later.
+Deciding from the customer's state, not from the error text, works in any language BC
+answers in.
+
+**Companies.** Each packet goes to the company `BC_COMPANY_MAP` names for its `companyId`
+(`ApplyContext.company`; see `companies.py`), through one client per company sharing one
+token and one connection pool; an unmapped company holds the whole packet.
 """
 
 from __future__ import annotations
@@ -54,10 +67,12 @@ from packetworker.targets.base import (
     RecordOutcome,
     Target,
     TargetError,
+    held_key,
     outcome_known,
 )
 from packetworker.targets.bc.batch import MAX_BATCH_OPERATIONS, BatchRequest, BatchResponse
 from packetworker.targets.bc.client import NOT_SENT_ERRORS, BCClient
+from packetworker.targets.bc.companies import DEFAULT, CompanyMap, unmapped_reason
 from packetworker.targets.bc.errors import AuthError, BCError
 from packetworker.targets.bc.odata import any_of, key_of, literal
 from packetworker.targets.in_doubt import InDoubt
@@ -94,6 +109,16 @@ _POSTED_AS: dict[str, tuple[tuple[str, frozenset[str] | None], ...]] = {
 }
 _POSTED_KEY = ("externalDocumentNumber",)
 
+# Which sales documents each customer `blocked` value refuses at creation
+# (business-central.md §3.4.2, from Customer.CheckBlockedCustOnDocs in Customer.Table.al).
+BLOCKED_DOCUMENTS: dict[str, frozenset[str]] = {
+    "Ship": frozenset({"salesQuotes", "salesOrders"}),
+    "Invoice": frozenset({"salesQuotes", "salesOrders", "salesInvoices"}),
+    "All": frozenset({"salesQuotes", "salesOrders", "salesInvoices", "salesCreditMemos"}),
+}
+# A document's customers: sell-to, then bill-to (BC validates both, ibid.).
+_CUSTOMER_FIELDS = ("customerNumber", "billToCustomerNumber")
+
 _NOT_MAPPED = {
     "ignored": (Outcome.SKIPPED, "kept in the ledger; no action in Business Central"),
     "filtered": (Outcome.SKIPPED, "filtered out by the mapping"),
@@ -117,8 +142,10 @@ class _Work:
     requests: list[BatchRequest] = field(default_factory=list)
     write_keys: dict[int, str] = field(default_factory=dict)  # request index -> journal key
     doubted: bool = False  # a write of it was in doubt, and a look-up found it committed
+    refused: bool = False  # BC answered one of its requests with a refusal
     outcome: Outcome | None = None
     message: str | None = None
+    waits_for: str | None = None  # HELD: the wake key (`targets.base.held_key`)
     refs: list[str | None] = field(default_factory=list)  # per source record
 
     @property
@@ -193,8 +220,10 @@ class BCTarget(Target):
         payment_journal: str = "GENERAL",
         batch_size: int = MAX_BATCH_OPERATIONS,
         in_doubt_seconds: float = 600.0,
+        companies: CompanyMap | None = None,
     ) -> None:
-        self.client = client
+        self.client = client  # BC_COMPANY's
+        self.companies = companies or CompanyMap()
         self.mapping = load_mapping(mapping) if isinstance(mapping, str) else mapping
         self.payment_journal = payment_journal
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
@@ -202,12 +231,22 @@ class BCTarget(Target):
         self.in_doubt_seconds = in_doubt_seconds
         self._mapper = Mapper(self.mapping)
         self._lock = threading.Lock()
-        self._journals: dict[str, str] = {}
-        self._created: list[tuple[str, str, str]] = []  # (path, id, entity) this process made
+        self._journals: dict[tuple[int, str], str] = {}  # (client, code) -> journal id
+        self._clients: dict[str, BCClient] = {}  # BC company (lower-cased) -> its client
+        # (client, path, id, entity) of what this process made
+        self._created: list[tuple[BCClient, str, str, str]] = []
 
     # --- Target --------------------------------------------------------------------------
 
     def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
+        client = self.client_for(ctx.company)
+        if client is None:
+            reason = unmapped_reason(str(ctx.company))
+            wake = held_key("company", str(ctx.company))
+            return [
+                RecordOutcome(r.table.name, r.dms_rowid, Outcome.HELD, None, reason, wake)
+                for r in records
+            ]
         header = ctx.header or PacketHeader(salesmancode=ctx.user or "")
         slots = _Slots(records)
         works: list[_Work] = []
@@ -217,8 +256,8 @@ class BCTarget(Target):
             else:
                 slots.put_item(item)
         try:
-            self._locate(works)
-            self._look_up(works)
+            self._locate(client, works)
+            self._look_up(client, works)
             doubts = InDoubt(
                 ctx.journal,
                 ctx.packet_id,
@@ -227,9 +266,10 @@ class BCTarget(Target):
             )
             for work in works:
                 if work.outcome is None and not _committed_late(work, doubts):
-                    self._plan(work, doubts)
+                    self._plan(client, work, doubts)
             doubts.check_unsent(key for work in works for key in work.write_keys.values())
-            self._send(works, doubts)
+            self._send(client, works, doubts)
+            self._hold_for_customers(client, works)
         except AuthError as exc:
             # Credentials refused even after a fresh token: an operator must act, and the
             # packet must wait for them rather than be quarantined.
@@ -247,6 +287,21 @@ class BCTarget(Target):
     def close(self) -> None:
         self.client.close()
 
+    def client_for(self, company: str | None) -> BCClient | None:
+        """The client of the BC company a packet of mobile company `company` goes to (one
+        per company, created on first use, sharing the default client's token); None when
+        `BC_COMPANY_MAP` names other companies but not this one."""
+        routed = self.companies.route(company)
+        if routed is None:
+            return None
+        if routed == DEFAULT:
+            return self.client
+        with self._lock:
+            client = self._clients.get(routed.lower())
+            if client is None:
+                client = self._clients[routed.lower()] = self.client.for_company(routed)
+            return client
+
     # --- read back -----------------------------------------------------------------------
 
     def created(self) -> list[dict]:
@@ -254,9 +309,9 @@ class BCTarget(Target):
         with self._lock:
             made = list(self._created)
         out = []
-        for path, entity_id, entity in made:
+        for client, path, entity_id, entity in made:
             expand = _document_lines(entity)
-            row = self.client.get(path, entity_id, expand=expand)
+            row = client.get(path, entity_id, expand=expand)
             row["@entity"] = entity
             out.append(row)
         return out
@@ -270,13 +325,13 @@ class BCTarget(Target):
 
     # --- step 0: where each operation goes ----------------------------------------------
 
-    def _locate(self, works: list[_Work]) -> None:
+    def _locate(self, client: BCClient, works: list[_Work]) -> None:
         for work in works:
             parent = _JOURNAL_LINES.get(work.op.entity)
             if parent is None:
                 work.path = work.op.entity
                 continue
-            journal = self._journal_id(parent)
+            journal = self._journal_id(client, parent)
             if journal is None:
                 work.outcome = Outcome.FAILED
                 work.message = (
@@ -286,22 +341,23 @@ class BCTarget(Target):
                 continue
             work.path = f"{parent}({journal})/{work.op.entity}"
 
-    def _journal_id(self, parent: str) -> str | None:
+    def _journal_id(self, client: BCClient, parent: str) -> str | None:
+        key = (id(client), self.payment_journal)  # each company has its own journals
         with self._lock:
-            if self.payment_journal in self._journals:
-                return self._journals[self.payment_journal]
-        found = self.client.find_one(
+            if key in self._journals:
+                return self._journals[key]
+        found = client.find_one(
             parent, f"code eq {literal(self.payment_journal)}", select=["id", "code"]
         )
         if found is None:
             return None
         with self._lock:
-            self._journals[self.payment_journal] = found["id"]
+            self._journals[key] = found["id"]
         return found["id"]
 
     # --- step 1: what exists already (one query per entity set and key field) -------------
 
-    def _look_up(self, works: list[_Work]) -> None:
+    def _look_up(self, client: BCClient, works: list[_Work]) -> None:
         queries: dict[tuple[str, tuple[str, ...]], _Query] = defaultdict(_Query)
         for work in works:
             if work.outcome is not None:
@@ -326,7 +382,7 @@ class BCTarget(Target):
             keys = [w.op.key[first] for w in query.own] + [w.op.key[first] for w, _ in query.posted]
             found: dict[tuple[str, ...], list[dict]] = defaultdict(list)
             for text in any_of(first, keys):
-                for row in self.client.list(path, filter=text, select=select):
+                for row in client.list(path, filter=text, select=select):
                     found[key_of(row, fields)].append(row)
             for work in query.own:
                 work.existing = found.get(key_of(work.op.key, fields), [])
@@ -339,7 +395,7 @@ class BCTarget(Target):
 
     # --- step 2: the writes each operation needs -----------------------------------------
 
-    def _plan(self, work: _Work, doubts: InDoubt) -> None:
+    def _plan(self, client: BCClient, work: _Work, doubts: InDoubt) -> None:
         op = work.op
         if op.prevent_duplicate and (work.existing or work.posted) and op.action != "delete":
             work.outcome = Outcome.FAILED
@@ -347,7 +403,7 @@ class BCTarget(Target):
             return
         try:
             if op.lookups:
-                op = work.op = resolve_lookups(op, self._resolver())
+                op = work.op = resolve_lookups(op, _resolver(client))
         except (LookupNotFound, _Refused) as exc:
             work.outcome = Outcome.FAILED
             work.message = f"{work.label}: {exc}"
@@ -414,30 +470,16 @@ class BCTarget(Target):
             # Rows in doubt that the look-up found were ours: applied, not merely unchanged.
             work.outcome = Outcome.APPLIED if work.doubted else Outcome.UNCHANGED
 
-    def _resolver(self):
-        cache: dict[tuple[str, str, str], str | None] = {}
-
-        def resolve(ref: LookupRef) -> str | None:
-            key = (ref.entity, ref.match, str(ref.value))
-            if key not in cache:
-                row = self.client.find_one(
-                    ref.entity, f"{ref.match} eq {literal(ref.value)}", select=["id"]
-                )
-                cache[key] = None if row is None else row["id"]
-            return cache[key]
-
-        return resolve
-
     # --- step 3: send in $batch ----------------------------------------------------------
 
-    def _send(self, works: list[_Work], doubts: InDoubt) -> None:
+    def _send(self, client: BCClient, works: list[_Work], doubts: InDoubt) -> None:
         queue = [(work, n, req) for work in works for n, req in enumerate(work.requests)]
         answers: dict[int, list[BatchResponse | None]] = {
             id(w): [None] * len(w.requests) for w in works
         }
         for start in range(0, len(queue), self.batch_size):
             chunk = queue[start : start + self.batch_size]
-            responses = self._batch(chunk, doubts)
+            responses = self._batch(client, chunk, doubts)
             transient: list[str] = []
             unknown: list[str] = []
             for (work, n, _), response in zip(chunk, responses, strict=True):
@@ -451,7 +493,7 @@ class BCTarget(Target):
                 if response.status is None or (error is not None and error.transient):
                     transient.append(f"{work.label}: {error or 'not run'}")
                 elif response.committed and work.requests[n].method == "POST":
-                    self._remember(work, response)
+                    self._remember(client, work, response)
             if unknown:
                 raise doubts.unknown(unknown, f"Business Central: {transient[0]}")
             if transient:
@@ -464,7 +506,9 @@ class BCTarget(Target):
             if work.outcome is None:
                 _settle(work, answers[id(work)])
 
-    def _batch(self, chunk: list[tuple[_Work, int, BatchRequest]], doubts: InDoubt):
+    def _batch(
+        self, client: BCClient, chunk: list[tuple[_Work, int, BatchRequest]], doubts: InDoubt
+    ):
         """One `$batch`, its creates journalled as in doubt first. A definitive failure of
         the whole call settles them; a timeout, reset or 5xx leaves them in doubt."""
         writes = [
@@ -475,7 +519,7 @@ class BCTarget(Target):
         keys = [key for key, _, _ in writes]
         doubts.sending(writes)
         try:
-            return self.client.batch([req for _, _, req in chunk], continue_on_error=True)
+            return client.batch([req for _, _, req in chunk], continue_on_error=True)
         except httpx.TransportError as exc:
             if isinstance(exc, NOT_SENT_ERRORS):
                 doubts.settled(keys)
@@ -488,11 +532,67 @@ class BCTarget(Target):
                 raise
             raise doubts.unknown(keys, f"Business Central answered {exc}") from None
 
-    def _remember(self, work: _Work, response: BatchResponse) -> None:
+    def _remember(self, client: BCClient, work: _Work, response: BatchResponse) -> None:
         body = response.body if isinstance(response.body, dict) else {}
         if body.get("id"):
             with self._lock:
-                self._created.append((work.path, body["id"], work.op.entity))
+                self._created.append((client, work.path, body["id"], work.op.entity))
+
+    # --- step 4: refusals time fixes -----------------------------------------------------
+
+    def _hold_for_customers(self, client: BCClient, works: list[_Work]) -> None:
+        """Documents BC refused whose customer is missing or blocked for their type become
+        `held` (one look-up of those customers for the whole packet)."""
+        refused = [
+            w
+            for w in works
+            if w.refused and w.outcome is Outcome.FAILED and w.op.entity in BLOCKED_DOCUMENTS["All"]
+        ]
+        numbers = {str(n) for w in refused for n in _customers_of(w) if n}
+        if not numbers:
+            return
+        found: dict[str, dict] = {}
+        for text in any_of("number", sorted(numbers)):
+            for row in client.list("customers", filter=text, select=["id", "number", "blocked"]):
+                found[str(row.get("number", "")).lower()] = row
+        for work in refused:
+            for number in _customers_of(work):
+                reason = _hold_reason(work.op.entity, number, found.get(number.lower()))
+                if reason is not None:
+                    work.outcome, work.message = Outcome.HELD, f"{work.label}: {reason}"
+                    work.waits_for = held_key("customer", number)
+                    logger.info("%s", work.message)
+                    break
+
+
+def _customers_of(work: _Work) -> list[str]:
+    """The document's sell-to and bill-to customer numbers, as sent."""
+    numbers = [str(work.op.body.get(name) or "").strip() for name in _CUSTOMER_FIELDS]
+    return list(dict.fromkeys(n for n in numbers if n))
+
+
+def _hold_reason(entity: str, number: str, customer: dict | None) -> str | None:
+    """Why a document of `entity` for customer `number` waits, or None when the customer
+    does not explain BC's refusal."""
+    if customer is None:
+        return f"customer {number} is not in Business Central yet"
+    blocked = str(customer.get("blocked") or "").strip()
+    if entity in BLOCKED_DOCUMENTS.get(blocked, frozenset()):
+        return f"customer {number} is blocked ({blocked})"
+    return None
+
+
+def _resolver(client: BCClient):
+    cache: dict[tuple[str, str, str], str | None] = {}
+
+    def resolve(ref: LookupRef) -> str | None:
+        key = (ref.entity, ref.match, str(ref.value))
+        if key not in cache:
+            row = client.find_one(ref.entity, f"{ref.match} eq {literal(ref.value)}", select=["id"])
+            cache[key] = None if row is None else row["id"]
+        return cache[key]
+
+    return resolve
 
 
 def _in_doubt(status: int | None, error: BaseException | None) -> bool:
@@ -525,6 +625,7 @@ def _settle(work: _Work, responses: list[BatchResponse | None]) -> None:
     if errors:
         error = errors[0]
         work.outcome = Outcome.FAILED
+        work.refused = isinstance(error, BCError)
         reason = error.bc_message if isinstance(error, BCError) else str(error)
         code = f"{error.status} {error.code}" if isinstance(error, BCError) else "error"
         work.message = f"{work.label}: Business Central refused it ({code}): {reason}"
@@ -567,10 +668,12 @@ class _Slots:
         for n, record in enumerate(records):
             self._free[(record.table.name, record.dms_rowid)].append(n)
 
-    def put(self, table: str, rowid: str | None, outcome: Outcome, ref=None, message=None):
+    def put(
+        self, table: str, rowid: str | None, outcome: Outcome, ref=None, message=None, wake=None
+    ):
         free = self._free.get((table, rowid))
         if free:
-            self._out[free.popleft()] = RecordOutcome(table, rowid, outcome, ref, message)
+            self._out[free.popleft()] = RecordOutcome(table, rowid, outcome, ref, message, wake)
 
     def put_item(self, item: MappedItem) -> None:
         outcome, default = _NOT_MAPPED[item.outcome]
@@ -582,8 +685,8 @@ class _Slots:
         head = refs[0] if refs else None
         for n, (table, rowid) in enumerate(work.op.source):
             ref = refs[n] if n < len(refs) and refs[n] else head
-            message = work.message if outcome is Outcome.FAILED else None
-            self.put(table, rowid, outcome, ref, message)
+            message = work.message if outcome in (Outcome.FAILED, Outcome.HELD) else None
+            self.put(table, rowid, outcome, ref, message, work.waits_for)
 
     def result(self) -> list[RecordOutcome]:
         return [
@@ -669,4 +772,5 @@ def target_from_settings(settings: Settings) -> BCTarget:
         mapping=settings.bc_mapping or DEFAULT_MAPPING,
         payment_journal=settings.bc_payment_journal,
         in_doubt_seconds=settings.bc_in_doubt_seconds,
+        companies=CompanyMap.parse(settings.bc_company_map),
     )
