@@ -215,6 +215,7 @@ def test_the_pipeline_retries_a_packet_in_doubt_later_and_applies_it_once(
         dm_api_url=portal_sandbox.url,
         dm_app_area="DEMO",
         dm_api_key=portal_sandbox.app_areas["DEMO"],
+        dm_storage_http_hosts=portal_sandbox.storage_hosts,
         archive_url=f"file://{tmp_path}/archive",
         spool_dir=tmp_path / "spool",
         max_attempts=1,

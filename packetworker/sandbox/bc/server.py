@@ -21,6 +21,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -67,6 +68,11 @@ class BCSandbox:
     page_size = _setting("_routes", "page_size")
     handshake_timeout = _setting("_subs", "handshake_timeout")
     handshake_method = _setting("_subs", "handshake_method")
+    # Behaviours the sources leave open (business-central.md §9), switchable per test:
+    line_field_order = _setting("_line_rules", "order")  # "json" | "page" (§3.5.1)
+    unchanged_fires = _setting("_line_rules", "unchanged_fires")  # 0 on a new line (§3.5.1)
+    readonly_writes = _setting("db", "readonly_writes")  # "refuse" | "ignore" (§3.4.1)
+    etag_conflict_status = _setting("db", "etag_conflict_status")  # 409 | 412 (§4.3)
 
     def __init__(
         self,
@@ -88,6 +94,7 @@ class BCSandbox:
         self.environment = environment
         self.clock = clock or utcnow
         self.db = Store(clock=self.clock)
+        self._line_rules = self.db.line_rules
         for name in companies:
             self.db.add_company(name)
         self._auth = Tokens(
@@ -174,10 +181,27 @@ class BCSandbox:
             cid = self.company(company)["id"]
             return dict(self.db.insert(cid, entity_set, fields, seed=True))
 
-    def add_item(self, company: str | None = None, **fields: Any) -> dict:
+    def add_item(
+        self, company: str | None = None, *, units: dict[str, float] | None = None, **fields: Any
+    ) -> dict:
+        """Seed an item; `units` are its units besides the base one (code → qty per unit)."""
         fields.setdefault("displayName", f"Item {secrets.token_hex(3)}")
         fields.setdefault("baseUnitOfMeasureCode", "PCS")
-        return self.add("items", company, **fields)
+        item = self.add("items", company, **fields)
+        for code, per_unit in (units or {}).items():
+            self.add_item_unit(item["number"], code, per_unit, company=company)
+        return item
+
+    def add_item_unit(
+        self, item_number: str, code: str, per_unit: float = 1, *, company: str | None = None
+    ) -> None:
+        """Give an item another unit of measure (BC's Item Unit of Measure)."""
+        with self.db.lock:
+            cid = self.company(company)["id"]
+            item = next(
+                i for i in self.db.table(cid, "items").values() if i["number"] == item_number
+            )
+            self.db.item_units.setdefault(item["id"], {})[code] = Decimal(str(per_unit))
 
     def add_customer(self, company: str | None = None, **fields: Any) -> dict:
         fields.setdefault("displayName", f"Customer {secrets.token_hex(3)}")
