@@ -64,7 +64,13 @@ class BCSandbox:
     client_secret = _setting("_auth", "client_secret")
     token_ttl = _setting("_auth", "ttl")
     max_concurrent = _setting("_limits", "max_concurrent")
+    max_connections = _setting("_limits", "max_connections")
     rate_limit = _setting("_limits", "rate_limit")
+    queue_timeout = _setting("_limits", "queue_timeout")
+    operation_timeout = _setting("_limits", "operation_timeout")
+    request_timeout = _setting("_limits", "request_timeout")
+    retry_after_on_429 = _setting("_limits", "retry_after_on_429")  # unconfirmed (§5.4)
+    timeouts_commit = _setting("_limits", "timeouts_commit")  # unconfirmed (§5.3)
     page_size = _setting("_routes", "page_size")
     handshake_timeout = _setting("_subs", "handshake_timeout")
     handshake_method = _setting("_subs", "handshake_method")
@@ -84,9 +90,10 @@ class BCSandbox:
         companies: tuple[str, ...] = ("CRONUS",),
         page_size: int = 50,
         max_concurrent: int = 5,
+        max_connections: int = 100,
         token_ttl: int = 3600,
         clock: Callable[[], datetime] | None = None,
-        rate_limit: tuple[int, float] | None = None,
+        rate_limit: tuple[int, float] | None = (6000, 300.0),
         handshake_timeout: float = 5.0,
         handshake_method: str = "POST",
     ) -> None:
@@ -101,7 +108,10 @@ class BCSandbox:
             client_id=client_id, client_secret=client_secret, ttl=token_ttl, clock=self.clock
         )
         self._limits = RequestLimits(
-            max_concurrent=max_concurrent, rate_limit=rate_limit, clock=self.clock
+            clock=self.clock,
+            max_concurrent=max_concurrent,
+            max_connections=max_connections,
+            rate_limit=rate_limit,
         )
         self._routes = EntityRoutes(self.db, page_size=page_size, base_url=lambda: self.base_url)
         self._subs = Subscriptions(
@@ -273,8 +283,9 @@ class BCSandbox:
 
     # --- test helpers: faults, tokens, subscriptions -------------------------------------
 
-    def throttle(self, times: int, *, retry_after: int = 1) -> None:
-        """The next `times` API requests get 429 with `Retry-After: retry_after`."""
+    def throttle(self, times: int, *, retry_after: int | None = 1) -> None:
+        """The next `times` API requests get 429 with `Retry-After: retry_after` (None: no
+        Retry-After header)."""
         self._limits.throttle(times, retry_after=retry_after)
 
     def expire_tokens(self) -> None:
@@ -310,11 +321,22 @@ class BCSandbox:
         return self._late.release(commit=commit)
 
     def wait_in_flight(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until `count` API requests run at once."""
         return self._limits.wait_in_flight(count, timeout)
+
+    def wait_queued(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until `count` API requests wait in BC's queue (past `max_concurrent`)."""
+        return self._limits.wait_queued(count, timeout)
 
     @property
     def max_in_flight(self) -> int:
+        """Most API requests that ran at once."""
         return self._limits.max_in_flight
+
+    @property
+    def max_queued(self) -> int:
+        """Most API requests that waited in the queue at once."""
+        return self._limits.max_queued
 
     def wait_for_deliveries(self, count: int, timeout: float = 10.0):
         return self._subs.notifier.wait(count, timeout)
