@@ -10,6 +10,10 @@ Routes (`api_url` = `http://127.0.0.1:<port>/v2.0`, like BC's):
 
 Tests read and seed the in-memory store, inspect the request log, and flip fault switches
 (a 429 storm, expiring every token, holding requests in flight, writes that commit late).
+Where the sources leave BC's behaviour open (business-central.md §9) the emulator has a
+switch, so the client is tested against each reading: the order line fields are validated
+in, whether a 0 price on a new line registers, read-only writes refused or ignored, 409 or
+412 for a stale etag, Retry-After on 429, and whether work cut off by a time limit commits.
 """
 
 from __future__ import annotations
