@@ -66,5 +66,5 @@ def test_batch_patch_uses_the_etag(sandbox, client):
         [BatchRequest("PATCH", f"items({item['id']})", {"displayName": "x"}, etag='W/"stale"')]
     )
 
-    assert results[0].status == 412
+    assert results[0].status == 409  # business-central.md §4.3
     assert results[0].error().code == "Request_EntityChanged"

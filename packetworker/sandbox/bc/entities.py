@@ -43,8 +43,11 @@ class EntitySet:
     writable: bool = True  # posted documents are read-only
     insertable: bool = True
     webhooks: bool = False  # BC's webhook-supported list (doc §6.5)
+    set_once: dict[str, str] = field(default_factory=dict)  # field → error when changed
 
 
+# `id` is Editable = false on every APIV2 page; `lastModifiedDateTime` is the platform's
+# SystemModifiedAt (Editable = false on nearly every page; the platform maintains it).
 _ALWAYS_RO = {"id", "lastModifiedDateTime"}
 
 _LINE = (
@@ -72,9 +75,11 @@ _LINE_DEFAULTS = dict(
     netAmountIncludingTax=0,
     shipmentDate=None,
 )
+# Editable = false in APIV2SalesOrderLines/SalesInvoiceLines/SalesCreditMemLines.Page.al;
+# documentId and sequence may be set once (their triggers refuse a change: store.py).
 _LINE_RO = frozenset(
     [
-        "documentId",
+        "discountAppliedBeforeTax",
         "amountExcludingTax",
         "taxPercent",
         "totalTaxAmount",
@@ -85,6 +90,13 @@ _LINE_RO = frozenset(
         "netAmountIncludingTax",
     ]
 )
+# The line pages' triggers refuse changing these once set (labels CannotChangeDocumentIdNoErr,
+# CannotChangeLineNoErr, CannotChangeLineObjectNoErr in APIV2SalesOrderLines.Page.al et al.).
+_LINE_SET_ONCE = {
+    "documentId": 'The value for "documentId" cannot be modified.',
+    "sequence": "The value for sequence cannot be modified. Delete and insert the line again.",
+    "lineObjectNumber": 'The value for "lineObjectNumber" cannot be modified.',
+}
 _TOTALS = dict(
     discountAmount=0,
     discountAppliedBeforeTax=False,
@@ -93,16 +105,21 @@ _TOTALS = dict(
     totalAmountIncludingTax=0,
     pricesIncludeTax=False,
 )
+# Editable = false in all three APIV2 sales document pages (SalesOrders, SalesInvoices,
+# SalesCreditMemos .Page.al): the number comes from the number series.
 _DOC_RO = frozenset(
     [
         "number",
         "customerName",
+        "billToName",
+        "discountAppliedBeforeTax",
         "totalAmountExcludingTax",
         "totalTaxAmount",
         "totalAmountIncludingTax",
-        "pricesIncludeTax",
+        "status",
     ]
 )
+_BILL_TO_ADDRESS = frozenset(_addresses("billTo").split())
 _SALES_HEADER = (
     "id number externalDocumentNumber postingDate customerId customerNumber customerName "
     "billToName billToCustomerId billToCustomerNumber shipToName shipToContact "
@@ -135,7 +152,8 @@ _register(
             unitCost=0,
             priceIncludesTax=False,
         ),
-        readonly_fields=frozenset({"inventory"}),
+        # APIV2Items.Page.al: only id and lastModifiedDateTime are read-only (inventory is
+        # writable: BC posts an adjustment).
         keys=(("number",),),
         series="ITEM",
         children={"itemVariants": "itemVariants"},
@@ -164,7 +182,7 @@ _register(
             taxLiable=False,
             blocked=" ",
         ),
-        readonly_fields=frozenset({"balanceDue"}),
+        readonly_fields=frozenset({"balanceDue", "taxAreaDisplayName"}),  # APIV2Customers.Page.al
         keys=(("number",),),
         series="C",
         webhooks=True,
@@ -183,7 +201,7 @@ _register(
             partialShipping=True,
             fullyShipped=False,
         ),
-        readonly_fields=_DOC_RO | {"fullyShipped", "status"},
+        readonly_fields=_DOC_RO | _BILL_TO_ADDRESS,  # APIV2SalesOrders.Page.al
         keys=(("number",),),
         series="S-ORD",
         children={"salesOrderLines": "salesOrderLines"},
@@ -201,8 +219,9 @@ _register(
             invoiceQuantity=0,
             shipQuantity=0,
         ),
-        readonly_fields=_LINE_RO | {"shippedQuantity", "invoicedQuantity"},
+        readonly_fields=_LINE_RO,
         parent_key="documentId",
+        set_once=_LINE_SET_ONCE,
     )
 )
 _INVOICE_FIELDS = (
@@ -222,7 +241,10 @@ _register(
             promisedPayDate=None,
             remainingAmount=0,
         ),
-        readonly_fields=_DOC_RO | {"orderId", "orderNumber", "remainingAmount", "status"},
+        # APIV2SalesInvoices.Page.al
+        readonly_fields=_DOC_RO
+        | _BILL_TO_ADDRESS
+        | {"orderId", "orderNumber", "pricesIncludeTax", "remainingAmount"},
         keys=(("number",),),
         series="S-INV",
         children={"salesInvoiceLines": "salesInvoiceLines"},
@@ -235,6 +257,7 @@ _register(
         _fields(_LINE, **_LINE_DEFAULTS),
         readonly_fields=_LINE_RO,
         parent_key="documentId",
+        set_once=_LINE_SET_ONCE,
     )
 )
 _register(
@@ -249,7 +272,8 @@ _register(
             postingDate=None,
             dueDate=None,
         ),
-        readonly_fields=_DOC_RO | {"status"},
+        # APIV2SalesCreditMemos.Page.al (its bill-to address is editable)
+        readonly_fields=_DOC_RO | {"pricesIncludeTax"},
         keys=(("number",),),
         series="S-CR",
         children={"salesCreditMemoLines": "salesCreditMemoLines"},
@@ -262,6 +286,7 @@ _register(
         _fields(_LINE, **_LINE_DEFAULTS),
         readonly_fields=_LINE_RO,
         parent_key="documentId",
+        set_once=_LINE_SET_ONCE,
     )
 )
 _register(
@@ -312,6 +337,7 @@ _register(
         _fields(
             "id code displayName balancingAccountId balancingAccountNumber lastModifiedDateTime"
         ),
+        readonly_fields=frozenset({"balancingAccountNumber"}),  # APIV2CustPaymJournals.Page.al
         keys=(("code",),),
         children={"customerPayments": "customerPayments"},
         webhooks=True,
@@ -328,8 +354,13 @@ _register(
             amount=0,
             postingDate=None,
         ),
-        readonly_fields=frozenset({"journalId", "journalDisplayName"}),
+        # APIV2CustomerPayments.Page.al: journalId and journalDisplayName may be set, never
+        # changed (store.py); only id and lastModifiedDateTime are read-only.
         parent_key="journalId",
+        set_once={  # CannotEditJournalIdErr, CannotEditBatchNameErr
+            "journalId": "The Journal Id cannot be changed.",
+            "journalDisplayName": "The Journal Batch Display Name cannot be changed.",
+        },
     )
 )
 _register(
@@ -375,6 +406,7 @@ _register(
             "currentFiscalYearStartDate industry lastModifiedDateTime",
             currentFiscalYearStartDate=None,
         ),
+        # APIV2CompanyInformation.Page.al
         readonly_fields=frozenset({"currencyCode", "currentFiscalYearStartDate"}),
         insertable=False,
         webhooks=True,

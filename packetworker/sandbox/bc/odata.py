@@ -37,13 +37,13 @@ def int_arg(args: dict, name: str) -> int:
         raise ODataError(400, "BadRequest", f"{name} must be a non-negative integer.") from None
 
 
-def too_many(retry_after: int) -> ODataError:
-    return ODataError(
-        429,
-        "Application_TooManyRequests",
-        "Too many requests reached. Actual (6001). Maximum (6000).",
-        headers={"Retry-After": str(retry_after)},
-    )
+def too_many(
+    retry_after: int | None,
+    message: str = "Too many requests reached. Actual (6001). Maximum (6000).",
+) -> ODataError:
+    """BC's 429; `retry_after` None sends no Retry-After (business-central.md §5.4)."""
+    headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+    return ODataError(429, "Application_TooManyRequests", message, headers=headers)
 
 
 def json_response(status: int, payload: Any, headers: dict | None = None) -> Response:

@@ -10,6 +10,10 @@ Routes (`api_url` = `http://127.0.0.1:<port>/v2.0`, like BC's):
 
 Tests read and seed the in-memory store, inspect the request log, and flip fault switches
 (a 429 storm, expiring every token, holding requests in flight, writes that commit late).
+Where the sources leave BC's behaviour open (business-central.md §9) the emulator has a
+switch, so the client is tested against each reading: the order line fields are validated
+in, whether a 0 price on a new line registers, read-only writes refused or ignored, 409 or
+412 for a stale etag, Retry-After on 429, and whether work cut off by a time limit commits.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -63,10 +68,21 @@ class BCSandbox:
     client_secret = _setting("_auth", "client_secret")
     token_ttl = _setting("_auth", "ttl")
     max_concurrent = _setting("_limits", "max_concurrent")
+    max_connections = _setting("_limits", "max_connections")
     rate_limit = _setting("_limits", "rate_limit")
+    queue_timeout = _setting("_limits", "queue_timeout")
+    operation_timeout = _setting("_limits", "operation_timeout")
+    request_timeout = _setting("_limits", "request_timeout")
+    retry_after_on_429 = _setting("_limits", "retry_after_on_429")  # unconfirmed (§5.4)
+    timeouts_commit = _setting("_limits", "timeouts_commit")  # unconfirmed (§5.3)
     page_size = _setting("_routes", "page_size")
     handshake_timeout = _setting("_subs", "handshake_timeout")
     handshake_method = _setting("_subs", "handshake_method")
+    # Behaviours the sources leave open (business-central.md §9), switchable per test:
+    line_field_order = _setting("_line_rules", "order")  # "json" | "page" (§3.5.1)
+    unchanged_fires = _setting("_line_rules", "unchanged_fires")  # 0 on a new line (§3.5.1)
+    readonly_writes = _setting("db", "readonly_writes")  # "refuse" | "ignore" (§3.4.1)
+    etag_conflict_status = _setting("db", "etag_conflict_status")  # 409 | 412 (§4.3)
 
     def __init__(
         self,
@@ -78,9 +94,10 @@ class BCSandbox:
         companies: tuple[str, ...] = ("CRONUS",),
         page_size: int = 50,
         max_concurrent: int = 5,
+        max_connections: int = 100,
         token_ttl: int = 3600,
         clock: Callable[[], datetime] | None = None,
-        rate_limit: tuple[int, float] | None = None,
+        rate_limit: tuple[int, float] | None = (6000, 300.0),
         handshake_timeout: float = 5.0,
         handshake_method: str = "POST",
     ) -> None:
@@ -88,13 +105,17 @@ class BCSandbox:
         self.environment = environment
         self.clock = clock or utcnow
         self.db = Store(clock=self.clock)
+        self._line_rules = self.db.line_rules
         for name in companies:
             self.db.add_company(name)
         self._auth = Tokens(
             client_id=client_id, client_secret=client_secret, ttl=token_ttl, clock=self.clock
         )
         self._limits = RequestLimits(
-            max_concurrent=max_concurrent, rate_limit=rate_limit, clock=self.clock
+            clock=self.clock,
+            max_concurrent=max_concurrent,
+            max_connections=max_connections,
+            rate_limit=rate_limit,
         )
         self._routes = EntityRoutes(self.db, page_size=page_size, base_url=lambda: self.base_url)
         self._subs = Subscriptions(
@@ -174,10 +195,27 @@ class BCSandbox:
             cid = self.company(company)["id"]
             return dict(self.db.insert(cid, entity_set, fields, seed=True))
 
-    def add_item(self, company: str | None = None, **fields: Any) -> dict:
+    def add_item(
+        self, company: str | None = None, *, units: dict[str, float] | None = None, **fields: Any
+    ) -> dict:
+        """Seed an item; `units` are its units besides the base one (code → qty per unit)."""
         fields.setdefault("displayName", f"Item {secrets.token_hex(3)}")
         fields.setdefault("baseUnitOfMeasureCode", "PCS")
-        return self.add("items", company, **fields)
+        item = self.add("items", company, **fields)
+        for code, per_unit in (units or {}).items():
+            self.add_item_unit(item["number"], code, per_unit, company=company)
+        return item
+
+    def add_item_unit(
+        self, item_number: str, code: str, per_unit: float = 1, *, company: str | None = None
+    ) -> None:
+        """Give an item another unit of measure (BC's Item Unit of Measure)."""
+        with self.db.lock:
+            cid = self.company(company)["id"]
+            item = next(
+                i for i in self.db.table(cid, "items").values() if i["number"] == item_number
+            )
+            self.db.item_units.setdefault(item["id"], {})[code] = Decimal(str(per_unit))
 
     def add_customer(self, company: str | None = None, **fields: Any) -> dict:
         fields.setdefault("displayName", f"Customer {secrets.token_hex(3)}")
@@ -249,8 +287,9 @@ class BCSandbox:
 
     # --- test helpers: faults, tokens, subscriptions -------------------------------------
 
-    def throttle(self, times: int, *, retry_after: int = 1) -> None:
-        """The next `times` API requests get 429 with `Retry-After: retry_after`."""
+    def throttle(self, times: int, *, retry_after: int | None = 1) -> None:
+        """The next `times` API requests get 429 with `Retry-After: retry_after` (None: no
+        Retry-After header)."""
         self._limits.throttle(times, retry_after=retry_after)
 
     def expire_tokens(self) -> None:
@@ -286,11 +325,22 @@ class BCSandbox:
         return self._late.release(commit=commit)
 
     def wait_in_flight(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until `count` API requests run at once."""
         return self._limits.wait_in_flight(count, timeout)
+
+    def wait_queued(self, count: int, timeout: float = 10.0) -> bool:
+        """Wait until `count` API requests wait in BC's queue (past `max_concurrent`)."""
+        return self._limits.wait_queued(count, timeout)
 
     @property
     def max_in_flight(self) -> int:
+        """Most API requests that ran at once."""
         return self._limits.max_in_flight
+
+    @property
+    def max_queued(self) -> int:
+        """Most API requests that waited in the queue at once."""
+        return self._limits.max_queued
 
     def wait_for_deliveries(self, count: int, timeout: float = 10.0):
         return self._subs.notifier.wait(count, timeout)

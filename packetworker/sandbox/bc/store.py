@@ -16,7 +16,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from typing import Literal
 
+from packetworker.sandbox.bc import lines as line_pages
 from packetworker.sandbox.bc.clock import isoformat
 from packetworker.sandbox.bc.entities import EMPTY_GUID, ENTITY_SETS, PARENTS, EntitySet
 from packetworker.sandbox.bc.errors import ODataError
@@ -51,6 +54,15 @@ class Store:
         self.clock = clock
         self.companies: dict[str, dict] = {}
         self.data: dict[str, dict[str, dict[str, dict]]] = {}
+        # Units an item has besides its base unit (code → qty per unit); BC's Item Unit of
+        # Measure table, which API v2.0 does not expose. Keyed by item id.
+        self.item_units: dict[str, dict[str, Decimal]] = {}
+        self.line_rules = line_pages.LineRules()
+        # Writing a read-only field: refused (BadRequest_InvalidOperation, business-central.md
+        # §5.2) or silently ignored; which one BC does is unconfirmed (§3.4.1).
+        self.readonly_writes: Literal["refuse", "ignore"] = "refuse"
+        # A stale If-Match: 409 per the HTTP-status doc, 412 per OData (§4.3, §9.5).
+        self.etag_conflict_status = 409
         self._series: dict[tuple[str, str], itertools.count] = {}
         self.changes: list[Change] = []  # drained by the server after each commit
 
@@ -145,11 +157,20 @@ class Store:
         body = dict(body)
         nested = {nav: body.pop(nav) for nav in list(body) if nav in spec.children}
         if not seed:
-            self._check_properties(spec, body, creating=True)
-        row = {**copy.deepcopy(spec.fields), **body}
+            body = self._check_properties(spec, body, creating=True)
+        if spec.name in line_pages.LINE_SETS and not seed:
+            row = copy.deepcopy(spec.fields)
+            if parent_id:  # the page takes documentId from the URL of a deep insert
+                body.pop(spec.parent_key, None)
+                row[spec.parent_key] = parent_id
+            self._apply_line(company_id, spec, row, body, creating=True)
+        else:
+            row = {**copy.deepcopy(spec.fields), **body}
+            if spec.parent_key and parent_id:
+                row[spec.parent_key] = parent_id
+            if spec.name in line_pages.LINE_SETS:  # seeded or posted lines: kept as given
+                line_pages.fill_seeded(row, body, self.catalog(company_id))
         row["id"] = str(uuid.uuid4())
-        if spec.parent_key and parent_id:
-            row[spec.parent_key] = parent_id
         self._assign_number(company_id, spec, row)
         self._resolve(company_id, spec, row)
         self._check_keys(company_id, spec, row)
@@ -190,8 +211,16 @@ class Store:
                 raise ODataError(
                     400, "BadRequest", "Deep update is not supported; update lines separately."
                 )
-        self._check_properties(spec, body, creating=False)
-        candidate = {**row, **body}
+        body = self._check_properties(spec, body, creating=False)
+        for name, message in spec.set_once.items():
+            set_before = row.get(name) not in (None, "", 0, EMPTY_GUID)
+            if name in body and set_before and not line_pages.same(row[name], body[name]):
+                raise ODataError(400, "Application_DialogException", message)
+        if spec.name in line_pages.LINE_SETS:
+            candidate = dict(row)
+            self._apply_line(company_id, spec, candidate, body, creating=False)
+        else:
+            candidate = {**row, **body}
         self._resolve(company_id, spec, candidate, changed=frozenset(body))
         self._check_keys(company_id, spec, candidate, ignore=row["id"])
         row.update(candidate)
@@ -323,12 +352,17 @@ class Store:
                 "Please provide a valid token in the client request.",
             )
         if if_match.strip() != "*" and if_match.strip() != row["@odata.etag"]:
+            # business-central.md §4.3: Request_EntityChanged, 409 (or 412: §9.5).
             raise ODataError(
-                412, "Request_EntityChanged", "Another user has already changed the record."
+                self.etag_conflict_status,
+                "Request_EntityChanged",
+                "Another user has already changed the record.",
             )
 
-    def _check_properties(self, spec: EntitySet, body: dict, *, creating: bool) -> None:
-        for name in body:
+    def _check_properties(self, spec: EntitySet, body: dict, *, creating: bool) -> dict:
+        """`body` without read-only fields when they are ignored; refused otherwise."""
+        out = {}
+        for name, value in body.items():
             if name.startswith("@odata."):
                 continue
             if name not in spec.fields:
@@ -338,10 +372,15 @@ class Store:
                     f"Could not find a property named '{name}' on type "
                     f"'Microsoft.NAV.{spec.name}'.",
                 )
-            if name in spec.readonly_fields and not (name == "number" and creating):
+            if name in spec.readonly_fields:
+                # Editable = false on the APIV2 page (entities.py names each page).
+                if self.readonly_writes == "ignore":
+                    continue
                 raise ODataError(
                     400, "BadRequest_InvalidOperation", f"The property '{name}' is read-only."
                 )
+            out[name] = value
+        return out
 
     def _assign_number(self, company_id: str, spec: EntitySet, row: dict) -> None:
         if spec.series and not row.get("number"):
@@ -444,23 +483,23 @@ class Store:
             if item is None:
                 raise ODataError(400, "BadRequest", "An itemId or itemNumber must be provided.")
             row["itemId"], row["itemNumber"] = item["id"], item["number"]
-        elif spec.parent_key == "documentId" and spec.writable and row.get("lineType") == "Item":
-            item = self._find(company_id, "items", "id", row.get("itemId")) or self._find(
-                company_id, "items", "number", row.get("lineObjectNumber")
-            )
-            if item is not None:
-                row["itemId"], row["lineObjectNumber"] = item["id"], item["number"]
-                row["description"] = row.get("description") or item["displayName"]
-                row["unitOfMeasureCode"] = (
-                    row.get("unitOfMeasureCode") or item["baseUnitOfMeasureCode"]
-                )
-                if "unitPrice" not in row or row["unitPrice"] in (0, None):
-                    row["unitPrice"] = item["unitPrice"]
-            quantity = float(row.get("quantity") or 0)
-            price = float(row.get("unitPrice") or 0)
-            amount = round(quantity * price * (1 - float(row.get("discountPercent") or 0) / 100), 2)
-            row["amountExcludingTax"] = row["netAmount"] = amount
-            row["amountIncludingTax"] = row["netAmountIncludingTax"] = amount
+        elif spec.name in line_pages.LINE_SETS and row.get("documentId") in (None, "", EMPTY_GUID):
+            raise ODataError(400, "BadRequest", "You must specify a Document Id to insert a line.")
+
+    def _apply_line(self, company_id, spec: EntitySet, row: dict, body: dict, *, creating):
+        if "documentId" in body and creating:
+            self.get(company_id, PARENTS[spec.name], str(body["documentId"]))
+        line_pages.apply_body(
+            spec.name,
+            row,
+            body,
+            rules=self.line_rules,
+            catalog=self.catalog(company_id),
+            creating=creating,
+        )
+
+    def catalog(self, company_id: str) -> line_pages.Catalog:
+        return _Catalog(self, company_id)
 
     def _after_write(self, company_id, spec: EntitySet, row: dict, *, deleted=False) -> None:
         if spec.parent_key == "documentId" and spec.writable:
@@ -518,3 +557,22 @@ def _copy(
     body = {k: v for k, v in source.items() if k not in own}
     body.update(extra)
     return {k: v for k, v in body.items() if k in fields}
+
+
+class _Catalog:
+    """The items and units one company's lines are validated against."""
+
+    def __init__(self, store: Store, company_id: str) -> None:
+        self._store = store
+        self._cid = company_id
+
+    def item(self, field: str, value) -> dict | None:
+        return self._store._find(self._cid, "items", field, value)
+
+    def units(self, item: dict) -> dict[str, Decimal]:
+        base = item.get("baseUnitOfMeasureCode") or ""
+        return {base: Decimal(1), **self._store.item_units.get(item["id"], {})}
+
+    def unit_code(self, unit_id: str) -> str:
+        unit = self._store._find(self._cid, "unitsOfMeasure", "id", unit_id)
+        return "" if unit is None else unit["code"]

@@ -13,7 +13,12 @@ One `apply` call gets a whole packet (`whole_packet`): the mapping turns it into
    operation, which BC commits or rolls back as a whole), customers created or patched
    (only the mapping's `update_fields`, with the etag just read), payment journal lines
    posted one operation each; at most 100 operations per `$batch`, with
-   `continue-on-error` so one refused document does not hold back the others.
+   `continue-on-error` so one refused document does not hold back the others;
+3. **line prices checked**: BC may recalculate a line's `unitPrice` (business-central.md
+   §3.5.1), so with the mapping option `line_prices = "packet"` each document's lines, read
+   back from the create (or from the look-up, on a retry), are patched where BC's price
+   differs from the packet's (`lines.py`). A line changed meanwhile (stale etag) is not
+   forced: the packet is retried, re-reads and decides again.
 
 BC has no idempotency key of its own, so exactly-once rests on step 1: a retry after a crash,
 a timeout or a transient error re-reads what exists and only sends what is missing. Journal
@@ -73,7 +78,14 @@ from packetworker.targets.base import (
 from packetworker.targets.bc.batch import MAX_BATCH_OPERATIONS, BatchRequest, BatchResponse
 from packetworker.targets.bc.client import NOT_SENT_ERRORS, BCClient
 from packetworker.targets.bc.companies import DEFAULT, CompanyMap, unmapped_reason
-from packetworker.targets.bc.errors import AuthError, BCError
+from packetworker.targets.bc.errors import AuthError, BCError, EntityChanged
+from packetworker.targets.bc.lines import (
+    DOCUMENT_LINES,
+    for_insert,
+    line_prices_option,
+    price_corrections,
+    same_price,
+)
 from packetworker.targets.bc.odata import any_of, key_of, literal
 from packetworker.targets.in_doubt import InDoubt
 from packetworker.targets.mapping import (
@@ -143,6 +155,7 @@ class _Work:
     write_keys: dict[int, str] = field(default_factory=dict)  # request index -> journal key
     doubted: bool = False  # a write of it was in doubt, and a look-up found it committed
     refused: bool = False  # BC answered one of its requests with a refusal
+    stored: dict | None = None  # the document as BC holds it, with its lines (read back)
     outcome: Outcome | None = None
     message: str | None = None
     waits_for: str | None = None  # HELD: the wake key (`targets.base.held_key`)
@@ -200,6 +213,7 @@ class _Query:
     own: list[_Work] = field(default_factory=list)  # looking for themselves
     posted: list[tuple[_Work, frozenset[str] | None]] = field(default_factory=list)
     select: set[str] | None = field(default_factory=set)  # None: whole rows
+    expand: set[str] = field(default_factory=set)  # lines read with the documents
 
     def want(self, names) -> None:
         if self.select is not None:
@@ -230,6 +244,7 @@ class BCTarget(Target):
         # BC's longest request (business-central.md §5.3-5.4: 10 minutes, then 504).
         self.in_doubt_seconds = in_doubt_seconds
         self._mapper = Mapper(self.mapping)
+        self.line_prices = line_prices_option(self.mapping.options)
         self._lock = threading.Lock()
         self._journals: dict[tuple[int, str], str] = {}  # (client, code) -> journal id
         self._clients: dict[str, BCClient] = {}  # BC company (lower-cased) -> its client
@@ -269,6 +284,7 @@ class BCTarget(Target):
                     self._plan(client, work, doubts)
             doubts.check_unsent(key for work in works for key in work.write_keys.values())
             self._send(client, works, doubts)
+            self._correct_prices(client, works)
             self._hold_for_customers(client, works)
         except AuthError as exc:
             # Credentials refused even after a fresh token: an operator must act, and the
@@ -370,6 +386,8 @@ class BCTarget(Target):
             else:
                 query.want({"id", *fields})
                 query.want(n for n in work.op.update_fields or work.op.body if "@" not in n)
+            if self._checks_prices(work):
+                query.expand.add(DOCUMENT_LINES[work.op.entity])
             if fields != _POSTED_KEY:
                 continue
             for posted_set, statuses in _POSTED_AS.get(work.path, ()):
@@ -379,13 +397,16 @@ class BCTarget(Target):
         for (path, fields), query in queries.items():
             first = fields[0]
             select = None if query.select is None else sorted(query.select)
+            expand = sorted(query.expand) or None
             keys = [w.op.key[first] for w in query.own] + [w.op.key[first] for w, _ in query.posted]
             found: dict[tuple[str, ...], list[dict]] = defaultdict(list)
             for text in any_of(first, keys):
-                for row in client.list(path, filter=text, select=select):
+                for row in client.list(path, filter=text, select=select, expand=expand):
                     found[key_of(row, fields)].append(row)
             for work in query.own:
                 work.existing = found.get(key_of(work.op.key, fields), [])
+                if work.existing and query.expand:
+                    work.stored = work.existing[0]
             for work, statuses in query.posted:
                 work.posted.extend(
                     (path, row)
@@ -428,7 +449,8 @@ class BCTarget(Target):
             return
         if not work.existing:
             body = dict(op.body)
-            body.update(op.children)  # deep insert: lines travel inside the header
+            # Deep insert: lines travel inside the header, priced as the mapping says.
+            body.update(for_insert(op.children, self.line_prices))
             expand = ",".join(op.children)
             path = f"{work.path}?$expand={expand}" if expand else work.path
             work.create(BatchRequest("POST", path, body=body), work.write_key())
@@ -490,10 +512,12 @@ class BCTarget(Target):
                     unknown.append(key)  # e.g. a 504 inside the batch: it may have run
                 elif key is not None:
                     doubts.settled([key])  # answered, refused, or not run
-                if response.status is None or (error is not None and error.transient):
+                if response.status is None or _retry_later(error):
                     transient.append(f"{work.label}: {error or 'not run'}")
                 elif response.committed and work.requests[n].method == "POST":
                     self._remember(client, work, response)
+                    if isinstance(response.body, dict):
+                        work.stored = response.body
             if unknown:
                 raise doubts.unknown(unknown, f"Business Central: {transient[0]}")
             if transient:
@@ -531,6 +555,55 @@ class BCTarget(Target):
                 doubts.settled(keys)
                 raise
             raise doubts.unknown(keys, f"Business Central answered {exc}") from None
+
+    # --- step 4: line prices as the packet has them --------------------------------------
+
+    def _checks_prices(self, work: _Work) -> bool:
+        """Whether `work` is a document whose line prices must be the packet's."""
+        nav = DOCUMENT_LINES.get(work.op.entity)
+        return self.line_prices == "packet" and nav is not None and nav in work.op.children
+
+    def _correct_prices(self, client: BCClient, works: list[_Work]) -> None:
+        """Patch every line whose price BC recalculated (business-central.md §3.5.1)."""
+        planned: list[tuple[_Work, BatchRequest]] = []
+        for work in works:
+            done = work.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
+            if not done or work.stored is None or not self._checks_prices(work):
+                continue
+            nav = DOCUMENT_LINES[work.op.entity]
+            path = f"{work.path}({work.stored['id']})/{nav}"
+            rows = for_insert(work.op.children, self.line_prices)[nav]
+            for request in price_corrections(path, rows, work.stored.get(nav)):
+                planned.append((work, request))
+        busy: list[str] = []
+        for start in range(0, len(planned), self.batch_size):
+            chunk = planned[start : start + self.batch_size]
+            answers = client.batch([req for _, req in chunk], continue_on_error=True)
+            for (work, request), answer in zip(chunk, answers, strict=True):
+                error = answer.error()
+                body = answer.body if isinstance(answer.body, dict) else {}
+                wanted = request.body["unitPrice"]
+                if answer.status is None or _retry_later(error):
+                    busy.append(f"{work.label}: {error or 'not run'}")
+                elif error is not None:
+                    work.outcome = Outcome.FAILED
+                    work.message = (
+                        f"{work.label}: Business Central refused the packet's line price "
+                        f"{wanted} ({error.status} {error.code}): {error.bc_message}"
+                    )
+                elif not same_price(body.get("unitPrice"), wanted):
+                    work.outcome = Outcome.FAILED
+                    work.message = (
+                        f"{work.label}: Business Central kept the line price "
+                        f"{body.get('unitPrice')} instead of the packet's {wanted}."
+                    )
+                elif work.outcome is Outcome.UNCHANGED:
+                    work.outcome = Outcome.APPLIED  # the document was ours; now it is right
+        if busy:
+            # The retry re-reads the lines and patches only what still differs.
+            raise TargetError(
+                f"Business Central is busy ({len(busy)} line prices): {busy[0]}", transient=True
+            )
 
     def _remember(self, client: BCClient, work: _Work, response: BatchResponse) -> None:
         body = response.body if isinstance(response.body, dict) else {}
@@ -593,6 +666,12 @@ def _resolver(client: BCClient):
         return cache[key]
 
     return resolve
+
+
+def _retry_later(error: BCError | None) -> bool:
+    """A refusal the packet's retry can get past: a transient error, or a stale etag (the
+    entity changed since it was read; the retry re-reads it instead of forcing the write)."""
+    return error is not None and (error.transient or isinstance(error, EntityChanged))
 
 
 def _in_doubt(status: int | None, error: BaseException | None) -> bool:
@@ -725,11 +804,7 @@ def _row_matches(existing: dict, wanted: dict) -> bool:
 
 
 def _document_lines(entity: str) -> str | None:
-    return {
-        "salesOrders": "salesOrderLines",
-        "salesInvoices": "salesInvoiceLines",
-        "salesCreditMemos": "salesCreditMemoLines",
-    }.get(entity)
+    return DOCUMENT_LINES.get(entity)
 
 
 def describe_entity(row: dict) -> Iterator[str]:

@@ -14,6 +14,7 @@ File format (one file per target data model; shipped ones in `targets/mappings/`
     name, description
     unknown_tables = "skip" | "quarantine"   # a table the file does not name
     ignore_tables = [...]                     # acknowledged, no action
+    [options]                                 # switches of the target (e.g. bc line_prices)
     [tables.<Table>]
     entity = "salesOrders"                    # or [tables.<Table>.routes] (below)
     operation = "create" | "update" | "upsert" | "status"   # status: follow each record

@@ -272,6 +272,7 @@ class Mapping(_Model):
     unknown_tables: Literal["skip", "quarantine"] = "quarantine"
     ignore_tables: list[str] = []
     tables: dict[str, TableSpec] = {}
+    options: dict[str, Any] = {}  # target-specific switches; the target checks their values
     source: str | None = None  # the file it was loaded from (set by load_mapping)
 
     @model_validator(mode="after")
