@@ -68,10 +68,12 @@ class BCAuth(EntraAuth):
         store: TokenStore | None = None,
         transport: httpx.BaseTransport | None = None,
         timeout: float = 30.0,
+        delegated: bool | None = None,
     ) -> BCAuth:
-        """Auth configured by the `bc_*` settings; delegated set-ups keep their refresh token
-        in Redis (`token_store`) unless `store` is given."""
-        delegated = is_delegated(settings)
+        """Auth configured by the `bc_*` settings; delegated set-ups (`is_delegated`, or
+        `delegated=True` for the sign-in itself) keep their refresh token in Redis
+        (`token_store`) unless `store` is given."""
+        delegated = is_delegated(settings) if delegated is None else delegated
         if delegated and store is None:
             store = token_store(settings)
         return cls(
