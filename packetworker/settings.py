@@ -122,6 +122,21 @@ class Settings(BaseSettings):
     bc_refresh_token: SecretStr = Field(
         SecretStr(""), description="Delegated set-ups: refresh token from the auth-code flow."
     )
+    bc_auth_grant: Literal["auto", "client_credentials", "authorization_code"] = Field(
+        "auto",
+        description="OAuth grant: client_credentials, or authorization_code (a BC user signs "
+        "in with `packetworker bc login`; the refresh token is kept in Redis); auto = "
+        "authorization_code when BC_REFRESH_TOKEN is set.",
+    )
+    bc_authorize_url: str = Field(
+        "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+        description="OAuth authorize endpoint of `bc login`; {tenant} is replaced by bc_tenant.",
+    )
+    bc_redirect_uri: str = Field(
+        "",
+        description="Redirect (callback) URI registered on the Entra app, for `bc login`; "
+        "http://localhost:PORT/... is received by a local listener, others are pasted.",
+    )
     bc_token_url: str = Field(
         "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
         description="OAuth token endpoint; {tenant} is replaced by bc_tenant.",

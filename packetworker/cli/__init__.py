@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from packetworker.cli import (  # noqa: F401  (registers commands)
+    bc,
     check,
     outbound,
     packets,

@@ -7,14 +7,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
-
-import redis
 
 from packetworker.outbound.mapping import OutboundMapping, load_mapping
 from packetworker.outbound.source import BCSource
 from packetworker.outbound.state import OutboundState, RedisOutboundState
 from packetworker.portal import PortalClient
+from packetworker.redis_client import redis_for
 from packetworker.settings import Settings
 from packetworker.targets.bc import BCClient
 from packetworker.targets.required import missing_bc, require
@@ -46,14 +44,6 @@ def parse_user_map(text: str) -> dict[str, str]:
 def check_bc(settings: Settings) -> None:
     """Refuse, naming the settings, when Business Central is not configured."""
     require(OUTBOUND, missing_bc(settings))
-
-
-def redis_for(settings: Settings) -> redis.Redis:
-    """A Redis client for the outbound state (same options as the broker's, no dramatiq)."""
-    options: dict[str, object] = {"socket_connect_timeout": 5, "health_check_interval": 30}
-    if urlsplit(settings.redis_url).scheme == "rediss" and settings.redis_tls_insecure:
-        options["ssl_cert_reqs"] = "none"  # Heroku Redis: self-signed certificate
-    return redis.Redis.from_url(settings.redis_url, decode_responses=True, **options)
 
 
 @dataclass(frozen=True)

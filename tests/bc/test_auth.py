@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from packetworker.targets.bc import AuthError, BCAuth
+from packetworker.targets.tokens import MemoryTokenStore
 
 
 def test_client_credentials_token_is_fetched_once_and_reused(sandbox, client):
@@ -47,24 +48,26 @@ def test_token_close_to_expiry_is_renewed_before_use(sandbox, make_client):
 
 def test_refresh_token_flow_rotates_the_refresh_token(sandbox, make_client):
     first = sandbox.issue_refresh_token()
-    rotated: list[str] = []
+    store = MemoryTokenStore()
     auth = BCAuth(
         token_url=sandbox.token_url,
         client_id=sandbox.client_id,
         client_secret=sandbox.client_secret,
         refresh_token=first,
-        on_refresh_token=rotated.append,
+        store=store,
     )
     client = make_client(auth=auth)
 
     client.companies()
+    after_first = store.load()
     sandbox.expire_tokens()
     client.companies()
+    after_second = store.load()
 
     assert sandbox.token_grants == ["refresh_token", "refresh_token"]
-    assert len(rotated) == 2
-    assert first not in rotated
-    assert rotated[0] != rotated[1]
+    assert after_first.refresh_token not in (first, after_second.refresh_token)
+    assert after_second.rotations == 2
+    assert sandbox.used_refresh_tokens == [first, after_first.refresh_token]
 
 
 def test_wrong_secret_raises_auth_error_without_the_secret(sandbox):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from packetworker.packets.model import Record, Status
@@ -294,7 +296,21 @@ def test_the_vendor_return_order_maps_to_a_credit_memo(map_vendor_packet: MapVen
         ("mapped", "SalesHeader"),
     ]
     line = {"unitPrice": 0, "discountAmount": 0, "lineType": "Item"}
-    assert items[-1].operation == Operation(
+    # Codes become BC ids by look-up: payment terms, and the return reason (credit memos).
+    codes = {
+        name: (ref.path, ref.entity, ref.match, ref.value)
+        for name, ref in items[-1].operation.lookups.items()
+    }
+    assert codes == {
+        "paymentTermsId": (("body", "paymentTermsId"), "paymentTerms", "code", "00DAYS"),
+        "customerReturnReasonId": (
+            ("body", "customerReturnReasonId"),
+            "customerReturnReasons",
+            "code",
+            "02",
+        ),
+    }
+    assert replace(items[-1].operation, lookups={}) == Operation(
         entity="salesCreditMemos",
         action="create",
         key={"externalDocumentNumber": "RO-000018"},

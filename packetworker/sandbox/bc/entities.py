@@ -399,6 +399,23 @@ _register(
 )
 _register(
     EntitySet(
+        "shipmentMethods",  # business-central.md §6.5 lists it among webhook resources
+        _fields("id code displayName lastModifiedDateTime"),
+        keys=(("code",),),
+        webhooks=True,
+    )
+)
+_register(
+    EntitySet(
+        # AL: APIV2CustReturnReasons.Page.al (reason codes; salesCreditMemos'
+        # customerReturnReasonId points here)
+        "customerReturnReasons",
+        _fields("id code description lastModifiedDateTime"),
+        keys=(("code",),),
+    )
+)
+_register(
+    EntitySet(
         "companyInformation",
         _fields(
             "id displayName addressLine1 addressLine2 city state country postalCode phoneNumber "

@@ -1,8 +1,8 @@
 """`BCSandbox`: a Business Central API v2.0 emulator on a real HTTP port (werkzeug, threaded).
 
 Routes (`api_url` = `http://127.0.0.1:<port>/v2.0`, like BC's):
-- `POST /{tenant}/oauth2/v2.0/token` — client_credentials and rotating refresh_token grants
-  (`auth.py`);
+- `GET /{tenant}/oauth2/v2.0/authorize` and `POST /{tenant}/oauth2/v2.0/token` — the
+  authorization-code sign-in, client_credentials and rotating refresh_token grants (`auth.py`);
 - `/v2.0/{tenant}/{environment}/api/v2.0/...` — companies, company-scoped entity sets with
   OData query options and server-driven paging, bound actions that post documents
   (`routes.py`), JSON `$batch` (`batch.py`), and `subscriptions` (`subscriptions.py`), all
@@ -67,6 +67,9 @@ class BCSandbox:
     client_id = _setting("_auth", "client_id")
     client_secret = _setting("_auth", "client_secret")
     token_ttl = _setting("_auth", "ttl")
+    signed_in_user = _setting("_auth", "user")
+    sign_in_error = _setting("_auth", "sign_in_error")
+    refuse_used_refresh_tokens = _setting("_auth", "refuse_used_refresh_tokens")
     max_concurrent = _setting("_limits", "max_concurrent")
     max_connections = _setting("_limits", "max_connections")
     rate_limit = _setting("_limits", "rate_limit")
@@ -127,6 +130,7 @@ class BCSandbox:
         self._late = LateCommits()
         self.requests: list[LoggedRequest] = []
         self.token_grants = self._auth.grants
+        self.used_refresh_tokens = self._auth.used_refresh_tokens
         self.handshakes = self._subs.handshakes
         self.subscriptions = self._subs.items
         self._log_lock = threading.Lock()
@@ -165,6 +169,15 @@ class BCSandbox:
     @property
     def token_url(self) -> str:
         return f"{self.root}/{self.tenant}/oauth2/v2.0/token"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.root}/{self.tenant}/oauth2/v2.0/authorize"
+
+    def register_redirect_uri(self, uri: str) -> None:
+        """Add a redirect URI to the emulated app registration (the authorize endpoint
+        redirects only to these)."""
+        self._auth.redirect_uris.add(uri)
 
     @property
     def base_url(self) -> str:
@@ -363,6 +376,8 @@ class BCSandbox:
         try:
             if request.path == f"/{self.tenant}/oauth2/v2.0/token":
                 response = self._auth.endpoint(request)
+            elif request.path == f"/{self.tenant}/oauth2/v2.0/authorize":
+                response = self._auth.authorize(request)
             else:
                 user = self._auth.authenticate(request)
                 response = self._limits.run(user, lambda: self._late_or_now(request))

@@ -1,7 +1,8 @@
 """Master data for a Business Central emulator, from a TOML file (pure apart from reading it).
 
-The shipped `seed.toml` holds what the bundled samples refer to: customers, items and the
-customer payment journal. Any other file of the same shape can be given instead.
+The shipped `seed.toml` holds what the bundled samples refer to: customers, items, the
+customer payment journal, and the payment terms and return reasons their documents name.
+Any other file of the same shape can be given instead.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-SEEDED_SETS = ("customers", "items", "customerPaymentJournals")
+SEEDED_SETS = (
+    "customers",
+    "items",
+    "customerPaymentJournals",
+    "paymentTerms",
+    "shipmentMethods",
+    "customerReturnReasons",
+)
 
 
 class Seedable(Protocol):

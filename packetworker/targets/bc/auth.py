@@ -1,74 +1,51 @@
-"""OAuth 2.0 against Microsoft Entra ID for the Business Central API.
+"""OAuth 2.0 for the Business Central API: the shared Entra client (`targets/entra.py`) with
+BC's scope, BC's error types and the settings that choose the grant.
 
-`BCAuth` is an `httpx.Auth`: it adds `Authorization: Bearer ...` to each request, keeps the
-access token cached until shortly before it expires (`leeway`), and on a 401 from the API
-invalidates the token, obtains a new one and sends the request once more. Token requests go
-through Authlib's httpx client (`OAuth2Client`), with the token endpoint given directly so the
-same code runs against Entra, a BC sandbox tenant or the local emulator.
-
-Two grants:
-- client credentials (service-to-service): a new token is simply requested again;
-- refresh token (delegated set-ups, obtained once via the authorization-code flow): each
-  refresh may rotate the refresh token; `on_refresh_token` lets the caller persist the new one.
+Grants (`BC_AUTH_GRANT`): `client_credentials` (service-to-service), or
+`authorization_code` (delegated: a BC user signs in once with `packetworker bc login`; the
+refresh token then lives in Redis and every rotation replaces it). `auto` is
+`authorization_code` when `BC_REFRESH_TOKEN` is set, else `client_credentials`.
 """
 
 from __future__ import annotations
 
-import threading
-import warnings
-from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING
 
 import httpx
 
-with warnings.catch_warnings():
-    import authlib.deprecate  # noqa: F401 - sets Authlib's "always" filter; ours goes after it
+from packetworker.targets.bc.errors import AuthError, BCError
+from packetworker.targets.entra import DEFAULT_TOKEN_URL, EntraAuth
+from packetworker.targets.tokens import RedisTokenStore, TokenStore
 
-    # Authlib >= 1.7 prefers the `httpx2` fork and warns when it falls back to `httpx`, which
-    # is what this project uses; the fallback is the supported, tested path here.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
-    from authlib.integrations.httpx_client import OAuth2Client, OAuthError
-
-from packetworker.targets.bc.errors import AuthError, BCError, is_transient
+if TYPE_CHECKING:
+    from packetworker.settings import Settings
 
 DEFAULT_SCOPE = "https://api.businesscentral.dynamics.com/.default"
-DEFAULT_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"  # noqa: S105
+
+__all__ = ["DEFAULT_SCOPE", "DEFAULT_TOKEN_URL", "BCAuth", "is_delegated", "token_store"]
 
 
-class BCAuth(httpx.Auth):
+def is_delegated(settings: Settings) -> bool:
+    """Whether the settings ask for the delegated (authorization-code) grant."""
+    grant = settings.bc_auth_grant
+    if grant == "auto":
+        return bool(settings.bc_refresh_token.get_secret_value())
+    return grant == "authorization_code"
+
+
+def token_store(settings: Settings) -> RedisTokenStore:
+    """The Redis record of BC's refresh token for this tenant and app."""
+    from packetworker.redis_client import redis_for
+
+    name = f"bc:{settings.bc_tenant}:{settings.bc_client_id}"
+    return RedisTokenStore(redis_for(settings), settings.ledger_namespace, name)
+
+
+class BCAuth(EntraAuth):
     """Bearer tokens for BC from Entra ID; thread-safe, refreshed before expiry and on 401."""
 
-    def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        scope: str = DEFAULT_SCOPE,
-        refresh_token: str | None = None,
-        on_refresh_token: Callable[[str], None] | None = None,
-        leeway: int = 60,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.token_url = token_url
-        self._secrets = tuple(s for s in (client_secret, refresh_token) if s)
-        self._refresh_token = refresh_token
-        self._on_refresh_token = on_refresh_token
-        self._lock = threading.Lock()
-        self._token: dict | None = None
-        self.fetches = 0  # how many tokens were obtained; handy for health output and tests
-        self._oauth = OAuth2Client(
-            client_id=client_id,
-            client_secret=client_secret,
-            # Entra documents the secret in the form body; Basic auth works too but is rarer.
-            token_endpoint_auth_method="client_secret_post",  # noqa: S106
-            scope=scope,
-            token_endpoint=token_url,
-            grant_type="refresh_token" if refresh_token else "client_credentials",
-            leeway=leeway,
-            timeout=timeout,
-            transport=transport,
-        )
+    def __init__(self, *, scope: str = DEFAULT_SCOPE, **options) -> None:
+        super().__init__(scope=scope, **options)
 
     @classmethod
     def client_credentials(
@@ -83,70 +60,37 @@ class BCAuth(httpx.Auth):
             **options,
         )
 
-    @property
-    def is_delegated(self) -> bool:
-        return self._refresh_token is not None
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        store: TokenStore | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        delegated: bool | None = None,
+    ) -> BCAuth:
+        """Auth configured by the `bc_*` settings; delegated set-ups (`is_delegated`, or
+        `delegated=True` for the sign-in itself) keep their refresh token in Redis
+        (`token_store`) unless `store` is given."""
+        delegated = is_delegated(settings) if delegated is None else delegated
+        if delegated and store is None:
+            store = token_store(settings)
+        return cls(
+            token_url=settings.bc_token_url.format(tenant=settings.bc_tenant),
+            client_id=settings.bc_client_id,
+            client_secret=settings.bc_client_secret.get_secret_value(),
+            scope=settings.bc_scope,
+            refresh_token=settings.bc_refresh_token.get_secret_value() or None,
+            store=store if delegated else None,
+            timeout=timeout,
+            transport=transport,
+        )
 
-    def access_token(self) -> str:
-        """A valid access token, fetching a new one when none is cached or it nearly expired."""
-        with self._lock:
-            token = self._token
-            if token is None or self._oauth.token.is_expired(leeway=self._oauth.leeway):
-                token = self._fetch()
-            return token["access_token"]
+    def _refused(self, code: str, description: str) -> Exception:
+        if code == "invalid_grant" and self.is_delegated:
+            description += " (sign in again: packetworker bc login)"
+        return AuthError(400, code, description, transient=False)
 
-    def invalidate(self, access_token: str) -> None:
-        """Forget `access_token` (the API refused it); a no-op if it was already replaced."""
-        with self._lock:
-            if self._token is not None and self._token.get("access_token") == access_token:
-                self._token = None
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self.access_token()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            # Tokens can be revoked or expire early (clock skew, policy change): one fresh
-            # token and one more try; a second 401 is a real authorization problem.
-            self.invalidate(token)
-            request.headers["Authorization"] = f"Bearer {self.access_token()}"
-            yield request
-
-    def close(self) -> None:
-        self._oauth.close()
-
-    def _fetch(self) -> dict:
-        try:
-            if self._refresh_token is not None:
-                token = self._oauth.refresh_token(self.token_url, refresh_token=self._refresh_token)
-            else:
-                token = self._oauth.fetch_token(self.token_url, grant_type="client_credentials")
-        except OAuthError as exc:
-            raise AuthError(
-                400, exc.error or "invalid_grant", self._clean(exc.description), transient=False
-            ) from None
-        except httpx.HTTPStatusError as exc:
-            status = exc.response.status_code
-            transient = is_transient(status, None)
-            raise BCError(
-                status, "TokenEndpoint", "token endpoint failed", transient=transient
-            ) from None
-        self.fetches += 1
-        rotated = token.get("refresh_token")
-        if self._refresh_token is not None and rotated and rotated != self._refresh_token:
-            self._refresh_token = rotated
-            self._secrets = (*self._secrets, rotated)
-            if self._on_refresh_token is not None:
-                self._on_refresh_token(rotated)
-        self._token = dict(token)
-        return self._token
-
-    def _clean(self, text: str | None) -> str:
-        text = text or ""
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    def __repr__(self) -> str:  # never show secrets or tokens
-        kind = "refresh_token" if self.is_delegated else "client_credentials"
-        return f"<BCAuth {kind} token_url={self.token_url!r}>"
+    def _failed(self, status: int, transient: bool) -> Exception:
+        return BCError(status, "TokenEndpoint", "token endpoint failed", transient=transient)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import httpx
+import redis
 
 from packetworker.preflight import (
     CheckResult,
@@ -41,23 +42,16 @@ def bc_checks(
     missing = [
         name.upper() for name in ("bc_tenant", "bc_client_id") if not getattr(settings, name)
     ]
-    if not (settings.bc_client_secret.get_secret_value() or settings.bc_refresh_token):
+    if not (
+        settings.bc_client_secret.get_secret_value() or settings.bc_refresh_token.get_secret_value()
+    ):
         missing.append("BC_CLIENT_SECRET")
     if missing:
         needed = settings.target == "bc" or bool(settings.outbound_users)
         row = fail if needed else skip
         yield row(f"{PART} token", f"not configured: set {', '.join(missing)}")
         return
-    refresh = settings.bc_refresh_token.get_secret_value() or None
-    auth = BCAuth(
-        token_url=settings.bc_token_url.format(tenant=settings.bc_tenant),
-        client_id=settings.bc_client_id,
-        client_secret=settings.bc_client_secret.get_secret_value(),
-        scope=settings.bc_scope,
-        refresh_token=refresh,
-        timeout=10.0,
-        transport=transport,
-    )
+    auth = BCAuth.from_settings(settings, transport=transport, timeout=10.0)
     client = BCClient(
         api_url=settings.bc_api_url,
         tenant=settings.bc_tenant,
@@ -75,16 +69,13 @@ def bc_checks(
 def _with_client(settings: Settings, client: BCClient, auth: BCAuth) -> Iterator[CheckResult]:
     rest = ("company", "mapping", "payment journal")
     try:
-        auth.access_token()
-    except (BCError, httpx.HTTPError) as exc:
-        yield fail(
-            f"{PART} token",
-            f"no token from {auth.token_url} ({describe_error(exc)}); "
-            "check BC_TENANT, BC_CLIENT_ID and BC_CLIENT_SECRET",
-        )
+        row = _token_row(auth)
+    except redis.RedisError as exc:
+        row = fail(f"{PART} token", f"cannot read the stored refresh token ({describe_error(exc)})")
+    yield row
+    if row.failed:
         yield from _skipped(rest, "needs a token")
         return
-    yield ok(f"{PART} token", f"token from {auth.token_url}")
 
     try:
         company = client.company_id
@@ -110,6 +101,29 @@ def _with_client(settings: Settings, client: BCClient, auth: BCAuth) -> Iterator
         )
     else:
         yield ok(f"{PART} payment journal", f"{code} exists")
+
+
+def _token_row(auth: BCAuth) -> CheckResult:
+    """A token, and how it is obtained: client credentials, or the stored refresh token (how
+    it was obtained, when it was last refreshed before this check)."""
+    before = auth.stored() if auth.is_delegated else None
+    try:
+        auth.access_token()
+    except (BCError, httpx.HTTPError) as exc:
+        if auth.is_delegated:
+            hint = "sign in with `packetworker bc login` (BC_REDIRECT_URI, BC_CLIENT_ID)"
+        else:
+            hint = "check BC_TENANT, BC_CLIENT_ID and BC_CLIENT_SECRET"
+        return fail(
+            f"{PART} token", f"no token from {auth.token_url} ({describe_error(exc)}); {hint}"
+        )
+    if not auth.is_delegated:
+        return ok(f"{PART} token", f"client credentials: token from {auth.token_url}")
+    history = before.describe() if before is not None else "refresh token from BC_REFRESH_TOKEN"
+    return ok(
+        f"{PART} token",
+        f"authorization code (delegated): token from {auth.token_url}; refresh token {history}",
+    )
 
 
 def _skipped(parts: tuple[str, ...], why: str) -> Iterator[CheckResult]:

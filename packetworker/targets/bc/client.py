@@ -99,15 +99,7 @@ class BCClient:
     @classmethod
     def from_settings(cls, settings, *, transport: httpx.BaseTransport | None = None) -> BCClient:
         """A client configured by `packetworker.settings.Settings` (the `bc_*` fields)."""
-        refresh = settings.bc_refresh_token.get_secret_value() or None
-        auth = BCAuth(
-            token_url=settings.bc_token_url.format(tenant=settings.bc_tenant),
-            client_id=settings.bc_client_id,
-            client_secret=settings.bc_client_secret.get_secret_value(),
-            scope=settings.bc_scope,
-            refresh_token=refresh,
-            transport=transport,
-        )
+        auth = BCAuth.from_settings(settings, transport=transport)
         return cls(
             api_url=settings.bc_api_url,
             tenant=settings.bc_tenant,

@@ -422,13 +422,6 @@ class BCTarget(Target):
             work.outcome = Outcome.FAILED
             work.message = op.duplicate_message or f"{work.label} already exists in BC."
             return
-        try:
-            if op.lookups:
-                op = work.op = resolve_lookups(op, _resolver(client))
-        except (LookupNotFound, _Refused) as exc:
-            work.outcome = Outcome.FAILED
-            work.message = f"{work.label}: {exc}"
-            return
         if op.action == "delete":
             for row in work.existing:
                 work.requests.append(
@@ -438,7 +431,8 @@ class BCTarget(Target):
                 work.outcome, work.message = Outcome.UNCHANGED, "not in Business Central"
             return
         if work.posts_rows:
-            self._plan_rows(work, doubts)
+            if self._resolve(client, work):
+                self._plan_rows(work, doubts)
             return
         if not work.existing and work.posted:
             # Posted documents cannot change: this one is done, whatever the action.
@@ -448,6 +442,9 @@ class BCTarget(Target):
             logger.info("%s: already posted in Business Central as %s", work.label, work.refs[0])
             return
         if not work.existing:
+            if not self._resolve(client, work):
+                return
+            op = work.op
             body = dict(op.body)
             # Deep insert: lines travel inside the header, priced as the mapping says.
             body.update(for_insert(op.children, self.line_prices))
@@ -460,6 +457,9 @@ class BCTarget(Target):
             work.outcome = Outcome.UNCHANGED
             work.refs = [f"{op.entity}({row['id']})"]
             return
+        if not self._resolve(client, work):
+            return
+        op = work.op
         names = op.update_fields if op.update_fields is not None else list(op.body)
         changes = {
             name: op.body[name]
@@ -473,6 +473,20 @@ class BCTarget(Target):
         work.requests.append(
             BatchRequest("PATCH", f"{work.path}({row['id']})", body=changes, etag=_etag(row))
         )
+
+    def _resolve(self, client: BCClient, work: _Work) -> bool:
+        """Turn the operation's look-ups (codes → BC ids) into body values; only done when
+        something is written, so a document BC already holds costs no look-up. False (and
+        the work failed with the mapping's sentence) when one matches nothing."""
+        if not work.op.lookups:
+            return True
+        try:
+            work.op = resolve_lookups(work.op, _resolver(client))
+        except (LookupNotFound, _Refused) as exc:
+            work.outcome = Outcome.FAILED
+            work.message = f"{work.label}: {exc}"
+            return False
+        return True
 
     def _plan_rows(self, work: _Work, doubts: InDoubt) -> None:
         """Post the payment's journal rows that BC does not hold yet (matched by value)."""

@@ -1,6 +1,6 @@
 """OAuth 2.0 client credentials for Dataverse (Microsoft Entra ID).
 
-The token logic is the Business Central client's (`packetworker.targets.bc.auth.BCAuth`,
+The token logic is the shared Entra client's (`packetworker.targets.entra.EntraAuth`:
 Authlib's httpx `OAuth2Client` with an overridable token URL, cached until shortly before
 expiry, renewed once on a 401); only the scope and the error types differ. Dataverse wants
 the scope `<environment URL>/.default`.
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import httpx
 
-from packetworker.targets.bc.auth import BCAuth
-from packetworker.targets.bc.errors import BCError
 from packetworker.targets.dataverse.errors import DataverseAuthError, DataverseError
+from packetworker.targets.entra import DEFAULT_TOKEN_URL, EntraAuth
 
-DEFAULT_TOKEN_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"  # noqa: S105
+__all__ = ["DEFAULT_TOKEN_URL", "DataverseAuth", "default_scope"]
 
 
 def default_scope(environment_url: str) -> str:
@@ -22,7 +21,7 @@ def default_scope(environment_url: str) -> str:
     return environment_url.rstrip("/") + "/.default"
 
 
-class DataverseAuth(BCAuth):
+class DataverseAuth(EntraAuth):
     """Bearer tokens for one Dataverse environment; thread-safe, renewed before expiry."""
 
     def __init__(
@@ -48,21 +47,21 @@ class DataverseAuth(BCAuth):
             transport=transport,
         )
 
-    def _fetch(self) -> dict:
-        try:
-            return super()._fetch()
-        except BCError as exc:
-            kind = DataverseError if exc.transient else DataverseAuthError
-            raise kind(
-                exc.status,
-                exc.code,
-                f"token request failed: {exc.bc_message}",
-                transient=exc.transient,
-            ) from None
-        except httpx.TransportError as exc:
-            raise DataverseError(
-                0, "", f"token endpoint unreachable: {type(exc).__name__}", transient=True
-            ) from None
+    def _refused(self, code: str, description: str) -> Exception:
+        return DataverseAuthError(
+            400, code, f"token request failed: {description}", transient=False
+        )
 
-    def __repr__(self) -> str:  # never show secrets or tokens
-        return f"<DataverseAuth token_url={self.token_url!r}>"
+    def _failed(self, status: int, transient: bool) -> Exception:
+        kind = DataverseError if transient else DataverseAuthError
+        return kind(
+            status,
+            "TokenEndpoint",
+            "token request failed: token endpoint failed",
+            transient=transient,
+        )
+
+    def _unreachable(self, exc: httpx.TransportError) -> Exception:
+        return DataverseError(
+            0, "", f"token endpoint unreachable: {type(exc).__name__}", transient=True
+        )
