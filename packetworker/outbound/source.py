@@ -16,12 +16,21 @@ MODIFIED = "lastModifiedDateTime"
 
 
 def changed_since(mark: str | None) -> str | None:
-    """The OData filter for records changed after `mark` (None: no filter)."""
+    """The OData filter for records changed at or after `mark` (None: no filter).
+
+    `ge`, not `gt`: BC stamps milliseconds, so a record changed in the same millisecond as
+    the last one sent, but committed after the read, would be missed forever. Callers skip
+    what they already sent at that instant (`same_instant`)."""
     if not mark:
         return None
     # BC takes an unquoted DateTimeOffset literal; re-render it so a stored value cannot
     # smuggle other filter syntax into the query.
-    return f"{MODIFIED} gt {_parse(mark).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
+    return f"{MODIFIED} ge {_parse(mark).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
+
+
+def same_instant(a: str | None, b: str | None) -> bool:
+    """Whether two BC timestamps name the same instant (either may be None)."""
+    return bool(a and b) and _parse(a) == _parse(b)
 
 
 def any_of(field: str, values: Iterable[str]) -> str | None:

@@ -35,7 +35,7 @@ from packetworker.sandbox.bc.metadata import edmx
 from packetworker.sandbox.bc.odata import API, json_response
 from packetworker.sandbox.bc.routes import EntityRoutes
 from packetworker.sandbox.bc.store import Store
-from packetworker.sandbox.bc.subscriptions import Subscriptions
+from packetworker.sandbox.bc.subscriptions import RUNTIME_API, Subscriptions
 from packetworker.sandbox.server import ServerThread
 
 
@@ -67,6 +67,8 @@ class BCSandbox:
     page_size = _setting("_routes", "page_size")
     handshake_timeout = _setting("_subs", "handshake_timeout")
     handshake_method = _setting("_subs", "handshake_method")
+    webhook_resources = _setting("_subs", "supported")
+    full_renewal_body = _setting("_subs", "full_renewal_body")
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class BCSandbox:
         rate_limit: tuple[int, float] | None = None,
         handshake_timeout: float = 5.0,
         handshake_method: str = "POST",
+        notification_delay: float = 30.0,
     ) -> None:
         self.tenant = tenant
         self.environment = environment
@@ -102,6 +105,7 @@ class BCSandbox:
             clock=self.clock,
             handshake_method=handshake_method,
             handshake_timeout=handshake_timeout,
+            notification_delay=notification_delay,
         )
         self._late = LateCommits()
         self.requests: list[LoggedRequest] = []
@@ -299,6 +303,14 @@ class BCSandbox:
     def deliveries(self):
         return list(self._subs.notifier.deliveries)
 
+    def flush_notifications(self) -> None:
+        """Send waiting notifications now, as if their delay or retry wait had passed."""
+        self._subs.notifier.flush()
+
+    @property
+    def pending_notifications(self) -> int:
+        return self._subs.notifier.pending
+
     def expire_subscription(self, subscription_id: str) -> None:
         self._subs.expire(subscription_id)
 
@@ -336,6 +348,12 @@ class BCSandbox:
         return self._late.run(lambda: self._api(request))
 
     def _api(self, request: Request) -> Response:
+        runtime = f"/v2.0/{self.tenant}/{self.environment}/{RUNTIME_API}/"
+        if request.path.startswith(runtime):
+            status, headers, payload = self._subs.supported_resources(
+                request.method, request.path[len(runtime) :]
+            )
+            return json_response(status, payload, headers)
         prefix = f"/v2.0/{self.tenant}/{self.environment}/{API}"
         if not request.path.startswith(prefix):
             raise ODataError(404, "BadRequest_NotFound", "No HTTP resource was found.")
