@@ -30,10 +30,30 @@ SUBSCRIPTION_LIFETIME = timedelta(days=3)
 # business-central.md §6.5: the documented webhook-supported v2.0 entities. The live list
 # comes from `webhookSupportedResources`; tests change `supported` to mimic another tenant.
 SUPPORTED_RESOURCES = frozenset(
-    "accounts companyInformation countriesRegions currencies customerPaymentJournals customers "
-    "dimensions employees generalLedgerEntries itemCategories items journals paymentMethods "
-    "paymentTerms purchaseInvoices salesCreditMemos salesInvoices salesOrders salesQuotes "
-    "shipmentMethods unitsOfMeasure vendors".split()
+    {
+        "accounts",
+        "companyInformation",
+        "countriesRegions",
+        "currencies",
+        "customerPaymentJournals",
+        "customers",
+        "dimensions",
+        "employees",
+        "generalLedgerEntries",
+        "itemCategories",
+        "items",
+        "journals",
+        "paymentMethods",
+        "paymentTerms",
+        "purchaseInvoices",
+        "salesCreditMemos",
+        "salesInvoices",
+        "salesOrders",
+        "salesQuotes",
+        "shipmentMethods",
+        "unitsOfMeasure",
+        "vendors",
+    }
 )
 # business-central.md §6.5: the runtime API route that lists them (company-scoped).
 RUNTIME_API = "api/microsoft/runtime/beta"
