@@ -51,7 +51,7 @@ class MasterTable:
     fields: FieldMap
     option: str | None = None
     user_filter: str | None = None
-    key: tuple[str, ...] = ("SystemId",)  # packet fields a `delete` record carries
+    key: tuple[str, ...] = ()  # packet fields a `delete` record carries (none: no deletes)
     stock_field: str | None = None  # the packet field the stock refresh keeps current
 
 
@@ -103,9 +103,11 @@ def parse_mapping(data: Mapping[str, Any]) -> OutboundMapping:
         where = f"master.{name}"
         _only(spec, {"entity_set", "fields", "option", "user_filter", "key", "stock"}, where)
         fields = _fields(spec.get("fields"), where)
-        key = spec.get("key", ["SystemId"])
-        if not isinstance(key, list) or not key or not set(key) <= set(fields.expressions):
+        key = spec.get("key", [])
+        if not isinstance(key, list) or not set(key) <= set(fields.expressions):
             raise MappingError(f"{where}: `key` must list packet fields of the table")
+        if "SystemId" in fields.expressions:
+            key = ["SystemId", *key]
         stock = spec.get("stock")
         if stock is not None and stock not in fields.expressions:
             raise MappingError(f"{where}: `stock` must name a packet field of the table")
@@ -116,7 +118,7 @@ def parse_mapping(data: Mapping[str, Any]) -> OutboundMapping:
                 fields=fields,
                 option=spec.get("option"),
                 user_filter=spec.get("user_filter"),
-                key=tuple(dict.fromkeys(["SystemId", *key])),
+                key=tuple(dict.fromkeys(key)),
                 stock_field=stock,
             )
         )

@@ -81,7 +81,8 @@ class _Progress:
         name = table.table.name
         self.counts[name] = self.counts.get(name, 0) + 1
         keys = {k: record.fields[k] for k in table.key if k in record.fields}
-        self.sent.setdefault(name, {})[entity_id] = json.dumps(keys, ensure_ascii=False)
+        if keys:  # a record the device cannot identify cannot be deleted there either
+            self.sent.setdefault(name, {})[entity_id] = json.dumps(keys, ensure_ascii=False)
         if table.stock_field:
             self.stock[entity_id] = record.fields.get(table.stock_field, "")
         mark = self.marks.get(name)
@@ -221,6 +222,7 @@ class DocumentOutcome:
     user: str | None  # None: the document's salesperson maps to no mobile user
     packet_unique_id: str | None = None
     lines: int = 0
+    modified: str | None = None  # the document's lastModifiedDateTime as read
 
 
 def push_document(
@@ -246,7 +248,7 @@ def push_document(
         # Nobody to send it to is not an error: BC has documents of office sales too.
         log.info("Salesperson %r maps to no mobile user; not pushed.", header.get(doc.user_field))
         ctx.state.count("documents_unrouted")
-        return DocumentOutcome(entity_set, entity_id, None)
+        return DocumentOutcome(entity_set, entity_id, None, modified=header.get(MODIFIED))
     lines = [0]
     with _spool(ctx.spool_dir) as path:
         with path.open("wb") as sink:
@@ -255,7 +257,7 @@ def push_document(
         packet_id, _ = _upload(ctx, user, path)
     ctx.state.count("documents_pushed")
     log.info("Pushed %s %s with %d lines.", doc.table.name, header.get("number"), lines[0])
-    return DocumentOutcome(entity_set, entity_id, user, packet_id, lines[0])
+    return DocumentOutcome(entity_set, entity_id, user, packet_id, lines[0], header.get(MODIFIED))
 
 
 def document_records(

@@ -23,9 +23,13 @@ def changed_since(mark: str | None) -> str | None:
     what they already sent at that instant (`same_instant`)."""
     if not mark:
         return None
-    # BC takes an unquoted DateTimeOffset literal; re-render it so a stored value cannot
-    # smuggle other filter syntax into the query.
-    return f"{MODIFIED} ge {_parse(mark).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
+    return f"{MODIFIED} ge {_literal(mark)}"
+
+
+def _literal(mark: str) -> str:
+    """A BC timestamp as an unquoted DateTimeOffset literal, re-rendered from the parsed
+    value so a stored string cannot smuggle other filter syntax into a query."""
+    return f"{_parse(mark).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
 
 
 def same_instant(a: str | None, b: str | None) -> bool:
@@ -81,6 +85,15 @@ class BCSource:
         """The newest `lastModifiedDateTime` in `entity_set` (None when it is empty)."""
         newest = next(iter(self.client.list(entity_set, orderby=f"{MODIFIED} desc", top=1)), None)
         return newest.get(MODIFIED) if newest else None
+
+    def newest(self, entity_set: str) -> tuple[str | None, set[str]]:
+        """The newest `lastModifiedDateTime` in `entity_set` and the ids changed at exactly
+        that instant ((None, set()) when it is empty): where a poll starts."""
+        mark = self.latest_change(entity_set)
+        if mark is None:
+            return None, set()
+        at_mark = self.client.list(entity_set, filter=f"{MODIFIED} eq {_literal(mark)}")
+        return mark, {str(row["id"]) for row in at_mark}
 
     def get(self, entity_set: str, entity_id: str) -> dict:
         return self.client.get(entity_set, entity_id)

@@ -35,7 +35,9 @@ def portal() -> Iterator[PortalSandbox]:
 
 @pytest.fixture
 def bc_live() -> Iterator[BCSandbox]:
-    with BCSandbox() as sb:  # the real clock: the worker's subscription checks use it
+    # The real clock (the worker's subscription checks use it); notifications wait 1 s, not
+    # BC's 30 s, to keep the test short.
+    with BCSandbox(notification_delay=1.0) as sb:
         seed(sb)
         yield sb
 

@@ -311,6 +311,15 @@ class BCSandbox:
     def pending_notifications(self) -> int:
         return self._subs.notifier.pending
 
+    @property
+    def collection_threshold(self) -> int:
+        """Entities of one subscription in one window above which BC sends a `collection`."""
+        return self._subs.notifier.collection_threshold
+
+    @collection_threshold.setter
+    def collection_threshold(self, value: int) -> None:
+        self._subs.notifier.collection_threshold = value
+
     def expire_subscription(self, subscription_id: str) -> None:
         self._subs.expire(subscription_id)
 
