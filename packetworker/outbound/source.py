@@ -7,7 +7,7 @@ page, so a push never holds more than one BC page in memory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from packetworker.targets.bc import BCClient
@@ -29,7 +29,9 @@ def changed_since(mark: str | None) -> str | None:
 def _literal(mark: str) -> str:
     """A BC timestamp as an unquoted DateTimeOffset literal, re-rendered from the parsed
     value so a stored string cannot smuggle other filter syntax into a query."""
-    return f"{_parse(mark).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
+    # isoformat, not strftime: glibc's %Y does not pad year 1 (the EPOCH mark) to 4 digits.
+    moment = _parse(mark).astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def same_instant(a: str | None, b: str | None) -> bool:

@@ -109,6 +109,9 @@ def _ensure(
         log.warning("Could not keep the subscription: %s", exc)
         ctx.state.count("subscription_failed")
         return SubscriptionOutcome(resource, "failed", detail=str(exc))
+    if resource in ctx.mapping.documents and ctx.state.poll_mark(resource) is None:
+        # Where a catch-up after a future gap starts; notifications move it on.
+        start_polling(ctx, resource)
     # A gap: the subscription was gone, or polling stopped before this webhook existed.
     gap = action == "recreated" or (action == "created" and stored is not None)
     catch_up = gap or bool(stored and stored.catch_up)
