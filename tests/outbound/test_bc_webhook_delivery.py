@@ -4,6 +4,8 @@ other answer (business-central.md §6.4); renewal and supported resources (§6.3
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from packetworker.outbound import Notification, WebhookConfig, ensure_subscriptions
@@ -76,11 +78,10 @@ def test_a_503_is_retried_on_bcs_schedule_and_delivered_once_web_takes_it(
     bc_client.create("items", {"number": "R-1", "displayName": "Retry"})
     bc_clock.advance(30)
     assert [d.status for d in bc.wait_for_deliveries(1)] == [503]
+    assert bc.next_notification_due == bc_clock() + timedelta(seconds=RETRY_DELAYS[0])
 
     web.queue.fail = False
-    bc_clock.advance(RETRY_DELAYS[0] - 1)
-    assert len(bc.deliveries) == 1  # not before the first wait is over
-    bc_clock.advance(1)
+    bc_clock.advance(RETRY_DELAYS[0])
 
     assert [(d.status, d.attempt) for d in bc.wait_for_deliveries(2)] == [(503, 1), (202, 2)]
     assert [m["change_type"] for m in web.queue.wait(1)] == ["created"]
@@ -100,6 +101,7 @@ def test_five_failed_sends_delete_the_subscription_and_the_check_recreates_it_wi
     for attempt, wait in enumerate(RETRY_DELAYS, start=1):
         bc.wait_for_deliveries(attempt)
         assert live_ids(bc_client) == [created.subscription_id]
+        assert bc.next_notification_due == bc_clock() + timedelta(seconds=wait)
         bc_clock.advance(wait)
     deliveries = bc.wait_for_deliveries(5)
 

@@ -312,6 +312,11 @@ class BCSandbox:
         return self._subs.notifier.pending
 
     @property
+    def next_notification_due(self) -> datetime | None:
+        """When the notifier sends (or retries) next, on the emulator clock."""
+        return self._subs.notifier.next_due
+
+    @property
     def collection_threshold(self) -> int:
         """Entities of one subscription in one window above which BC sends a `collection`."""
         return self._subs.notifier.collection_threshold

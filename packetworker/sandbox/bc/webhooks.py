@@ -161,6 +161,12 @@ class Notifier:
         with self._state:
             return sum(len(p.notes) + len(p.collections) for p in self._pending.values())
 
+    @property
+    def next_due(self) -> datetime | None:
+        """When the next send (or retry) is due, on the emulator clock; None: nothing waits."""
+        with self._state:
+            return min((p.due for p in self._pending.values()), default=None)
+
     def wait(self, count: int, timeout: float = 10.0) -> list[Delivery]:
         """Block until at least `count` sends finished; returns them."""
         with self._state:
