@@ -187,6 +187,17 @@ class Settings(BaseSettings):
     outbound_interval: float = Field(
         900.0, description="Seconds between scheduled (incremental) pushes per user."
     )
+    outbound_complete_cron: str = Field(
+        "0 2 * * *",
+        description="Crontab line (UTC) of the complete push per user, which also sends "
+        "deletions found by comparing key sets; empty = none.",
+    )
+    outbound_stock_interval: float = Field(
+        1_800.0,
+        ge=0,
+        description="Seconds between stock refreshes per user (items whose inventory changed; "
+        "BC does not bump lastModifiedDateTime for it); 0 = none.",
+    )
     outbound_item_variants: bool = Field(False, description="Also push item variants.")
     outbound_mapping: Path | None = Field(
         None, description="BC → mobile table mapping (TOML); None = the shipped Field Sales one."
@@ -204,8 +215,9 @@ class Settings(BaseSettings):
         SecretStr(""), description="Shared secret BC echoes in every notification (clientState)."
     )
     webhook_resources: str = Field(
-        "items,salesInvoices,salesShipments",
-        description="BC entity sets to subscribe to; refused ones are polled instead.",
+        "items,customers,salesInvoices,salesShipments",
+        description="BC entity sets to subscribe to; those BC's webhookSupportedResources "
+        "lacks (or refused) are polled instead.",
     )
     outbound_poll_interval: float = Field(
         300.0, description="Seconds between polls of resources BC refuses webhooks for."

@@ -68,6 +68,7 @@ class OutboundContext:
     now: Callable[[], datetime] = utcnow
     validate: bool = True  # schema-check every packet before it is uploaded
     push_claim_ttl: float = 900.0
+    push_lock_ttl: float = 1_800.0  # a push to one user holds its lock at most this long
     source: BCSource = field(init=False)
 
     def __post_init__(self) -> None:

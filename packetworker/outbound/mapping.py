@@ -51,6 +51,8 @@ class MasterTable:
     fields: FieldMap
     option: str | None = None
     user_filter: str | None = None
+    key: tuple[str, ...] = ()  # packet fields a `delete` record carries (none: no deletes)
+    stock_field: str | None = None  # the packet field the stock refresh keeps current
 
 
 @dataclass(frozen=True)
@@ -99,14 +101,25 @@ def parse_mapping(data: Mapping[str, Any]) -> OutboundMapping:
     master = []
     for name, spec in data.get("master", {}).items():
         where = f"master.{name}"
-        _only(spec, {"entity_set", "fields", "option", "user_filter"}, where)
+        _only(spec, {"entity_set", "fields", "option", "user_filter", "key", "stock"}, where)
+        fields = _fields(spec.get("fields"), where)
+        key = spec.get("key", [])
+        if not isinstance(key, list) or not set(key) <= set(fields.expressions):
+            raise MappingError(f"{where}: `key` must list packet fields of the table")
+        if "SystemId" in fields.expressions:
+            key = ["SystemId", *key]
+        stock = spec.get("stock")
+        if stock is not None and stock not in fields.expressions:
+            raise MappingError(f"{where}: `stock` must name a packet field of the table")
         master.append(
             MasterTable(
                 table=Table(name),
                 entity_set=_required(spec, "entity_set", where),
-                fields=_fields(spec.get("fields"), where),
+                fields=fields,
                 option=spec.get("option"),
                 user_filter=spec.get("user_filter"),
+                key=tuple(dict.fromkeys(key)),
+                stock_field=stock,
             )
         )
     documents = {}

@@ -3,13 +3,17 @@
 A notification carries no data, only a pointer (docs/business-central.md §6.4):
 - a master-data resource (items, customers, ...) queues one incremental push per configured
   user; a burst of notifications queues one push per user, not one per notification;
+- a master record `deleted` becomes a pending `delete` record for every user who holds it
+  (sent index), carried by that incremental push;
 - a document (sales shipment, sales invoice) created or updated is read with its lines and
-  pushed to the user its salesperson maps to;
+  pushed to the user its salesperson maps to; the resource's poll mark follows it, so a
+  catch-up poll after a subscription gap starts where notifications left off;
 - `collection` (more than 1,000 changes at once) re-reads by `lastModifiedDateTime`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -19,8 +23,9 @@ from typing import Any
 from packetworker.logs import bind
 from packetworker.outbound.context import OutboundContext
 from packetworker.outbound.push import DocumentOutcome, Mode, push_document
-from packetworker.outbound.source import MODIFIED, later
-from packetworker.outbound.subscriptions import EPOCH
+from packetworker.outbound.source import MODIFIED, later, same_instant
+from packetworker.outbound.state import SubscriptionRecord
+from packetworker.outbound.subscriptions import SubscriptionOutcome, start_polling
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +102,76 @@ def handle_notification(
         if note.change_type == "deleted":
             return Handled("ignored", detail="deleted document")
         outcome = push_document(ctx, note.entity_set, note.entity_id)
+        advance_poll_mark(ctx, note.entity_set, note.entity_id, outcome.modified)
         return Handled("document_pushed", documents=[outcome])
     if note.entity_set in ctx.mapping.master_entity_sets():
-        queued = [u for u in ctx.users if ctx.state.claim_push(u, ttl=ctx.push_claim_ttl)]
-        for user in queued:
-            enqueue_push(user, "incremental")
+        if note.change_type == "deleted" and note.entity_id:
+            note_deletion(ctx, note.entity_set, note.entity_id)
+        queued = queue_pushes(ctx, enqueue_push)
         log.info("Queued incremental pushes for %s.", queued or "nobody (already queued)")
         return Handled("pushes_queued", users=queued)
     log.info("No outbound mapping for this resource; ignored.")
     return Handled("ignored", detail="unmapped resource")
+
+
+def queue_pushes(ctx: OutboundContext, enqueue_push: Callable[[str, Mode], None]) -> list[str]:
+    """Queue an incremental push per user, unless one is already queued for them."""
+    queued = [u for u in ctx.users if ctx.state.claim_push(u, ttl=ctx.push_claim_ttl)]
+    for user in queued:
+        enqueue_push(user, "incremental")
+    return queued
+
+
+def note_deletion(ctx: OutboundContext, entity_set: str, entity_id: str) -> list[str]:
+    """A master record BC deleted: a pending `delete` for every user holding it, in every
+    packet table read from `entity_set`. Returns the users concerned."""
+    users = set()
+    for table in ctx.mapping.master_tables(options=ctx.options):
+        if table.entity_set != entity_set:
+            continue
+        name = table.table.name
+        for user in ctx.users:
+            keys = ctx.state.sent_key(user, name, entity_id)
+            if keys is not None:
+                ctx.state.add_deletions(user, name, {entity_id: keys})
+                users.add(user)
+    bind(logger, entity_set=entity_set).info("Deletion pending for %s.", sorted(users) or "nobody")
+    return sorted(users)
+
+
+def advance_poll_mark(
+    ctx: OutboundContext, resource: str, entity_id: str, modified: str | None
+) -> None:
+    """Move `resource`'s poll mark to a document just pushed (never backwards)."""
+    if not modified:
+        return
+    mark = ctx.state.poll_mark(resource)
+    if same_instant(mark, modified):
+        ctx.state.set_poll_ids(resource, ctx.state.poll_ids(resource) | {entity_id})
+    elif later(mark, modified) == modified:
+        ctx.state.set_poll_mark(resource, modified)
+        ctx.state.set_poll_ids(resource, {entity_id})
+
+
+def backfill(
+    ctx: OutboundContext,
+    outcomes: list[SubscriptionOutcome],
+    *,
+    enqueue_push: Callable[[str, Mode], None],
+    enqueue_poll: Callable[[str], None],
+) -> list[str]:
+    """After a subscription gap, catch up before notifications are trusted again: documents
+    are polled from their mark, master data is pushed incrementally from the watermarks.
+    Returns the resources caught up."""
+    gaps = [o.resource for o in outcomes if o.catch_up]
+    for resource in gaps:
+        bind(logger, resource=resource).warning("Subscription gap; catching up by polling.")
+        ctx.state.count("subscription_catch_up")
+        if resource in ctx.mapping.documents:
+            enqueue_poll(resource)
+        elif resource in ctx.mapping.master_entity_sets():
+            queue_pushes(ctx, enqueue_push)
+    return gaps
 
 
 def poll_changes(
@@ -113,24 +179,39 @@ def poll_changes(
 ) -> list[DocumentOutcome]:
     """Push documents of `resource` changed since its poll mark, oldest first.
 
-    Runs only while the resource is in polling mode (BC refused its webhook), unless `force`
-    (a `collection` notification). Without a mark yet, it only records where to start.
+    Runs while the resource is polled (BC has no webhook for it), while it catches up after a
+    subscription gap (then clears the flag), or when `force`d (a `collection` notification).
+    Without a mark yet, it only records where to start. The mark is inclusive (`ge`);
+    documents already pushed at exactly that instant are skipped.
     """
     if resource not in ctx.mapping.documents:
         raise ValueError(f"{resource!r} is not a document resource; it cannot be polled")
     record = ctx.state.subscription(resource)
-    if not force and (record is None or record.mode != "polling"):
+    catching_up = record is not None and bool(record.catch_up)
+    if not force and not catching_up and (record is None or record.mode != "polling"):
         return []
     mark = ctx.state.poll_mark(resource)
     if mark is None:
-        ctx.state.set_poll_mark(resource, ctx.source.latest_change(resource) or EPOCH)
+        start_polling(ctx, resource)
+        _caught_up(ctx, record)
         return []
+    done = ctx.state.poll_ids(resource)
     outcomes = []
     for entity in ctx.source.changed(resource, since=mark):
+        modified = entity.get(MODIFIED)
+        if entity["id"] in done and same_instant(modified, mark):
+            continue
         outcomes.append(push_document(ctx, resource, entity["id"], header=entity))
         # Advanced per document: a failure later in the run repeats only what is left.
-        mark = later(mark, entity.get(MODIFIED)) or mark
-        ctx.state.set_poll_mark(resource, mark)
+        advance_poll_mark(ctx, resource, entity["id"], modified)
+    _caught_up(ctx, record)
     if outcomes:
         bind(logger, resource=resource).info("Polled %d changed documents.", len(outcomes))
     return outcomes
+
+
+def _caught_up(ctx: OutboundContext, record: SubscriptionRecord | None) -> None:
+    if record is not None and record.catch_up:
+        current = ctx.state.subscription(record.resource)
+        if current is not None and current.subscription_id == record.subscription_id:
+            ctx.state.put_subscription(dataclasses.replace(current, catch_up=""))

@@ -4,11 +4,14 @@ A packet is streamed from BC pages through the incremental writer into a spool f
 against the packet schema, and uploaded with `PortalClient.push` (the two-step presigned
 upload). Watermarks move only after the upload succeeded: a failed push leaves them where
 they were, so the next run sends the same changes again (the device upserts; nothing is lost).
+The same goes for the sent index (what each user holds, for `delete` records) and the stock
+last sent.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -21,17 +24,28 @@ from typing import Literal
 from packetworker.logs import bind
 from packetworker.outbound.context import OutboundContext
 from packetworker.outbound.mapping import DocumentMap, MasterTable, to_record
-from packetworker.outbound.source import MODIFIED, any_of, both, changed_since, later
+from packetworker.outbound.source import (
+    MODIFIED,
+    any_of,
+    both,
+    changed_since,
+    later,
+    same_instant,
+)
 from packetworker.packets import PacketHeader, Record, Status, Table, validate_packet, write_packet
 
 logger = logging.getLogger(__name__)
 
-Mode = Literal["complete", "incremental"]
-MODES: tuple[Mode, ...] = ("complete", "incremental")
+Mode = Literal["complete", "incremental", "stock"]
+MODES: tuple[Mode, ...] = ("complete", "incremental", "stock")
 
 
 class InvalidOutboundPacket(ValueError):
     """A packet we built does not pass the schema; it is not uploaded."""
+
+
+class PushBusy(Exception):
+    """Another push to the same user is running; this one is retried later."""
 
 
 @dataclass
@@ -42,6 +56,7 @@ class PushOutcome:
     mode: Mode
     packet_unique_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
     watermarks: dict[str, str] = field(default_factory=dict)
     size: int = 0
 
@@ -52,10 +67,29 @@ class PushOutcome:
 
 @dataclass
 class _Progress:
-    """Filled in while the record stream is consumed by the writer."""
+    """Filled in while the record stream is consumed by the writer; saved after the upload."""
 
     counts: dict[str, int] = field(default_factory=dict)
     marks: dict[str, str] = field(default_factory=dict)
+    mark_ids: dict[str, set[str]] = field(default_factory=dict)
+    sent: dict[str, dict[str, str]] = field(default_factory=dict)
+    deleted: dict[str, dict[str, str]] = field(default_factory=dict)
+    cleared: dict[str, set[str]] = field(default_factory=dict)
+    stock: dict[str, str] = field(default_factory=dict)
+
+    def add(self, table: MasterTable, entity_id: str, record: Record, modified: str | None):
+        name = table.table.name
+        self.counts[name] = self.counts.get(name, 0) + 1
+        keys = {k: record.fields[k] for k in table.key if k in record.fields}
+        if keys:  # a record the device cannot identify cannot be deleted there either
+            self.sent.setdefault(name, {})[entity_id] = json.dumps(keys, ensure_ascii=False)
+        if table.stock_field:
+            self.stock[entity_id] = record.fields.get(table.stock_field, "")
+        mark = self.marks.get(name)
+        if modified and not same_instant(mark, modified) and later(mark, modified) == modified:
+            self.marks[name], self.mark_ids[name] = modified, {entity_id}
+        elif modified and same_instant(mark, modified):
+            self.mark_ids.setdefault(name, set()).add(entity_id)
 
 
 def master_records(
@@ -63,32 +97,77 @@ def master_records(
 ) -> Iterator[Record | Table]:
     """The user's master-data records, table by table, lazily.
 
-    Complete: every record, and every table announced even when empty. Incremental: only
-    records changed after the user's watermark of that table; a table without a watermark
-    (never pushed to this user) is sent whole.
+    - complete: every record, every table announced even when empty, and a `delete` record
+      for each record the user holds (sent index) that BC no longer lists for them;
+    - incremental: records changed at or after the user's watermark of each table, minus
+      those already sent at that instant, then the deletions notified since the last push;
+      a table without a watermark (never pushed to this user) is sent whole;
+    - stock: the records of tables with a `stock` field whose value differs from what the
+      user last got (BC does not bump lastModifiedDateTime when inventory changes).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     marks = ctx.state.watermarks(user) if mode == "incremental" else {}
+    marks_ids = ctx.state.watermark_ids(user) if mode == "incremental" else {}
     codes = ctx.salesperson_codes(user)
     company = {"_company": ctx.source.company}
     for table in ctx.mapping.master_tables(options=ctx.options):
+        name = table.table.name
+        if mode == "stock" and table.stock_field is None:
+            continue
         if mode == "complete":
             yield table.table
-        query = both(changed_since(marks.get(table.table.name)), _user_filter(table, codes))
+        mark = marks.get(name)
+        skip = marks_ids.get(name, set()) if mark else set()
+        if mark:
+            progress.marks[name], progress.mark_ids[name] = mark, set(skip)
+        last_stock = ctx.state.stock(user) if mode == "stock" else {}
+        held = ctx.state.sent(user, name) if mode == "complete" else {}
+        seen: set[str] = set()
+        query = both(changed_since(mark), _user_filter(table, codes))
         for entity in ctx.source.rows(table.entity_set, filter=query):
-            progress.counts[table.table.name] = progress.counts.get(table.table.name, 0) + 1
-            mark = later(progress.marks.get(table.table.name), entity.get(MODIFIED))
-            if mark:
-                progress.marks[table.table.name] = mark
-            yield to_record(table.table, table.fields, entity, extra=company)
+            entity_id = str(entity.get("id", ""))
+            modified = entity.get(MODIFIED)
+            if entity_id in skip and same_instant(modified, mark):
+                continue  # sent at exactly the watermark by the previous push
+            record = to_record(table.table, table.fields, entity, extra=company)
+            if mode == "stock" and last_stock.get(entity_id) == record.fields.get(
+                table.stock_field or "", ""
+            ):
+                continue
+            seen.add(entity_id)
+            progress.add(table, entity_id, record, None if mode == "stock" else modified)
+            yield record
+        if mode == "complete":
+            gone = {k: v for k, v in held.items() if k not in seen}
+            progress.cleared[name] = set(ctx.state.deletions(user, name))
+        elif mode == "incremental":
+            gone = ctx.state.deletions(user, name)
+        else:
+            gone = {}
+        for entity_id, keys in gone.items():
+            progress.deleted.setdefault(name, {})[entity_id] = keys
+            yield Record(table=table.table, status=Status.DELETE, fields=json.loads(keys))
 
 
 def push_user(ctx: OutboundContext, user: str, *, mode: Mode = "incremental") -> PushOutcome:
-    """Build `user`'s master-data packet and push it; advance watermarks on success.
+    """Build `user`'s master-data packet and push it; advance watermarks, the sent index
+    and the stock on success. One push per user at a time (`PushBusy` otherwise).
 
-    An incremental push with no changed record uploads nothing.
+    An incremental or stock push with nothing to send uploads nothing.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    token = ctx.state.lock_push(user, ttl=ctx.push_lock_ttl)
+    if token is None:
+        raise PushBusy(f"another push to {user!r} is running")
+    try:
+        return _push_user(ctx, user, mode)
+    finally:
+        ctx.state.unlock_push(user, token)
+
+
+def _push_user(ctx: OutboundContext, user: str, mode: Mode) -> PushOutcome:
     log = bind(logger, user=user, mode=mode)
     # From here on a change needs a new push: a webhook arriving mid-read queues another.
     ctx.state.release_push(user)
@@ -99,22 +178,41 @@ def push_user(ctx: OutboundContext, user: str, *, mode: Mode = "incremental") ->
             records = master_records(ctx, user, mode=mode, progress=progress)
             write_packet(sink, PacketHeader(user), records)
         outcome.counts = dict(progress.counts)
-        if mode == "incremental" and not outcome.records:
+        outcome.deleted = {t: len(ids) for t, ids in progress.deleted.items() if ids}
+        if mode != "complete" and not outcome.records and not outcome.deleted:
             log.info("Nothing changed since the last push; nothing sent.")
             return outcome
         outcome.packet_unique_id, outcome.size = _upload(ctx, user, path)
-    ctx.state.set_watermarks(user, progress.marks)
+    _save(ctx, user, progress)
     outcome.watermarks = dict(progress.marks)
     ctx.state.count(f"push_{mode}")
     ctx.state.count("records_pushed", outcome.records)
+    if outcome.deleted:
+        ctx.state.count("records_deleted", sum(outcome.deleted.values()))
     log.info(
-        "Pushed %d records (%d bytes) as %s.",
+        "Pushed %d records and %d deletions (%d bytes) as %s.",
         outcome.records,
+        sum(outcome.deleted.values()),
         outcome.size,
         outcome.packet_unique_id,
         extra={"counts": outcome.counts},
     )
     return outcome
+
+
+def _save(ctx: OutboundContext, user: str, progress: _Progress) -> None:
+    """What the device now holds: only called once the upload succeeded."""
+    state = ctx.state
+    state.set_watermarks(user, progress.marks)
+    state.set_watermark_ids(user, progress.mark_ids)
+    for name, keys in progress.sent.items():
+        state.record_sent(user, name, keys)
+    for name, keys in progress.deleted.items():
+        state.forget_sent(user, name, keys)
+        state.clear_deletions(user, name, keys)
+    for name, ids in progress.cleared.items():
+        state.clear_deletions(user, name, ids)
+    state.record_stock(user, progress.stock)
 
 
 @dataclass(frozen=True)
@@ -124,6 +222,7 @@ class DocumentOutcome:
     user: str | None  # None: the document's salesperson maps to no mobile user
     packet_unique_id: str | None = None
     lines: int = 0
+    modified: str | None = None  # the document's lastModifiedDateTime as read
 
 
 def push_document(
@@ -149,7 +248,7 @@ def push_document(
         # Nobody to send it to is not an error: BC has documents of office sales too.
         log.info("Salesperson %r maps to no mobile user; not pushed.", header.get(doc.user_field))
         ctx.state.count("documents_unrouted")
-        return DocumentOutcome(entity_set, entity_id, None)
+        return DocumentOutcome(entity_set, entity_id, None, modified=header.get(MODIFIED))
     lines = [0]
     with _spool(ctx.spool_dir) as path:
         with path.open("wb") as sink:
@@ -158,7 +257,7 @@ def push_document(
         packet_id, _ = _upload(ctx, user, path)
     ctx.state.count("documents_pushed")
     log.info("Pushed %s %s with %d lines.", doc.table.name, header.get("number"), lines[0])
-    return DocumentOutcome(entity_set, entity_id, user, packet_id, lines[0])
+    return DocumentOutcome(entity_set, entity_id, user, packet_id, lines[0], header.get(MODIFIED))
 
 
 def document_records(

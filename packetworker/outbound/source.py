@@ -7,7 +7,7 @@ page, so a push never holds more than one BC page in memory.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from packetworker.targets.bc import BCClient
@@ -16,12 +16,27 @@ MODIFIED = "lastModifiedDateTime"
 
 
 def changed_since(mark: str | None) -> str | None:
-    """The OData filter for records changed after `mark` (None: no filter)."""
+    """The OData filter for records changed at or after `mark` (None: no filter).
+
+    `ge`, not `gt`: BC stamps milliseconds, so a record changed in the same millisecond as
+    the last one sent, but committed after the read, would be missed forever. Callers skip
+    what they already sent at that instant (`same_instant`)."""
     if not mark:
         return None
-    # BC takes an unquoted DateTimeOffset literal; re-render it so a stored value cannot
-    # smuggle other filter syntax into the query.
-    return f"{MODIFIED} gt {_parse(mark).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
+    return f"{MODIFIED} ge {_literal(mark)}"
+
+
+def _literal(mark: str) -> str:
+    """A BC timestamp as an unquoted DateTimeOffset literal, re-rendered from the parsed
+    value so a stored string cannot smuggle other filter syntax into a query."""
+    # isoformat, not strftime: glibc's %Y does not pad year 1 (the EPOCH mark) to 4 digits.
+    moment = _parse(mark).astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+def same_instant(a: str | None, b: str | None) -> bool:
+    """Whether two BC timestamps name the same instant (either may be None)."""
+    return bool(a and b) and _parse(a) == _parse(b)
 
 
 def any_of(field: str, values: Iterable[str]) -> str | None:
@@ -72,6 +87,15 @@ class BCSource:
         """The newest `lastModifiedDateTime` in `entity_set` (None when it is empty)."""
         newest = next(iter(self.client.list(entity_set, orderby=f"{MODIFIED} desc", top=1)), None)
         return newest.get(MODIFIED) if newest else None
+
+    def newest(self, entity_set: str) -> tuple[str | None, set[str]]:
+        """The newest `lastModifiedDateTime` in `entity_set` and the ids changed at exactly
+        that instant ((None, set()) when it is empty): where a poll starts."""
+        mark = self.latest_change(entity_set)
+        if mark is None:
+            return None, set()
+        at_mark = self.client.list(entity_set, filter=f"{MODIFIED} eq {_literal(mark)}")
+        return mark, {str(row["id"]) for row in at_mark}
 
     def get(self, entity_set: str, entity_id: str) -> dict:
         return self.client.get(entity_set, entity_id)

@@ -1,13 +1,22 @@
 """The webhook subscription manager: one BC subscription per configured resource, kept alive.
 
 Each run (the clock sends one every `webhook_check_interval`):
+- BC is asked which resources take webhooks (`webhookSupportedResources`, business-central.md
+  §6.5); a configured resource it lacks is polled instead, without trying to subscribe. When
+  the tenant cannot answer that, every resource is tried and a refusal means polling;
 - a resource without a live subscription gets one (BC handshakes with the `web` process
   first); one BC deleted or let expire is recreated the same way;
-- a subscription with less than `renew_before` left is renewed (PATCH with If-Match: its
-  etag), which extends it by three days and handshakes again; a 404 on renewal recreates it;
-- a resource BC refuses (400 on create, e.g. salesShipments) is switched to polling by
-  `lastModifiedDateTime`, starting from the newest change BC has now. The next run tries the
-  webhook again (a failed handshake is a 400 too), and polling stops once one is accepted.
+- a subscription with less than `renew_before` left is renewed: a PATCH with If-Match (its
+  etag) and the body Microsoft's example sends (notificationUrl, resource, clientState), which
+  extends it by three days and handshakes again; a 404 on renewal recreates it;
+- a resource BC refuses (400 on create) is switched to polling by `lastModifiedDateTime`,
+  starting from the newest change BC has now. The next run tries the webhook again (a failed
+  handshake is a 400 too), and polling stops once one is accepted.
+
+A recreated subscription, or a webhook replacing polling, leaves a gap: changes made while no
+subscription existed were never notified. Its outcome says `catch_up`, and a document
+resource is marked so that its poll runs from the last mark before notifications are trusted
+again (`notifications.backfill` queues that poll, or incremental pushes for master data).
 
 BC may deliver a notification to a subscription that was deleted and recreated meanwhile;
 notifications are handled by resource, not by subscription id, so nothing is lost.
@@ -37,20 +46,38 @@ class SubscriptionOutcome:
     subscription_id: str = ""
     expires: str = ""
     detail: str = ""
+    catch_up: bool = False  # changes may have gone un-notified: backfill by polling
 
 
 def ensure_subscriptions(ctx: OutboundContext) -> list[SubscriptionOutcome]:
     """Create, renew or recreate the subscription of every configured resource."""
     if not ctx.webhook.url:
         raise ValueError("WEBHOOK_URL is not set: BC has nowhere to send notifications")
+    supported = supported_resources(ctx)
     live = {s["subscriptionId"]: s for s in ctx.bc.list_subscriptions()}
-    return [_ensure(ctx, resource, live) for resource in ctx.webhook.resources]
+    return [_ensure(ctx, resource, live, supported) for resource in ctx.webhook.resources]
 
 
-def _ensure(ctx: OutboundContext, resource: str, live: dict[str, dict]) -> SubscriptionOutcome:
+def supported_resources(ctx: OutboundContext) -> set[str] | None:
+    """The entity sets BC sends webhooks for, or None when the tenant cannot say (e.g. an
+    on-premises server without the runtime API): then a refused create decides."""
+    try:
+        return ctx.bc.webhook_supported_resources()
+    except BCError as exc:
+        if exc.transient:
+            raise
+        logger.warning("BC does not list its webhook-supported resources (%s).", exc)
+        return None
+
+
+def _ensure(
+    ctx: OutboundContext, resource: str, live: dict[str, dict], supported: set[str] | None
+) -> SubscriptionOutcome:
     log = bind(logger, resource=resource)
     stored = ctx.state.subscription(resource)
     had_webhook = stored is not None and stored.mode == "webhook"
+    if supported is not None and resource not in supported:
+        return _fall_back_to_polling(ctx, resource, "not in BC's webhookSupportedResources")
     current = live.get(stored.subscription_id) if had_webhook else None
     try:
         if current is None:
@@ -68,30 +95,41 @@ def _ensure(ctx: OutboundContext, resource: str, live: dict[str, dict]) -> Subsc
             except BCError as exc:
                 if exc.status != 400:
                     raise
-                # Refused (e.g. salesShipments), or the handshake failed: either way polling
-                # keeps documents flowing, and the next run tries the webhook again.
-                return _fall_back_to_polling(ctx, resource, exc)
+                # Refused, or the handshake failed: either way polling keeps documents
+                # flowing, and the next run tries the webhook again.
+                return _fall_back_to_polling(ctx, resource, exc.bc_message or str(exc))
         elif _left(ctx, current) < timedelta(seconds=ctx.webhook.renew_before):
             action = "renewed"
-            current = _renew(ctx, current)
+            current, recreated = _renew(ctx, current)
+            if recreated:
+                action = "recreated"
         else:
             action = "kept"
     except BCError as exc:
         log.warning("Could not keep the subscription: %s", exc)
         ctx.state.count("subscription_failed")
         return SubscriptionOutcome(resource, "failed", detail=str(exc))
+    if resource in ctx.mapping.documents and ctx.state.poll_mark(resource) is None:
+        # Where a catch-up after a future gap starts; notifications move it on.
+        start_polling(ctx, resource)
+    # A gap: the subscription was gone, or polling stopped before this webhook existed.
+    gap = action == "recreated" or (action == "created" and stored is not None)
+    catch_up = gap or bool(stored and stored.catch_up)
     record = SubscriptionRecord(
         resource=resource,
         mode="webhook",
         subscription_id=current["subscriptionId"],
         etag=current.get("@odata.etag", ""),
         expires=current.get("expirationDateTime", ""),
+        catch_up="1" if catch_up and resource in ctx.mapping.documents else "",
     )
     ctx.state.put_subscription(record)
     if action != "kept":
         ctx.state.count(f"subscription_{action}")
         log.info("Subscription %s %s until %s.", record.subscription_id, action, record.expires)
-    return SubscriptionOutcome(resource, action, record.subscription_id, record.expires)
+    return SubscriptionOutcome(
+        resource, action, record.subscription_id, record.expires, catch_up=catch_up
+    )
 
 
 def _adopt(ctx: OutboundContext, resource: str, live: dict[str, dict]) -> dict | None:
@@ -107,16 +145,18 @@ def _adopt(ctx: OutboundContext, resource: str, live: dict[str, dict]) -> dict |
     return None
 
 
-def _renew(ctx: OutboundContext, current: dict) -> dict:
+def _renew(ctx: OutboundContext, current: dict) -> tuple[dict, bool]:
+    """The renewed subscription, and whether it had to be created anew."""
     try:
-        return ctx.bc.renew_subscription(current["subscriptionId"], current["@odata.etag"])
+        return ctx.bc.renew_subscription(current, client_state=ctx.webhook.client_state), False
     except NotFound:
         # Expired or deleted between the list and the PATCH: make a new one.
-        return ctx.bc.create_subscription(
+        created = ctx.bc.create_subscription(
             notification_url=current["notificationUrl"],
             resource=current["resource"],
             client_state=ctx.webhook.client_state or None,
         )
+        return created, True
 
 
 def _left(ctx: OutboundContext, sub: dict) -> timedelta:
@@ -124,17 +164,25 @@ def _left(ctx: OutboundContext, sub: dict) -> timedelta:
     return expires - ctx.now()
 
 
-def _fall_back_to_polling(ctx: OutboundContext, resource: str, exc: BCError) -> SubscriptionOutcome:
-    detail = exc.bc_message or str(exc)
+def _fall_back_to_polling(ctx: OutboundContext, resource: str, detail: str) -> SubscriptionOutcome:
+    """Poll `resource`: documents by their poll mark, master data by the scheduled
+    incremental pushes (which read every master table by watermark anyway)."""
     bind(logger, resource=resource).warning(
-        "BC refuses webhooks for this resource (%s); polling it by lastModifiedDateTime.", detail
+        "No webhook for this resource (%s); polling it by lastModifiedDateTime.", detail
     )
-    if ctx.state.poll_mark(resource) is None:
-        # Start from what exists now: older documents are not news to anyone.
-        ctx.state.set_poll_mark(resource, ctx.source.latest_change(resource) or EPOCH)
+    if resource in ctx.mapping.documents and ctx.state.poll_mark(resource) is None:
+        start_polling(ctx, resource)
     ctx.state.put_subscription(SubscriptionRecord(resource, "polling", detail=detail))
     ctx.state.count("subscription_polling")
     return SubscriptionOutcome(resource, "polling", detail=detail)
 
 
 EPOCH = "0001-01-01T00:00:00.000Z"
+
+
+def start_polling(ctx: OutboundContext, resource: str) -> None:
+    """Start `resource`'s poll mark at what exists now (with the ids changed at that very
+    instant): older documents are not news to anyone."""
+    mark, ids = ctx.source.newest(resource)
+    ctx.state.set_poll_mark(resource, mark or EPOCH)
+    ctx.state.set_poll_ids(resource, ids)

@@ -1,5 +1,7 @@
 """The `clock` process: enqueues a `poll` per app area every `dm_poll_interval` seconds, and
-the outbound jobs (pushes every `outbound_interval`, webhook renewals, fallback polls).
+the outbound jobs per user (incremental pushes every `outbound_interval`, a complete push on
+`outbound_complete_cron`, a stock refresh every `outbound_stock_interval`), webhook renewals
+and fallback polls.
 
 Dramatiq has no scheduler; its docs recommend APScheduler in a separate process that only
 enqueues. Run exactly one clock: two would double the polls (harmless thanks to the poll lock,
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from packetworker.logs import bind, setup_logging
@@ -67,11 +70,23 @@ def send_outbound(what: str, send: Callable[..., None], *args: str) -> bool:
     return True
 
 
+def complete_trigger(settings: Settings) -> CronTrigger | None:
+    """The complete-push schedule (UTC), None when `outbound_complete_cron` is empty."""
+    text = settings.outbound_complete_cron.strip()
+    if not text:
+        return None
+    try:
+        return CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"OUTBOUND_COMPLETE_CRON {text!r} is not a crontab line: {exc}") from None
+
+
 def add_outbound_jobs(
     scheduler: BlockingScheduler, settings: Settings, sends: OutboundSends
 ) -> None:
-    """Incremental pushes per outbound user, subscription checks when a webhook URL is set,
-    and fallback polls of document resources (no-ops while their webhook works)."""
+    """Per outbound user: incremental pushes, a scheduled complete push and a stock refresh;
+    subscription checks when a webhook URL is set, and fallback polls of document resources
+    (no-ops while their webhook works and has no gap to catch up)."""
     from packetworker.outbound.context import split_list
     from packetworker.outbound.mapping import load_mapping
 
@@ -87,9 +102,30 @@ def add_outbound_jobs(
             next_run_time=datetime.now(UTC),
         )
 
+    nightly = complete_trigger(settings)
     for user in split_list(settings.outbound_users):
         # Incremental: the first push to a user (no watermark yet) is complete by itself.
         every(settings.outbound_interval, f"push:{user}", "push", sends.push, user, "incremental")
+        if nightly is not None:
+            # Complete: everything again, and deletions found by comparing key sets.
+            scheduler.add_job(
+                send_outbound,
+                nightly,
+                args=("complete push", sends.push, user, "complete"),
+                id=f"push-complete:{user}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,
+            )
+        if settings.outbound_stock_interval > 0:
+            every(
+                settings.outbound_stock_interval,
+                f"push-stock:{user}",
+                "stock refresh",
+                sends.push,
+                user,
+                "stock",
+            )
     if settings.webhook_url:
         every(settings.webhook_check_interval, "webhooks:renew", "renewal", sends.renew)
         documents = load_mapping(settings.outbound_mapping).documents

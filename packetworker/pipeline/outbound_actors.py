@@ -1,9 +1,11 @@
 """Outbound actors (BC → mobile). Thin: each calls a plain function of `packetworker.outbound`.
 
-- `push_user(user, mode)` builds and pushes one user's master-data packet.
+- `push_user(user, mode)` builds and pushes one user's master-data packet (complete,
+  incremental or stock); a push already running for that user makes it retry later.
 - `handle_notification(message)` acts on one BC webhook notification (queued by `web`).
-- `renew_subscriptions()` creates, renews and recreates the webhook subscriptions.
-- `poll_changes(resource)` polls a resource BC refused webhooks for.
+- `renew_subscriptions()` creates, renews and recreates the webhook subscriptions, and
+  queues the catch-up after a subscription gap.
+- `poll_changes(resource)` polls a resource BC has no webhook for, or one catching up.
 
 Outbound work has its own queue, so a large push never delays inbound packets.
 """
@@ -22,8 +24,9 @@ from packetworker.outbound import OutboundContext, ensure_subscriptions
 from packetworker.outbound import handle_notification as handle
 from packetworker.outbound import poll_changes as poll
 from packetworker.outbound import push_user as push
-from packetworker.outbound.notifications import Notification
-from packetworker.pipeline.broker import make_retry_when, setup_broker
+from packetworker.outbound.notifications import Notification, backfill
+from packetworker.outbound.push import PushBusy
+from packetworker.pipeline.broker import retryable, setup_broker
 from packetworker.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,10 @@ def get_outbound_context() -> OutboundContext:
     return _holder.get()
 
 
-_retry = make_retry_when(settings.process_max_retries)
+def _retry(retries: int, exception: BaseException) -> bool:
+    """Transient errors, and a push that found another push to the same user running."""
+    transient = retryable(exception) or isinstance(exception, PushBusy)
+    return retries < settings.process_max_retries and transient
 
 
 @dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=_retry, max_age=86_400_000)
@@ -85,14 +91,18 @@ def handle_notification(message: dict[str, Any]) -> None:
 
 @dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=lambda retries, exc: False)
 def renew_subscriptions() -> None:
-    """Keep every webhook subscription alive; the clock sends the next run anyway."""
-    for outcome in ensure_subscriptions(get_outbound_context()):
+    """Keep every webhook subscription alive and catch up after a gap; the clock sends the
+    next run anyway."""
+    ctx = get_outbound_context()
+    outcomes = ensure_subscriptions(ctx)
+    for outcome in outcomes:
         bind(logger, resource=outcome.resource).info("Subscription %s.", outcome.action)
+    backfill(ctx, outcomes, enqueue_push=enqueue_push, enqueue_poll=enqueue_poll_changes)
 
 
 @dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=lambda retries, exc: False)
 def poll_changes(resource: str) -> None:
-    """Poll `resource` when BC refused its webhook (no-op otherwise)."""
+    """Poll `resource` when it has no webhook or is catching up (no-op otherwise)."""
     poll(get_outbound_context(), resource)
 
 

@@ -36,12 +36,12 @@ def test_renew_handshakes_again_and_extends_expiry(sandbox, clock, client, recei
     )
     clock.advance(86400)
 
-    renewed = client.renew_subscription(sub["subscriptionId"], sub["@odata.etag"])
+    renewed = client.renew_subscription(sub)
 
     assert len(receiver.validations) == 2
     assert renewed["expirationDateTime"] > sub["expirationDateTime"]
     with pytest.raises(EntityChanged):
-        client.renew_subscription(sub["subscriptionId"], sub["@odata.etag"])
+        client.renew_subscription(sub)
 
 
 def test_failed_handshake_refuses_the_subscription(sandbox, client):
@@ -63,12 +63,13 @@ def test_resource_bc_refuses_for_webhooks_is_a_400(sandbox, client, receiver):
     assert receiver.validations == []
 
 
-def test_notification_is_delivered_when_an_item_is_created(sandbox, client, receiver):
+def test_notification_is_delivered_when_an_item_is_created(sandbox, clock, client, receiver):
     sub = client.create_subscription(
         notification_url=receiver.url, resource=client.resource("items"), client_state="cs"
     )
 
     item = client.create("items", {"number": "W-1"})
+    clock.advance(30)  # business-central.md §6.4: BC waits 30 s before sending
     deliveries = sandbox.wait_for_deliveries(1)
 
     assert [d.status for d in deliveries] == [202]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
+
+import pytest
 
 from packetworker.pipeline.clock import OutboundSends, make_scheduler, send_outbound
 from packetworker.settings import Settings
@@ -34,7 +37,12 @@ def test_no_outbound_jobs_without_outbound_settings():
 def test_one_push_job_per_user_every_outbound_interval():
     sent = Sent()
     scheduler = make_scheduler(
-        settings(outbound_users="u1, u2", outbound_interval=120),
+        settings(
+            outbound_users="u1, u2",
+            outbound_interval=120,
+            outbound_complete_cron="",
+            outbound_stock_interval=0,
+        ),
         send=lambda area: None,
         outbound=sent.sends(),
     )
@@ -46,6 +54,41 @@ def test_one_push_job_per_user_every_outbound_interval():
     assert job.trigger.interval.total_seconds() == 120
     job.func(*job.args)
     assert sent == [("push", "u1", "incremental")]
+
+
+def test_each_user_gets_a_nightly_complete_push_and_a_stock_refresh():
+    sent = Sent()
+    scheduler = make_scheduler(
+        settings(
+            outbound_users="u1",
+            outbound_complete_cron="30 1 * * *",
+            outbound_stock_interval=600,
+        ),
+        send=lambda area: None,
+        outbound=sent.sends(),
+    )
+
+    found = jobs(scheduler)
+    assert sorted(found) == ["push-complete:u1", "push-stock:u1", "push:u1"]
+    complete = found["push-complete:u1"]
+    after = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    assert complete.trigger.get_next_fire_time(None, after) == datetime(
+        2026, 3, 5, 1, 30, tzinfo=UTC
+    )
+    assert found["push-stock:u1"].trigger.interval.total_seconds() == 600
+    complete.func(*complete.args)
+    stock = found["push-stock:u1"]
+    stock.func(*stock.args)
+    assert sent == [("push", "u1", "complete"), ("push", "u1", "stock")]
+
+
+def test_a_malformed_complete_push_schedule_is_a_clear_error():
+    with pytest.raises(ValueError, match="OUTBOUND_COMPLETE_CRON 'nightly' is not a crontab"):
+        make_scheduler(
+            settings(outbound_users="u1", outbound_complete_cron="nightly"),
+            send=lambda area: None,
+            outbound=Sent().sends(),
+        )
 
 
 def test_a_webhook_url_adds_renewals_and_polls_of_document_resources():

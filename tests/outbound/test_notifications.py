@@ -54,6 +54,7 @@ def test_a_created_item_notification_leads_to_a_push_to_every_user_within_one_cy
     bc_clock.advance(60)
 
     bc_client.create("items", {"number": "NEW-1", "displayName": "Brand new"})
+    bc_clock.advance(30)  # BC sends 30 s after the first change
     [message] = web.queue.wait(1)
     enqueue, pushed = run_pushes(hooked)
     handled = handle_notification(hooked, Notification(**message), enqueue_push=enqueue)
@@ -92,7 +93,7 @@ def test_a_started_push_lets_the_next_notification_queue_another(ctx):
 
 
 def test_a_created_invoice_is_pushed_to_the_user_of_its_salesperson(
-    hooked, bc_client, web, portal_sandbox
+    hooked, bc_client, bc_clock, web, portal_sandbox
 ):
     ensure_subscriptions(hooked)
     invoice = bc_client.create(
@@ -106,6 +107,7 @@ def test_a_created_invoice_is_pushed_to_the_user_of_its_salesperson(
             ],
         },
     )
+    bc_clock.advance(30)  # BC sends 30 s after the first change
     [message] = web.queue.wait(1)
 
     handled = handle_notification(hooked, Notification(**message), enqueue_push=None)

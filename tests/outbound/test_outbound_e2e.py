@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.redis_server import redis_url_or_start
 from support.waiting import free_port
 
 from packetworker.sandbox import PortalSandbox
@@ -35,7 +36,9 @@ def portal() -> Iterator[PortalSandbox]:
 
 @pytest.fixture
 def bc_live() -> Iterator[BCSandbox]:
-    with BCSandbox() as sb:  # the real clock: the worker's subscription checks use it
+    # The real clock (the worker's subscription checks use it); notifications wait 1 s, not
+    # BC's 30 s, to keep the test short.
+    with BCSandbox(notification_delay=1.0) as sb:
         seed(sb)
         yield sb
 
@@ -139,3 +142,51 @@ def test_push_outbound_command_pushes_complete_then_incremental(deployment, port
     [upload] = portal.uploads(APP_AREA)
     assert upload.user == "user2"
     assert [c["No"] for c in tables_of(upload.body)["Customer"]] == ["C2"]
+
+
+def test_web_answers_503_to_a_genuine_notification_while_redis_is_down(
+    tmp_path: Path, portal, bc_live
+):
+    """BC deletes a subscription answered with a 4xx but retries a 503 (business-central.md
+    §6.4): a notification `web` cannot queue now must get the 503."""
+    port = free_port()
+    with redis_url_or_start(f"redis://127.0.0.1:{free_port()}/0") as private_redis:
+        deployment = Deployment(
+            root=tmp_path,
+            redis_url=private_redis,
+            portal_url=portal.url,
+            api_key=API_KEY,
+            app_area=APP_AREA,
+            webhook_url=f"http://127.0.0.1:{port}/bc/webhook",
+            webhook_client_state=CLIENT_STATE,
+            web_port=port,
+        )
+        root = start_web(deployment)
+        try:
+            company = bc_live.company()["id"]
+            note = {
+                "subscriptionId": "s1",
+                "clientState": CLIENT_STATE,
+                "resource": f"api/v2.0/companies({company})/items(0f0e)",
+                "changeType": "updated",
+                "lastModifiedDateTime": "2026-03-04T12:00:00.000Z",
+            }
+            url = f"{root}/bc/webhook"
+            assert httpx.post(url, json={"value": [note]}, timeout=10).status_code == 202
+        except BaseException:
+            deployment.close()
+            raise
+        deployment.flush_redis()
+        # Leaving the block stops that redis-server: the web process is still up, Redis not.
+    try:
+        genuine = httpx.post(url, json={"value": [note]}, timeout=30)
+        forged = httpx.post(url, json={"value": [{**note, "clientState": "x"}]}, timeout=30)
+        handshake = httpx.post(url, params={"validationToken": "tok-1"}, timeout=10)
+
+        assert genuine.status_code == 503
+        assert forged.status_code == 401
+        assert (handshake.status_code, handshake.text) == (200, "tok-1")
+    finally:
+        for process in deployment.processes:  # `close` would flush the Redis that is gone
+            process.kill()
+        deployment.redis.close()

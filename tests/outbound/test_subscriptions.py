@@ -95,6 +95,7 @@ def test_a_renewed_subscription_still_delivers_after_the_original_expiry(
 
     bc_client.create("items", {"number": "LATE", "displayName": "Late"})
 
+    bc_clock.advance(30)  # BC sends 30 s after the first change
     [message] = web.queue.wait(1)
     assert (message["entity_set"], message["change_type"]) == ("items", "created")
 

@@ -40,7 +40,7 @@ from packetworker.sandbox.bc.metadata import edmx
 from packetworker.sandbox.bc.odata import API, json_response
 from packetworker.sandbox.bc.routes import EntityRoutes
 from packetworker.sandbox.bc.store import Store
-from packetworker.sandbox.bc.subscriptions import Subscriptions
+from packetworker.sandbox.bc.subscriptions import RUNTIME_API, Subscriptions
 from packetworker.sandbox.server import ServerThread
 
 
@@ -86,6 +86,8 @@ class BCSandbox:
     unchanged_fires = _setting("_line_rules", "unchanged_fires")  # 0 on a new line (§3.5.1)
     readonly_writes = _setting("db", "readonly_writes")  # "refuse" | "ignore" (§3.4.1)
     etag_conflict_status = _setting("db", "etag_conflict_status")  # 409 | 412 (§4.3)
+    webhook_resources = _setting("_subs", "supported")
+    full_renewal_body = _setting("_subs", "full_renewal_body")
 
     def __init__(
         self,
@@ -103,6 +105,7 @@ class BCSandbox:
         rate_limit: tuple[int, float] | None = (6000, 300.0),
         handshake_timeout: float = 5.0,
         handshake_method: str = "POST",
+        notification_delay: float = 30.0,
     ) -> None:
         self.tenant = tenant
         self.environment = environment
@@ -126,6 +129,7 @@ class BCSandbox:
             clock=self.clock,
             handshake_method=handshake_method,
             handshake_timeout=handshake_timeout,
+            notification_delay=notification_delay,
         )
         self._late = LateCommits()
         self.requests: list[LoggedRequest] = []
@@ -362,6 +366,28 @@ class BCSandbox:
     def deliveries(self):
         return list(self._subs.notifier.deliveries)
 
+    def flush_notifications(self) -> None:
+        """Send waiting notifications now, as if their delay or retry wait had passed."""
+        self._subs.notifier.flush()
+
+    @property
+    def pending_notifications(self) -> int:
+        return self._subs.notifier.pending
+
+    @property
+    def next_notification_due(self) -> datetime | None:
+        """When the notifier sends (or retries) next, on the emulator clock."""
+        return self._subs.notifier.next_due
+
+    @property
+    def collection_threshold(self) -> int:
+        """Entities of one subscription in one window above which BC sends a `collection`."""
+        return self._subs.notifier.collection_threshold
+
+    @collection_threshold.setter
+    def collection_threshold(self, value: int) -> None:
+        self._subs.notifier.collection_threshold = value
+
     def expire_subscription(self, subscription_id: str) -> None:
         self._subs.expire(subscription_id)
 
@@ -401,6 +427,12 @@ class BCSandbox:
         return self._late.run(lambda: self._api(request))
 
     def _api(self, request: Request) -> Response:
+        runtime = f"/v2.0/{self.tenant}/{self.environment}/{RUNTIME_API}/"
+        if request.path.startswith(runtime):
+            status, headers, payload = self._subs.supported_resources(
+                request.method, request.path[len(runtime) :]
+            )
+            return json_response(status, payload, headers)
         prefix = f"/v2.0/{self.tenant}/{self.environment}/{API}"
         if not request.path.startswith(prefix):
             raise ODataError(404, "BadRequest_NotFound", "No HTTP resource was found.")

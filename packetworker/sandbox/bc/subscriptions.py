@@ -1,7 +1,7 @@
 """Webhook subscriptions as BC keeps them: `/subscriptions` routes (create and renew only
 after the validation handshake, If-Match on change, a three-day lifetime, at most
-`MAX_SUBSCRIPTIONS`), and the notifications sent for committed changes (`webhooks.py`
-does the HTTP)."""
+`MAX_SUBSCRIPTIONS`), the runtime API's `webhookSupportedResources`, and the notifications
+queued for committed changes (`webhooks.py` delays, merges, sends and retries them)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,51 @@ from packetworker.sandbox.bc.entities import ENTITY_SETS
 from packetworker.sandbox.bc.errors import ODataError
 from packetworker.sandbox.bc.odata import API, path_segments
 from packetworker.sandbox.bc.store import Change, Store, new_etag
-from packetworker.sandbox.bc.webhooks import Handshake, Notifier, handshake, require_handshake
+from packetworker.sandbox.bc.webhooks import (
+    NOTIFICATION_DELAY,
+    Handshake,
+    Notice,
+    Notifier,
+    handshake,
+    require_handshake,
+)
 
+# business-central.md §6.3: at most 200 subscriptions per environment.
 MAX_SUBSCRIPTIONS = 200
+# business-central.md §6.3: a subscription expires three days after creation or renewal.
 SUBSCRIPTION_LIFETIME = timedelta(days=3)
+# business-central.md §6.5: the documented webhook-supported v2.0 entities. The live list
+# comes from `webhookSupportedResources`; tests change `supported` to mimic another tenant.
+SUPPORTED_RESOURCES = frozenset(
+    {
+        "accounts",
+        "companyInformation",
+        "countriesRegions",
+        "currencies",
+        "customerPaymentJournals",
+        "customers",
+        "dimensions",
+        "employees",
+        "generalLedgerEntries",
+        "itemCategories",
+        "items",
+        "journals",
+        "paymentMethods",
+        "paymentTerms",
+        "purchaseInvoices",
+        "salesCreditMemos",
+        "salesInvoices",
+        "salesOrders",
+        "salesQuotes",
+        "shipmentMethods",
+        "unitsOfMeasure",
+        "vendors",
+    }
+)
+# business-central.md §6.5: the runtime API route that lists them (company-scoped).
+RUNTIME_API = "api/microsoft/runtime/beta"
+# business-central.md §6.3: the documented renewal body carries these three fields.
+RENEWAL_FIELDS = ("notificationUrl", "resource", "clientState")
 
 
 class Subscriptions:
@@ -28,14 +69,20 @@ class Subscriptions:
         clock: Callable[[], datetime],
         handshake_method: str,
         handshake_timeout: float,
+        notification_delay: float = NOTIFICATION_DELAY,
+        full_renewal_body: bool = True,
     ) -> None:
         self.db = db  # its lock also guards `items`
         self.clock = clock
         self.handshake_method = handshake_method
         self.handshake_timeout = handshake_timeout
+        # Whether a renewal PATCH must carry the documented body (business-central.md §6.3
+        # shows it; whether BC refuses less is unconfirmed, so this is switchable).
+        self.full_renewal_body = full_renewal_body
+        self.supported: set[str] = set(SUPPORTED_RESOURCES)
         self.items: dict[str, dict] = {}
         self.handshakes: list[Handshake] = []
-        self.notifier = Notifier(on_gone=self.delete)
+        self.notifier = Notifier(clock=clock, on_gone=self.delete_url, delay=notification_delay)
 
     def expire(self, subscription_id: str) -> None:
         with self.db.lock:
@@ -45,6 +92,30 @@ class Subscriptions:
     def delete(self, subscription_id: str) -> None:
         with self.db.lock:
             self.items.pop(subscription_id, None)
+
+    def delete_url(self, url: str) -> None:
+        """Delete every subscription notifying `url` (what a refused send does)."""
+        with self.db.lock:
+            for key in [k for k, s in self.items.items() if s["notificationUrl"] == url]:
+                del self.items[key]
+
+    def supported_resources(self, method: str, path: str) -> tuple[int, dict, dict]:
+        """`GET companies({id})/webhookSupportedResources` of the runtime API."""
+        segments = path_segments(path)
+        if (
+            len(segments) != 2
+            or segments[0][0] != "companies"
+            or segments[0][1] is None
+            or segments[1] != ("webhookSupportedResources", None)
+        ):
+            raise ODataError(404, "BadRequest_NotFound", "No HTTP resource was found.")
+        if method != "GET":
+            raise ODataError(405, "BadRequest_MethodNotAllowed", f"'{method}' not allowed.")
+        with self.db.lock:
+            self.db.company(segments[0][1])  # 404 for an unknown company
+            names = sorted(n for n in self.supported if n in ENTITY_SETS)
+        # business-central.md §6.5: entries name the route, e.g. `v2.0/accounts`.
+        return 200, {}, {"value": [{"resource": f"v2.0/{name}"} for name in names]}
 
     def handle(self, method, path, headers, body):
         segments = path_segments(path)
@@ -76,7 +147,7 @@ class Subscriptions:
             self.delete(key)
             return 204, {}, None
         if method == "PATCH":
-            updates = self._check_body(body or {}, partial=True)
+            updates = self._check_body(body or {}, partial=not self.full_renewal_body)
             merged = {**sub, **updates}
             result = handshake(
                 merged["notificationUrl"],
@@ -100,6 +171,7 @@ class Subscriptions:
             raise ODataError(400, "BadRequest", f"Could not find a property named '{extra.pop()}'.")
         if not partial:
             for name in ("notificationUrl", "resource"):
+                # business-central.md §6.1 (create) and §6.3 (the renewal's documented body).
                 if not body.get(name):
                     raise ODataError(
                         400, "BadRequest_RequiredParamNotProvided", f"'{name}' is required."
@@ -119,8 +191,8 @@ class Subscriptions:
         with self.db.lock:
             company = self.db.company(segments[0][1])
         set_name = segments[1][0]
-        spec = ENTITY_SETS.get(set_name)
-        if spec is None or not spec.webhooks or segments[1][1] is not None:
+        # business-central.md §6.5: only the supported resources take subscriptions.
+        if set_name not in self.supported or set_name not in ENTITY_SETS or segments[1][1]:
             raise ODataError(
                 400,
                 "BadRequest",
@@ -159,9 +231,10 @@ class Subscriptions:
         return dict(sub)
 
     def notify(self, changes: list[Change]) -> None:
+        """Queue notifications of committed `changes` for every live subscription."""
         if not changes:
             return
-        by_url: dict[str, list[dict]] = {}
+        by_url: dict[str, list[Notice]] = {}
         with self.db.lock:
             now = self.clock()
             for sub in self.items.values():
@@ -175,17 +248,17 @@ class Subscriptions:
                     if change.company_id != cid or change.entity_set != set_name:
                         continue
                     by_url.setdefault(sub["notificationUrl"], []).append(
-                        {
-                            "subscriptionId": sub["subscriptionId"],
-                            "clientState": sub["clientState"],
-                            "expirationDateTime": sub["expirationDateTime"],
-                            "resource": f"{API}/companies({cid})/{set_name}({change.entity_id})",
-                            "changeType": change.change_type,
-                            "lastModifiedDateTime": change.at,
-                        }
+                        Notice(
+                            dict(sub),
+                            cid,
+                            set_name,
+                            change.entity_id,
+                            change.change_type,
+                            change.at,
+                        )
                     )
-        for url, notes in by_url.items():
-            self.notifier.send(url, notes)
+        for url, notices in by_url.items():
+            self.notifier.add(url, notices)
 
 
 def _expired(sub: dict, now: datetime) -> bool:

@@ -294,11 +294,29 @@ class BCClient:
             body["clientState"] = client_state
         return self._json("POST", f"{self.base_url}/subscriptions", json=body, idempotent=False)
 
-    def renew_subscription(self, subscription_id: str, etag: str, **fields: str) -> dict:
-        """Extend a subscription by three days (BC handshakes again). `fields` may change
-        `notificationUrl`, `resource` or `clientState`."""
-        url = self._subscription_url(subscription_id)
-        return self._json("PATCH", url, json=fields, headers={"If-Match": etag})
+    def renew_subscription(self, subscription: dict, *, client_state: str | None = None) -> dict:
+        """Extend `subscription` (as BC listed it) by three days; BC handshakes again.
+
+        Sends the body Microsoft's renewal example sends — `notificationUrl`, `resource`,
+        `clientState` — with `If-Match: <its etag>` (business-central.md §6.3)."""
+        body = {
+            "notificationUrl": subscription["notificationUrl"],
+            "resource": subscription["resource"],
+            "clientState": subscription.get("clientState", "")
+            if client_state is None
+            else client_state,
+        }
+        url = self._subscription_url(subscription["subscriptionId"])
+        etag = subscription.get("@odata.etag") or "*"
+        return self._json("PATCH", url, json=body, headers={"If-Match": etag})
+
+    def webhook_supported_resources(self) -> set[str]:
+        """The v2.0 entity sets this tenant sends webhooks for (business-central.md §6.5:
+        `webhookSupportedResources` of the runtime API, entries like `v2.0/items`)."""
+        runtime = self.base_url[: -len(API_PATH)] + "api/microsoft/runtime/beta"
+        url = f"{runtime}/companies({self.company_id})/webhookSupportedResources"
+        names = (entry.get("resource", "") for entry in self._pages(url, params=None))
+        return {name.split("/", 1)[1] for name in names if name.startswith("v2.0/")}
 
     def delete_subscription(self, subscription_id: str, *, etag: str = "*") -> None:
         self._request("DELETE", self._subscription_url(subscription_id), headers={"If-Match": etag})
