@@ -268,34 +268,43 @@ def raw_packet(ctx: Views, packet_id: str, *, limit: int = RAW_LIMIT) -> tuple[b
     return data[:limit], len(data) > limit
 
 
+def redrivable(ctx: Views, packet_id: str) -> bool:
+    """Whether `dlq_retry` would take the packet: quarantined, stuck or held."""
+    entry = ctx.ledger.get(packet_id)
+    if entry is None:
+        return False
+    quarantined = packet_id in ctx.ledger.quarantine(entry.app_area)
+    stuck = not entry.terminal and entry.attempts >= ctx.settings.max_attempts
+    return quarantined or stuck or entry.state in held_states()
+
+
 def dlq_retry(
-    ctx: PipelineContext, packet_id: str, *, enqueue: Enqueue | None = None
+    ctx: Views, packet_id: str, *, enqueue: Enqueue | None = None
 ) -> ProcessResult | None:
-    """Re-drive a quarantined (or stuck, or held) packet: attempts back to 0, state `archived` (or
-    `listed` without bytes), then process it here — or hand it to `enqueue` and return None.
-    Raises `LookupError` for a packet that is neither."""
+    """Re-drive a quarantined (or stuck, or held) packet: attempts back to 0, state
+    `archived` (or `listed` without bytes), then process it here (`ctx` must then be a
+    `PipelineContext`) — or hand it to `enqueue` and return None. Raises `LookupError` for a
+    packet that is none of these."""
     entry = ctx.ledger.get(packet_id)
     if entry is None:
         raise LookupError(f"packet {packet_id} is not in the ledger")
-    quarantined = packet_id in ctx.ledger.quarantine(entry.app_area)
-    stuck = not entry.terminal and entry.attempts >= ctx.settings.max_attempts
-    held = entry.state in held_states()
-    if not (quarantined or stuck or held):
-        raise LookupError(f"packet {packet_id} is {entry.state}, not quarantined")
+    if not redrivable(ctx, packet_id):
+        raise LookupError(f"packet {packet_id} is {outcome(entry)}, not quarantined")
     state = PacketState.ARCHIVED if entry.archive_key else PacketState.LISTED
     # An acknowledged packet's handle is spent: without one no second ack gets queued.
     handle = None if entry.state is PacketState.ACKNOWLEDGED else entry.receipt_handle
-    was = outcome(entry)
-    ctx.ledger.add_events(packet_id, [PacketEvent("re-driven", ctx.ledger.clock(), 0, was)])
+    step = PacketEvent("re-driven", ctx.ledger.clock(), 0, f"was {outcome(entry)}")
+    ctx.ledger.add_events(packet_id, [step])
     ctx.ledger.update(packet_id, state=state, attempts=0, result=None, receipt_handle=handle)
     if enqueue is not None:
         enqueue(entry.app_area, packet_id)
         return None
+    assert isinstance(ctx, PipelineContext), "processing here needs a PipelineContext"
     return process_packet(ctx, entry.app_area, packet_id)
 
 
 def dlq_retry_all(
-    ctx: PipelineContext, app_area: str | None = None, *, enqueue: Enqueue | None = None
+    ctx: Views, app_area: str | None = None, *, enqueue: Enqueue | None = None
 ) -> dict[str, ProcessResult | None]:
     """`dlq_retry` every packet `dlq_list` shows."""
     return {
