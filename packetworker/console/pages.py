@@ -22,8 +22,8 @@ main{padding:1rem 1.2rem;max-width:72rem}h1{font-size:1.3rem}h2{font-size:1.05re
 table{border-collapse:collapse;background:#fff;margin:.4rem 0}
 td,th{border:1px solid #d9dde5;padding:.25rem .55rem;text-align:left;vertical-align:top}
 th{background:#eef0f4}td.n{text-align:right}.id{font-family:monospace}
-.quarantined,.failed{color:#a4161a;font-weight:600}.applied,.duplicate{color:#1b6e3a}
-.held{color:#8a5a00;font-weight:600}pre{background:#fff;border:1px solid #d9dde5;padding:.6rem;
+.w-quarantined,.w-error{color:#a4161a;font-weight:600}.w-applied,.w-duplicate{color:#1b6e3a}
+.w-held{color:#8a5a00;font-weight:600}pre{background:#fff;border:1px solid #d9dde5;padding:.6rem;
 max-height:28rem;overflow:auto;white-space:pre-wrap}button{cursor:pointer}
 .flash{background:#e6f4ea;border:1px solid #9bd3ae;padding:.5rem .8rem}
 .error{background:#fdecea;border:1px solid #f5b5ae;padding:.5rem .8rem}
@@ -73,10 +73,11 @@ def csrf_field(csrf: str) -> Markup:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], *, cls: str = "") -> Markup:
     head = Markup("").join(Markup("<th>{}</th>").format(h) for h in headers)
+    head = Markup("<tr>{}</tr>").format(head) if any(headers) else Markup("")
     body = Markup("").join(
         Markup("<tr>{}</tr>").format(Markup("").join(_cell(c) for c in row)) for row in rows
     )
-    return Markup('<table class="{}"><tr>{}</tr>{}</table>').format(cls, head, body)
+    return Markup('<table class="{}">{}{}</table>').format(cls, head, body)
 
 
 def _cell(value: Any) -> Markup:
@@ -89,7 +90,7 @@ def _cell(value: Any) -> Markup:
 
 def word(text: str) -> Markup:
     """An outcome word, styled by what it is."""
-    return Markup('<span class="{}">{}</span>').format(text, text)
+    return Markup('<span class="w-{}">{}</span>').format(text, text)
 
 
 def packet_link(packet_id: str) -> Markup:
