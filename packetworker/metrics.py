@@ -139,7 +139,7 @@ class RedisMetrics:
             name, labels = json.loads(field)
             kind = "histogram" if _family(name) != name else "counter"
             out.append((name, kind, labels, float(value)))
-        return sorted(out, key=lambda m: (m[0], sorted(m[2].items())))
+        return sorted(out, key=_order)
 
 
 def render(samples: Iterable[Metric]) -> str:
@@ -157,6 +157,14 @@ def render(samples: Iterable[Metric]) -> str:
         help_text = HELP.get(family, family.removeprefix("packetworker_").replace("_", " "))
         out += [f"# HELP {family} {_escape_help(help_text)}", f"# TYPE {family} {kind}", *lines]
     return "\n".join(out) + "\n"
+
+
+def _order(sample: Metric) -> tuple:
+    """By family, series (labels but `le`), then suffix and bucket bound, numerically."""
+    name, _, labels, _ = sample
+    series = sorted((k, v) for k, v in labels.items() if k != "le")
+    bound = float(labels.get("le", "inf").replace("+Inf", "inf"))
+    return (_family(name), series, name, bound)
 
 
 def _family(name: str) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from pydantic import SecretStr
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
@@ -30,6 +31,7 @@ from packetworker.console import pages
 from packetworker.console.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Gate
 from packetworker.pipeline import operations
 from packetworker.pipeline.operations import Enqueue, Views
+from packetworker.redact import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,13 @@ class Console:
     outbound: Callable[[], Mapping[str, int]] = dict
 
     def __post_init__(self) -> None:
+        # Every secret setting, masked on every page should one ever reach a stored error.
+        settings = self.views.settings
+        self._secrets = tuple(
+            value.get_secret_value()
+            for name in type(settings).model_fields
+            if isinstance(value := getattr(settings, name), SecretStr)
+        )
         self._routes = Map(
             [
                 Rule(f"{PREFIX}/", endpoint="overview", methods=["GET"]),
@@ -191,8 +200,8 @@ class Console:
     def _csrf(self, request: Request) -> str:
         return self.gate.csrf_token(request)
 
-    @staticmethod
-    def _html(body: str, status: int = 200) -> Response:
+    def _html(self, body: str, status: int = 200) -> Response:
+        body = redact_text(body, *self._secrets)
         return Response(body, status=status, content_type="text/html; charset=utf-8")
 
 
