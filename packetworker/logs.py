@@ -53,6 +53,26 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines for a terminal, ending with the line's context (`packet_id=...`), so a
+    line such as `applied: {...}` says which packet it is about."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        context = [
+            f"{key}={value}"
+            for key in CONTEXT_KEYS
+            if (value := getattr(record, key, None)) is not None
+        ]
+        if not context:
+            return line
+        head, newline, tail = line.partition("\n")  # after the message, before a traceback
+        return f"{head} [{' '.join(context)}]{newline}{tail}"
+
+
 def setup_logging(
     *, level: str = "INFO", fmt: str = "json", secrets: tuple[str, ...] = (), stream=None
 ) -> None:
@@ -62,7 +82,7 @@ def setup_logging(
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

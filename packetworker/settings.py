@@ -244,6 +244,15 @@ class Settings(BaseSettings):
         ge=1,
         description="Seconds an idle or half-sent connection to the web process is kept open.",
     )
+    web_console_token: SecretStr = Field(
+        SecretStr(""),
+        description="Token that opens the web console at /console (off when neither it nor "
+        "WEB_CONSOLE_USER/WEB_CONSOLE_PASSWORD is set).",
+    )
+    web_console_user: str = Field("", description="Basic-auth user of the web console.")
+    web_console_password: SecretStr = Field(
+        SecretStr(""), description="Basic-auth password of the web console."
+    )
 
     # --- CRMs -------------------------------------------------------------------------------
     dataverse_url: str = Field(

@@ -8,8 +8,11 @@
   forged or stale call; BC drops a subscription answered with a 4xx, and the subscription
   manager recreates it with the current secret). Queueing failing → 503, which BC retries.
 - `GET /healthz` → 200 when Redis answers, else 503.
-- `GET /metrics` → Prometheus text: outbound counters, packet counts per ledger state,
-  seconds left per webhook subscription.
+- `GET /metrics` → Prometheus text (`packetworker.metrics`): packets per outcome and how
+  many acknowledged (the same counts as `status`), oldest pending age, acks waiting, the
+  workers' counters (packets and records processed, target requests and 429s) and apply
+  latency histogram, outbound counters, seconds left per webhook subscription.
+- `/console/...` → the operator's console (`packetworker.console`), when credentials are set.
 
 A WSGI app on werkzeug; `run_web` serves it with waitress (a production WSGI server, pure
 Python, no fork). The notification handling itself runs in the worker, never here.
@@ -28,6 +31,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from packetworker.metrics import Metric, render
 from packetworker.outbound.notifications import Notification, parse_notification
 
 if TYPE_CHECKING:
@@ -46,7 +50,7 @@ MAX_NOTIFICATION_BYTES = 2 * 1024 * 1024
 #: BC's calls carry a handful of short headers; waitress's default (256 KiB) is generous.
 MAX_HEADER_BYTES = 64 * 1024
 
-Metric = tuple[str, str, Mapping[str, str], float]  # name, type, labels, value
+CONSOLE_PREFIX = "/console"
 
 
 class WebApp:
@@ -64,7 +68,9 @@ class WebApp:
         health: Callable[[], bool] = lambda: True,
         metrics: Callable[[], Iterable[Metric]] = tuple,
         webhook_path: str = DEFAULT_WEBHOOK_PATH,
+        console: Callable[..., Any] | None = None,
     ) -> None:
+        self._console = console
         self._secret = client_state.encode()
         self._enqueue = enqueue
         self._check_health = health
@@ -78,6 +84,9 @@ class WebApp:
         )
 
     def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if self._console is not None and (path + "/").startswith(CONSOLE_PREFIX + "/"):
+            return self._console(environ, start_response)
         request = Request(environ)
         request.max_content_length = MAX_NOTIFICATION_BYTES
         if (request.content_length or 0) > MAX_NOTIFICATION_BYTES:
@@ -163,45 +172,52 @@ class WebApp:
 def collect_metrics(
     settings: Settings, client: redis.Redis, state: OutboundState, app_areas: Iterable[str]
 ) -> Iterator[Metric]:
-    """Samples from Redis: outbound counters, ledger packet counts, subscription lifetimes."""
+    """Samples from Redis: packet counts and ack facts (`operations.counts`, the one source
+    of every view's counts), the workers' counters, outbound counters, subscriptions."""
     from datetime import UTC, datetime
 
+    from packetworker.metrics import RedisMetrics
     from packetworker.pipeline.ledger import RedisLedger
+    from packetworker.pipeline.operations import counts
+    from packetworker.pipeline.results import LIST_TYPES
 
-    for event, value in sorted(state.counters().items()):
-        yield ("packetworker_outbound_events_total", "counter", {"event": event}, value)
     ledger = RedisLedger(
         client, settings.ledger_namespace, retention=settings.ledger_retention_days * 86400
     )
-    for area in app_areas:
-        for packet_state, value in sorted(ledger.counts(area).items()):
-            labels = {"app_area": area, "state": packet_state}
-            yield ("packetworker_packets", "gauge", labels, value)
-    now = datetime.now(UTC)
+    now = ledger.clock()
+    areas = sorted({*app_areas, *ledger.app_areas()})
+    tallies = {area: counts(ledger, area) for area in areas}
+    for area, tally in tallies.items():
+        for outcome, value in tally["packets"].items():
+            yield ("packetworker_packets", "gauge", {"app_area": area, "state": outcome}, value)
+    for area, tally in tallies.items():
+        for outcome, value in tally["acknowledged"].items():
+            labels = {"app_area": area, "state": outcome}
+            yield ("packetworker_packets_acknowledged", "gauge", labels, value)
+    for area in areas:
+        oldest = ledger.oldest_pending(area)
+        age = 0.0 if oldest is None else max(0.0, now - oldest)
+        yield ("packetworker_oldest_pending_age_seconds", "gauge", {"app_area": area}, age)
+    for area in areas:
+        for list_type in LIST_TYPES:
+            waiting = len(ledger.pending_acks(area, list_type))
+            labels = {"app_area": area, "list_type": list_type}
+            yield ("packetworker_acks_waiting", "gauge", labels, waiting)
+    yield from RedisMetrics(client, settings.ledger_namespace).samples()
+    for event, value in sorted(state.counters().items()):
+        yield ("packetworker_outbound_events_total", "counter", {"event": event}, value)
+    now_dt = datetime.now(UTC)
     for sub in state.subscriptions():
         if sub.mode == "webhook" and sub.expires:
             expires = datetime.fromisoformat(sub.expires.replace("Z", "+00:00"))
-            left = (expires - now).total_seconds()
+            left = (expires - now_dt).total_seconds()
             yield ("packetworker_webhook_seconds_left", "gauge", {"resource": sub.resource}, left)
         polling = 1 if sub.mode == "polling" else 0
         yield ("packetworker_webhook_polling", "gauge", {"resource": sub.resource}, polling)
 
 
-def render_metrics(samples: Iterable[Metric]) -> str:
-    """Prometheus text exposition format 0.0.4, one HELP-less TYPE line per metric name."""
-    lines: list[str] = []
-    typed: set[str] = set()
-    for name, kind, labels, value in samples:
-        if name not in typed:
-            typed.add(name)
-            lines.append(f"# TYPE {name} {kind}")
-        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-        lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
-    return "\n".join(lines) + "\n"
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+#: The exposition format renderer (kept under its old name for callers of this module).
+render_metrics = render
 
 
 def _text(body: str, status: int, *, headers: Mapping[str, str] | None = None) -> Response:
@@ -241,7 +257,10 @@ def create_app(settings: Settings | None = None) -> WebApp:
     client = redis_for(settings)
     state = RedisOutboundState(client, settings.ledger_namespace)
     areas = split_list(settings.dm_app_area)
+    from packetworker.console import console_from_settings
+
     return WebApp(
+        console=console_from_settings(settings, client),
         client_state=secret,
         enqueue=enqueue_notification,
         health=state.ping,

@@ -88,17 +88,20 @@ def _enqueue(paths: list[str], s: Settings, app_area: str) -> None:
     from packetworker.pipeline.actors import enqueue_packet
 
     ctx = PipelineContext.from_settings(s)
-    queued = 0
+    queued: list[str] = []
     try:
         for item in paths:
             files = list(replaying.expand(item))
             ids = [replaying.stage_file(ctx, f, app_area=app_area) for f in files] or [item]
             for packet_id in ids:
                 enqueue_packet(app_area, packet_id)
-                queued += 1
+                queued.append(packet_id)
+                console.print(f"queued {packet_id}", highlight=False, soft_wrap=True)
     finally:
         ctx.close()
-    console.print(f"queued {queued} packets for app area {app_area}", highlight=False)
+    console.print(f"queued {len(queued)} packets for app area {app_area}", highlight=False)
+    if queued:
+        console.print(f"follow one with: packetworker trace {queued[0]}", highlight=False)
 
 
 def _print_replay(rows: list[tuple[str, ProcessResult]], summary, s: Settings) -> None:
@@ -130,8 +133,8 @@ def _print_replay(rows: list[tuple[str, ProcessResult]], summary, s: Settings) -
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Packets per state, oldest pending age, quarantine size and held packets (with why),
-    per app area."""
+    """Packets per outcome (and how many acknowledged), oldest pending age, acks waiting,
+    the last poll and the held packets (with why), per app area."""
     from packetworker.pipeline.operations import status as pipeline_status
 
     ctx = PipelineContext.from_settings(settings())
@@ -146,20 +149,24 @@ def status(
         console.print("the ledger holds no packets")
     for area, info in report.items():
         table = RichTable(title=f"app area {area}")
-        table.add_column("state")
+        table.add_column("outcome")
         table.add_column("packets", justify="right")
-        for state, count in info["counts"].items():
-            table.add_row(state, str(count))
+        table.add_column("acknowledged", justify="right")
+        for outcome, count in info["counts"].items():
+            acked = info["acknowledged"].get(outcome)
+            table.add_row(outcome, str(count), "-" if acked is None else str(acked))
         console.print(table)
         age = info["oldest_pending_age"]
+        acks = ", ".join(f"{n} {t}" for t, n in info["pending_acks"].items())
+        poll = info["last_poll"]
         console.print(
             f"oldest pending: {'none' if age is None else f'{age:.0f}s'}; "
-            f"quarantined: {info['quarantined']}; stuck: {info['stuck']}; "
-            f"acks waiting: {info['pending_acks']}",
+            f"stuck: {info['stuck']}; acks waiting: {acks}; "
+            f"last poll: {_when(poll['at']) + ' ' + poll['result'] if poll else 'none'}",
             highlight=False,
         )
-        if info["held"]:
-            _print_held(info["held"])
+        if info["held_packets"]:
+            _print_held(info["held_packets"])
 
 
 def _print_held(held: list[dict]) -> None:
@@ -179,6 +186,12 @@ def _print_held(held: list[dict]) -> None:
     console.print(table)
 
 
+def _when(at: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 @dlq.command("list")
 def dlq_list_command(app_area: Annotated[str | None, typer.Option("--app-area")] = None) -> None:
     """Quarantined (and stuck) packets with their errors, then held ones with why they wait."""
@@ -190,18 +203,80 @@ def dlq_list_command(app_area: Annotated[str | None, typer.Option("--app-area")]
     finally:
         ctx.close()
     table = RichTable(title=f"{len(items)} quarantined, stuck or held packets")
-    for column in ("packet id", "app area", "user", "state", "attempts", "error"):
-        table.add_column(column)
+    for column in ("packet id", "app area", "user", "outcome", "acked", "attempts", "error"):
+        table.add_column(column, no_wrap=column == "packet id")
     for e in items:
         table.add_row(
             e["packet_id"],
             e["app_area"],
             e.get("user") or "",
-            e["state"],
+            e["outcome"],
+            "yes" if e["acknowledged"] else "no",
             str(e["attempts"]),
             e.get("last_error") or "",
         )
     console.print(table)
+
+
+@app.command()
+def trace(
+    packet_id: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """A packet's whole story, as the web console's packet page shows it: outcome and
+    acknowledgement, timeline, tables and record counts, target references, errors."""
+    from packetworker.pipeline.operations import story
+
+    ctx = PipelineContext.from_settings(settings())
+    try:
+        told = story(ctx, packet_id)
+    finally:
+        ctx.close()
+    if told is None:
+        raise fail(f"packet {packet_id} is not in the ledger")
+    if as_json:
+        console.print_json(orjson.dumps(told, default=str).decode())
+        return
+    for line in story_lines(told):
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def story_lines(told: dict) -> list[str]:
+    """`trace`'s text: the same sections, in the same order, as the console's packet page."""
+    entry = told["entry"]
+    acked = "acknowledged" if entry["acknowledged"] else "not acknowledged"
+    lines = [
+        f"packet {entry['packet_id']}",
+        f"  app area {entry['app_area']}, user {entry.get('user') or '-'}, "
+        f"source {entry['source']}, list {entry['list_type']}",
+        f"  outcome: {entry['outcome']}, {acked}; attempts {entry['attempts']}",
+    ]
+    if entry.get("documents"):
+        lines.append(f"  documents: {entry['documents'].replace(',', ', ')}")
+    if entry.get("duplicate_of"):
+        lines.append(f"  same content as {entry['duplicate_of']}")
+    lines.append("timeline")
+    for step in told["timeline"]:
+        detail = f"  {step['detail']}" if step.get("detail") else ""
+        when, attempt = _when(step["at"]), step["attempt"]
+        lines.append(f"  {when}  {step['event']:<13} attempt {attempt}{detail}")
+    lines.append("tables")
+    if told["tables_error"]:
+        lines.append(f"  ({told['tables_error']})")
+    for table, by_status in told["tables"].items():
+        counts = ", ".join(f"{n} {status}" for status, n in by_status.items()) or "no records"
+        lines.append(f"  {table}: {counts}")
+    lines.append("records in the target")
+    if not told["records"]:
+        lines.append("  (none linked)")
+    for row in told["records"]:
+        lines.append(f"  {row['table']}/{row['row'] or '-'}  ->  {row['target_ref'] or '(no ref)'}")
+    lines.append("errors")
+    lines += [f"  {error}" for error in told["errors"]] or ["  (none)"]
+    archive = told["archive"]
+    if archive is not None:
+        lines.append(f"archive: {entry['archive_key']} ({entry.get('size')} bytes)")
+    return lines
 
 
 @dlq.command("show")

@@ -24,6 +24,7 @@ from dramatiq.common import compute_backoff
 from dramatiq.middleware import CurrentMessage, Middleware
 
 from packetworker.logs import bind
+from packetworker.metrics import RedisMetrics
 from packetworker.pipeline import holds
 from packetworker.pipeline.broker import (
     PACKETS_QUEUE,
@@ -37,6 +38,7 @@ from packetworker.pipeline.operations import dlq_retry
 from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packet as process
 from packetworker.pipeline.results import BUSY, TransientError
+from packetworker.redact import redact_text
 from packetworker.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -87,6 +89,25 @@ _context = _ContextHolder()
 broker.add_middleware(_context)
 
 
+class _FlushMetrics(Middleware):
+    """After each message, add this process's counts to the shared ones in Redis (one round
+    trip), where the `web` process reads them for /metrics (`packetworker.metrics`)."""
+
+    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
+        client = getattr(_context.get().ledger, "client", None)
+        if client is None:
+            return
+        try:
+            RedisMetrics(client, settings.ledger_namespace).flush()
+        except Exception as exc:  # counts stay in memory; the next message flushes them
+            logger.warning("Could not flush metrics to Redis: %s", exc)
+
+    after_skip_message = after_process_message
+
+
+broker.add_middleware(_FlushMetrics())
+
+
 def get_context() -> PipelineContext:
     """This process's pipeline context (thread-safe, built once)."""
     return _context.get()
@@ -119,12 +140,20 @@ def poll(app_area: str) -> None:
             result = poll_once(context, app_area)
         except (TransientError, *RETRYABLE_EXCEPTIONS) as exc:
             log.warning("Poll failed, the next tick retries: %s", exc)
+            _note_poll(context, app_area, f"failed: {exc}")
             return
-        except Exception:
+        except Exception as exc:
             # Not retried and not dead-lettered: a poll carries no data, and the clock sends
             # the next one; a dead letter per tick would only bury the useful ones.
             log.exception("Poll failed, the next tick retries.")
+            _note_poll(context, app_area, f"failed: {type(exc).__name__}: {exc}")
             return
+        _note_poll(
+            context,
+            app_area,
+            f"{result.listed} listed, {len(result.new_ids)} new, "
+            f"{len(result.requeue_ids)} requeued, acked {sum(result.acked.values())}",
+        )
         packet_ids = [*result.new_ids, *result.requeue_ids]
         for packet_id in packet_ids:
             enqueue_packet(app_area, packet_id)
@@ -158,6 +187,15 @@ def process_packet(app_area: str, packet_id: str) -> None:
         log.info("Packet %s: %s", result.state, result.error, extra={"state": result.state})
     else:
         log.info("Packet %s.", result.state, extra={"state": result.state})
+
+
+def _note_poll(context: PipelineContext, app_area: str, result: str) -> None:
+    """Keep the poll's result for the operator (`status`, the console); never fails a poll."""
+    try:
+        secret = settings.dm_api_key.get_secret_value()
+        context.ledger.note_poll(app_area, redact_text(result, secret))
+    except Exception as exc:
+        logger.warning("Could not record the poll's result: %s", exc)
 
 
 def _retry_busy(log: logging.LoggerAdapter) -> None:

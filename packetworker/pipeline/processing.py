@@ -32,6 +32,7 @@ import logging
 import os
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from packetworker.logs import bind
+from packetworker.metrics import APPLY_SECONDS, METRICS, PACKETS_PROCESSED, RECORDS_PROCESSED
 from packetworker.packets import Limits, PacketError, open_packet
 from packetworker.packets.model import Record
 from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key, safe_name
@@ -52,11 +54,13 @@ from packetworker.portal.links import rendition_path
 from packetworker.redact import redact_text
 from packetworker.settings import Settings
 from packetworker.targets import ApplyContext, Outcome, RecordOutcome, TargetError
-from packetworker.targets.base import WriteInDoubt
+from packetworker.targets.base import DOCUMENT_NUMBER_FIELDS, WriteInDoubt
 
 logger = logging.getLogger(__name__)
 
 ERROR_CHARS = 2000
+#: Document numbers kept on a packet's entry, for the operator's search.
+MAX_DOCUMENTS = 20
 CHUNK = 1 << 16
 _BEFORE_ARCHIVED = (PacketState.LISTED, PacketState.DOWNLOADING)
 
@@ -125,10 +129,14 @@ class _Run:
         self.id = entry.packet_id
         self.outcomes: Counter[str] = Counter()
         self.held_records: list[RecordOutcome] = []  # the target holds them; across batches
+        self._source = "read from the archive"  # where this run's bytes came from
+        self.documents: dict[str, None] = {}  # document numbers read, in packet order
 
-    def update(self, state: PacketState | None = None, **fields: object) -> PacketEntry:
+    def update(
+        self, state: PacketState | None = None, *, note: str | None = None, **fields: object
+    ) -> PacketEntry:
         try:
-            self.entry = self.ledger.update(self.id, state=state, **fields)
+            self.entry = self.ledger.update(self.id, state=state, note=note, **fields)
         except KeyError:  # the ledger's answer for an unknown packet
             raise _Vanished(self.id) from None
         return self.entry
@@ -216,6 +224,7 @@ class _Run:
         """Bytes into a spool file: from a local file, the archive, or the portal."""
         entry = self.entry
         if self.local is not None:
+            self._source = f"read from {self.local.name}"
             with self.local.open("rb") as source:
                 return self.spool_from(source)
         if entry.archive_key and self.ctx.archive.exists(entry.archive_key):
@@ -263,6 +272,7 @@ class _Run:
                     self.log.info("download link refused (try %d); asking for a new one", attempt)
                     continue
                 self._sha256, self._size = got.sha256, got.size
+                self._source = "downloaded from the portal"
                 return spool
             raise TransientError(f"download links kept expiring ({settings.link_attempts} tries)")
         except BaseException:
@@ -300,9 +310,11 @@ class _Run:
             self.ctx.archive.put(
                 key, spool, sha256=self._sha256, size=self._size, meta=archive_meta(entry)
             )
-            # The key and the state move together (one atomic update, one round trip).
+            # The key and the state move together (one atomic update, one round trip); the
+            # timeline's step says where the bytes came from.
             state = PacketState.ARCHIVED if entry.state in _BEFORE_ARCHIVED else None
-            self.update(state, archive_key=key, sha256=self._sha256, size=self._size)
+            note = f"{self._source}: {self._size} bytes, sha256 {self._sha256[:12]}…"
+            self.update(state, archive_key=key, sha256=self._sha256, size=self._size, note=note)
         elif entry.state in _BEFORE_ARCHIVED:
             self.update(PacketState.ARCHIVED)
 
@@ -338,10 +350,13 @@ class _Run:
                 company=self.entry.company,
             )
             size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
+            started = time.monotonic()
             for number, batch in enumerate(_batches(reader, size)):
                 if number:
                     self.keep_alive()
                 self.apply_batch(batch, apply_ctx)
+            labels = {"app_area": self.entry.app_area, "target": self.ctx.target.name}
+            METRICS.observe(APPLY_SECONDS, labels, time.monotonic() - started)
 
     def keep_alive(self) -> None:
         """Between batches: keep the lock, and record progress so that a long packet does
@@ -350,6 +365,12 @@ class _Run:
         self.update()
 
     def apply_batch(self, batch: list[tuple[str, Record]], apply_ctx: ApplyContext) -> None:
+        for _, record in batch:
+            if len(self.documents) >= MAX_DOCUMENTS:
+                break
+            number = next((v for f in DOCUMENT_NUMBER_FIELDS if (v := record.get(f))), None)
+            if number:
+                self.documents[number[:64]] = None
         done = self.ledger.links(self.id, (key for key, _ in batch))
         # Applied by an earlier run that crashed later: count, do not send again.
         if done:
@@ -389,8 +410,10 @@ class _Run:
             last_error=None,
             held_since=None,
             held_on=None,
+            **self.documents_field(),
         )
         _queue_ack(self.ctx, self.entry)
+        self.count(result)
         if duplicate_of:
             self.log.info("same content as %s; acknowledged without applying", duplicate_of)
         else:
@@ -399,8 +422,14 @@ class _Run:
 
     def quarantine(self, reason: str) -> ProcessResult:
         reason = _redact(self.ctx, reason)
-        self.update(PacketState.QUARANTINED, result="quarantined", last_error=reason)
+        self.update(
+            PacketState.QUARANTINED,
+            result="quarantined",
+            last_error=reason,
+            **self.documents_field(),
+        )
         _queue_ack(self.ctx, self.entry)
+        self.count("quarantined")
         self.log.warning("quarantined: %s", reason)
         return _result(self.entry, self.outcomes)
 
@@ -424,6 +453,17 @@ class _Run:
         )
         self.log.info("held, not acknowledged: %s", reason)
         return _result(self.entry, self.outcomes)
+
+    def documents_field(self) -> dict[str, str]:
+        """`documents` for the entry when this run read any (a duplicate reads none)."""
+        return {"documents": ",".join(self.documents)} if self.documents else {}
+
+    def count(self, outcome: str) -> None:
+        """This run's packet and record outcomes, for /metrics (`packetworker.metrics`)."""
+        area = self.entry.app_area
+        METRICS.inc(PACKETS_PROCESSED, {"app_area": area, "outcome": outcome})
+        for record_outcome, n in self.outcomes.items():
+            METRICS.inc(RECORDS_PROCESSED, {"app_area": area, "outcome": record_outcome}, n)
 
     def fail(self, reason: str) -> None:
         reason = _redact(self.ctx, reason)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Self
 
 import httpx
 
+from packetworker.metrics import response_hook
 from packetworker.targets.http_errors import HTTPTargetError, Resending, transport_error
 
 
@@ -48,6 +49,8 @@ class HTTPClient(Resending):
             headers=headers or {"Accept": "application/json"},
             timeout=httpx.Timeout(timeout),
             transport=transport,
+            # Requests and 429s per target system, for /metrics (`packetworker.metrics`).
+            event_hooks={"response": [response_hook(type(self).__module__.split(".")[-2])]},
             **options,
         )
 

@@ -139,4 +139,4 @@ def test_status_and_dlq_list_show_a_held_order_and_why(ledger_env, monkeypatch, 
     assert "customer NEW-77 is not in Business Central yet" in shown.output
     assert listed.exit_code == 0, listed.output
     [row] = [line for line in listed.output.splitlines() if "NEW-77" in line]
-    assert "waiting" in row
+    assert "│ held " in row

@@ -194,7 +194,7 @@ def test_status_and_dlq_list_show_held_packets_and_why(sandbox, ctx, clock):
     process_packet(ctx, "DEMO", packet_id)
     clock.advance(90)
 
-    [held] = status(ctx)["DEMO"]["held"]
+    [held] = status(ctx)["DEMO"]["held_packets"]
     [listed] = dlq_list(ctx)
 
     assert held == {
@@ -204,10 +204,10 @@ def test_status_and_dlq_list_show_held_packets_and_why(sandbox, ctx, clock):
         "held_for": 90.0,
         "reason": "held: salesOrders SO-1: customer C-100 is blocked (All)",
     }
-    assert status(ctx)["DEMO"]["counts"]["waiting"] == 1
+    assert status(ctx)["DEMO"]["counts"]["held"] == 1
     assert (listed["packet_id"], listed["state"], listed["last_error"]) == (
         packet_id,
-        "waiting",
+        "held",
         "held: salesOrders SO-1: customer C-100 is blocked (All)",
     )
 

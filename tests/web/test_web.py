@@ -183,8 +183,10 @@ def test_metrics_are_prometheus_text(served):
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert response.text == (
+        "# HELP packetworker_outbound_events_total Outbound pushes and notifications, by event.\n"
         "# TYPE packetworker_outbound_events_total counter\n"
         'packetworker_outbound_events_total{event="push_complete"} 3\n'
+        "# HELP packetworker_packets Packets in the ledger by state (outcome, for finished ones).\n"
         "# TYPE packetworker_packets gauge\n"
         'packetworker_packets{app_area="DEMO",state="applied"} 7\n'
     )
@@ -193,4 +195,4 @@ def test_metrics_are_prometheus_text(served):
 def test_metric_labels_are_escaped():
     text = render_metrics([("m", "gauge", {"r": 'a"b\\c\nd'}, 1.5)])
 
-    assert text == '# TYPE m gauge\nm{r="a\\"b\\\\c\\nd"} 1.5\n'
+    assert text == '# HELP m m\n# TYPE m gauge\nm{r="a\\"b\\\\c\\nd"} 1.5\n'

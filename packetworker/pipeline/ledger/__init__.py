@@ -15,6 +15,11 @@ packet: record links `table/DMS_ROWID → target ref`, so a retry skips applied 
 target: a reference map (`LedgerTargetRefs`, the targets' `TargetRefs`) where a target that
 cannot query its system keeps the ids of the records it created; it never expires.
 
+Per packet also its timeline (`PacketEvent`s: each state reached, each error, the steps in
+between, with time and attempt; `update` records state changes and errors atomically with
+the update itself), and per app area an index of packets by `result`, so the operator's
+counts of outcomes need no scan.
+
 Retention: an applied or duplicate packet, its record links and its content-hash claim
 expire `retention` seconds after they were last written. After that the same packet id (if
 listed again) or the same content under a new id is treated as new, and only the target's
@@ -30,11 +35,13 @@ small Lua scripts where an update and its index moves must be atomic) and `Memor
 from packetworker.pipeline.ledger.base import (
     ACTIVE,
     LISTING_FIELDS,
+    MAX_EVENTS,
     PENDING,
     TERMINAL,
     Ledger,
     LedgerTargetRefs,
     PacketEntry,
+    PacketEvent,
     PacketState,
 )
 from packetworker.pipeline.ledger.memory import MemoryLedger
@@ -43,12 +50,14 @@ from packetworker.pipeline.ledger.redis import RedisLedger
 __all__ = [
     "ACTIVE",
     "LISTING_FIELDS",
+    "MAX_EVENTS",
     "PENDING",
     "TERMINAL",
     "Ledger",
     "LedgerTargetRefs",
     "MemoryLedger",
     "PacketEntry",
+    "PacketEvent",
     "PacketState",
     "RedisLedger",
 ]

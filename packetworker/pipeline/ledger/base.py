@@ -4,6 +4,7 @@ both backends implement (see the package docstring for what is kept and for how 
 from __future__ import annotations
 
 import dataclasses
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class PacketEntry:
     source: str = "portal"  # portal | replay
     held_since: float | None = None  # when it was first held (waiting); the hold limit counts
     held_on: str | None = None  # held: what it waits for, wake keys separated by spaces
+    documents: str | None = None  # document numbers the packet holds (comma-separated)
 
     @property
     def terminal(self) -> bool:
@@ -97,6 +99,39 @@ class PacketEntry:
             else:
                 values[f.name] = value
         return cls(**values)
+
+
+#: Events a packet's timeline keeps (the oldest are dropped beyond it: a packet retried many
+#: times keeps its latest story).
+MAX_EVENTS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PacketEvent:
+    """One step of a packet's story: a state it reached (`listed`, `archived`, `applied`,
+    `duplicate`, `quarantined`, `acknowledged`, ...), an `error` of an attempt, or a step
+    that is no state (`downloaded`, `re-driven`). `at` is ledger time; `attempt` the run."""
+
+    event: str
+    at: float
+    attempt: int = 0
+    detail: str | None = None
+
+    def to_json(self) -> str:
+        data = {"event": self.event, "at": self.at, "attempt": self.attempt}
+        if self.detail:
+            data["detail"] = self.detail
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> PacketEvent:
+        data = json.loads(text)
+        return cls(
+            event=str(data["event"]),
+            at=float(data["at"]),
+            attempt=int(data.get("attempt") or 0),
+            detail=data.get("detail") or None,
+        )
 
 
 def clean_fields(fields: Mapping[str, Any]) -> dict[str, str]:
@@ -133,10 +168,17 @@ class Ledger(ABC):
 
     @abstractmethod
     def update(
-        self, packet_id: str, *, state: PacketState | None = None, **fields: Any
+        self,
+        packet_id: str,
+        *,
+        state: PacketState | None = None,
+        note: str | None = None,
+        **fields: Any,
     ) -> PacketEntry:
         """Set fields (None clears) and move to `state`, with its indexes, atomically.
-        Always bumps `updated_at`. Raises KeyError for an unknown packet."""
+        Always bumps `updated_at`. A state change or a new `last_error` is a step of the
+        packet's timeline (`note` its detail when no error is). Raises KeyError for an
+        unknown packet."""
 
     @abstractmethod
     def claim_content(self, app_area: str, sha256: str, packet_id: str) -> str:
@@ -214,6 +256,34 @@ class Ledger(ABC):
 
     @abstractmethod
     def app_areas(self) -> list[str]: ...
+
+    # --- the operator's view: outcomes and timelines ------------------------------------
+
+    @abstractmethod
+    def result_counts(self, app_area: str) -> dict[str, int]:
+        """Packets per `result` (applied, duplicate, quarantined...), acknowledged or not."""
+
+    @abstractmethod
+    def events(self, packet_id: str) -> list[PacketEvent]:
+        """The packet's timeline, oldest first. State changes and errors are recorded by
+        `update` itself (in the same atomic step); other steps by `add_events`. Kept as
+        long as the packet's entry."""
+
+    @abstractmethod
+    def add_events(self, packet_id: str, events: Sequence[PacketEvent]) -> None:
+        """Append steps that are no state change (`downloaded`, `re-driven`)."""
+
+    @abstractmethod
+    def note_poll(self, app_area: str, result: str) -> None:
+        """Remember the latest poll of `app_area`: when, and what it found or why it failed."""
+
+    @abstractmethod
+    def last_poll(self, app_area: str) -> dict[str, Any] | None:
+        """`{"at": ledger time, "result": text}` of the latest poll, or None."""
+
+    @abstractmethod
+    def all_links(self, packet_id: str) -> dict[str, str]:
+        """Every record link of the packet (record key -> target ref)."""
 
     @abstractmethod
     def prune(self, app_area: str) -> int:

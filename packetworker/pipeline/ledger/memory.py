@@ -11,9 +11,11 @@ from typing import Any
 from packetworker.pipeline.ledger.base import (
     ACTIVE,
     LISTING_FIELDS,
+    MAX_EVENTS,
     PENDING,
     Ledger,
     PacketEntry,
+    PacketEvent,
     PacketState,
     clean_fields,
 )
@@ -39,12 +41,15 @@ class MemoryLedger(Ledger):
         self._acks: dict[tuple[str, str], set[str]] = {}
         self._quarantine: dict[str, dict[str, float]] = {}
         self._doubts: dict[str, tuple[dict[str, PendingWrite], float]] = {}  # writes, expiry
+        self._events: dict[str, list[PacketEvent]] = {}
+        self._polls: dict[str, dict[str, Any]] = {}
 
     def _live(self, packet_id: str) -> PacketEntry | None:
         expires = self._expires.get(packet_id)
         if expires is not None and expires <= self.clock():
             self._packets.pop(packet_id, None)
             self._links.pop(packet_id, None)
+            self._events.pop(packet_id, None)
             self._expires.pop(packet_id, None)
         return self._packets.get(packet_id)
 
@@ -66,21 +71,35 @@ class MemoryLedger(Ledger):
                 entry, state=PacketState.LISTED, listed_at=now, updated_at=now
             )
             self._packets[entry.packet_id] = stored
+            self._events[entry.packet_id] = [PacketEvent("listed", now)]
             return dataclasses.replace(stored), True
 
     def update(
-        self, packet_id: str, *, state: PacketState | None = None, **fields: Any
+        self,
+        packet_id: str,
+        *,
+        state: PacketState | None = None,
+        note: str | None = None,
+        **fields: Any,
     ) -> PacketEntry:
         clean_fields(fields)
         with self._mutex:
             stored = self._live(packet_id)
             if stored is None:
                 raise KeyError(packet_id)
+            old_state = stored.state
             for name, value in fields.items():
                 setattr(stored, name, None if value == "" else value)
             if state is not None:
                 stored.state = PacketState(state)
             stored.updated_at = self.clock()
+            error = fields.get("last_error") or None
+            if stored.state != old_state or error:
+                name = str(stored.state) if stored.state != old_state else "error"
+                if name == "applied" and stored.result == "duplicate":
+                    name = "duplicate"
+                step = PacketEvent(name, stored.updated_at, stored.attempts, error or note)
+                self.add_events(packet_id, [step])
             quarantine = self._quarantine.setdefault(stored.app_area, {})
             if stored.state is PacketState.QUARANTINED:
                 quarantine[packet_id] = stored.updated_at
@@ -203,6 +222,39 @@ class MemoryLedger(Ledger):
     def app_areas(self) -> list[str]:
         with self._mutex:
             return sorted({e.app_area for e in self._packets.values()})
+
+    def result_counts(self, app_area: str) -> dict[str, int]:
+        with self._mutex:
+            counts: dict[str, int] = {}
+            for e in self._in_area(app_area):
+                if e.result:
+                    counts[e.result] = counts.get(e.result, 0) + 1
+            return counts
+
+    def events(self, packet_id: str) -> list[PacketEvent]:
+        with self._mutex:
+            self._live(packet_id)
+            return list(self._events.get(packet_id, ()))
+
+    def add_events(self, packet_id: str, events: Sequence[PacketEvent]) -> None:
+        with self._mutex:
+            if self._live(packet_id) is not None:
+                kept = [*self._events.get(packet_id, ()), *events]
+                self._events[packet_id] = kept[-MAX_EVENTS:]
+
+    def note_poll(self, app_area: str, result: str) -> None:
+        with self._mutex:
+            self._polls[app_area] = {"at": self.clock(), "result": result[:500]}
+
+    def last_poll(self, app_area: str) -> dict[str, Any] | None:
+        with self._mutex:
+            poll = self._polls.get(app_area)
+            return dict(poll) if poll else None
+
+    def all_links(self, packet_id: str) -> dict[str, str]:
+        with self._mutex:
+            self._live(packet_id)
+            return dict(self._links.get(packet_id, {}))
 
     def prune(self, app_area: str) -> int:
         with self._mutex:

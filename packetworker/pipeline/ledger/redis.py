@@ -12,17 +12,19 @@ import redis
 from packetworker.pipeline.ledger.base import (
     ACTIVE,
     LISTING_FIELDS,
+    MAX_EVENTS,
     Ledger,
     PacketEntry,
+    PacketEvent,
     PacketState,
     clean_fields,
 )
 from packetworker.pipeline.locks import RedisLocks
 from packetworker.targets.base import PendingWrite
 
-# KEYS: packet hash. ARGV: ns, now, number of listing pairs, then field/value pairs
-# (listing pairs first). '' values are skipped. Returns {created (0|1), the stored hash's
-# field/value pairs...}, so a listing costs one round trip.
+# KEYS: packet hash, events list. ARGV: ns, now, number of listing pairs, then field/value
+# pairs (listing pairs first). '' values are skipped. Returns {created (0|1), the stored
+# hash's field/value pairs...}, so a listing costs one round trip.
 _RECORD_LISTED = """
 local h = KEYS[1]
 local ns, now, nlisting = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -44,26 +46,37 @@ local prefix = ns .. ':' .. app .. ':'
 redis.call('ZADD', prefix .. 'state:listed', now, id)
 redis.call('ZADD', prefix .. 'pending', now, id)
 redis.call('SADD', ns .. ':apps', app)
+redis.call('DEL', KEYS[2])
+redis.call('RPUSH', KEYS[2], cjson.encode({event = 'listed', at = tonumber(now), attempt = 0}))
 local out = redis.call('HGETALL', h)
 table.insert(out, 1, 1)
 return out
 """
 
-# KEYS: packet hash, links hash. ARGV: ns, new state or '', now, ttl, '1' to update only a
-# terminal packet (else ''), field/value pairs ('' deletes the field). Returns 0 for an
-# unknown packet, 1 when the packet was not terminal (with '1'), else the updated hash's
-# field/value pairs, read before it may expire, so an update costs one round trip.
+# KEYS: packet hash, links hash, events list. ARGV: ns, new state or '', now, ttl, '1' to
+# update only a terminal packet (else ''), field/value pairs ('' deletes the field). Returns
+# 0 for an unknown packet, 1 when the packet was not terminal (with '1'), else the updated
+# hash's field/value pairs, read before it may expire, so an update costs one round trip.
+# A pseudo-field `_note` is no field: it is the detail of the update's timeline step.
+# A state change (or a new error) is appended to the packet's timeline, and the packet moves
+# between the `result:<result>` indexes, in the same atomic step.
 _UPDATE = """
-local h, links = KEYS[1], KEYS[2]
+local h, links, events = KEYS[1], KEYS[2], KEYS[3]
 if redis.call('EXISTS', h) == 0 then return 0 end
 local ns, now, ttl = ARGV[1], ARGV[3], tonumber(ARGV[4])
 local function is_terminal(state)
   return state == 'applied' or state == 'quarantined' or state == 'acknowledged'
 end
 if ARGV[5] == '1' and not is_terminal(redis.call('HGET', h, 'state')) then return 1 end
+local old_result = redis.call('HGET', h, 'result') or ''
+local err, note = nil, nil
 for i = 6, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', h, ARGV[i])
-  else redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+  if ARGV[i] == '_note' then note = ARGV[i + 1]
+  else
+    if ARGV[i] == 'last_error' and ARGV[i + 1] ~= '' then err = ARGV[i + 1] end
+    if ARGV[i + 1] == '' then redis.call('HDEL', h, ARGV[i])
+    else redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+  end
 end
 local app = redis.call('HGET', h, 'app_area')
 local id = redis.call('HGET', h, 'packet_id')
@@ -85,16 +98,36 @@ if new == 'quarantined' then
 elseif new ~= 'acknowledged' then
   redis.call('ZREM', prefix .. 'quarantine', id)
 end
+local result = redis.call('HGET', h, 'result') or ''
+if old_result ~= result and old_result ~= '' then
+  redis.call('ZREM', prefix .. 'result:' .. old_result, id)
+end
+if result ~= '' then
+  redis.call('ZADD', prefix .. 'result:' .. result, now, id)
+  redis.call('SADD', prefix .. 'results', result)
+end
+if old ~= new or err then
+  local name = 'error'
+  if old ~= new then name = new end
+  if name == 'applied' and result == 'duplicate' then name = 'duplicate' end
+  local attempt = tonumber(redis.call('HGET', h, 'attempts') or '0') or 0
+  local step = {event = name, at = tonumber(now), attempt = attempt}
+  if err then step['detail'] = err elseif note then step['detail'] = note end
+  redis.call('RPUSH', events, cjson.encode(step))
+  redis.call('LTRIM', events, -{max_events}, -1)
+end
 local out = redis.call('HGETALL', h)
-if terminal and redis.call('HGET', h, 'result') ~= 'quarantined' then
+if terminal and result ~= 'quarantined' then
   redis.call('EXPIRE', h, ttl)
   redis.call('EXPIRE', links, ttl)
+  redis.call('EXPIRE', events, ttl)
 else
   redis.call('PERSIST', h)
   redis.call('PERSIST', links)
+  redis.call('PERSIST', events)
 end
 return out
-"""
+""".replace("{max_events}", str(MAX_EVENTS))
 
 # KEYS: claim key. ARGV: old holder, new holder, ttl.
 _REPLACE_CLAIM = """
@@ -134,6 +167,9 @@ class RedisLedger(Ledger):
     def _links(self, packet_id: str) -> str:
         return f"{self.ns}:links:{packet_id}"
 
+    def _events(self, packet_id: str) -> str:
+        return f"{self.ns}:events:{packet_id}"
+
     def _doubts(self, packet_id: str) -> str:
         return f"{self.ns}:doubt:{packet_id}"
 
@@ -166,7 +202,7 @@ class RedisLedger(Ledger):
         args: list[str] = [self.ns, repr(self.clock()), str(len(listing))]
         for k, v in [*listing, *fields.items()]:
             args += [k, v]
-        return [self._packet(entry.packet_id)], args
+        return [self._packet(entry.packet_id), self._events(entry.packet_id)], args
 
     @staticmethod
     def _listed_reply(reply: list[Any]) -> tuple[PacketEntry, bool]:
@@ -189,7 +225,12 @@ class RedisLedger(Ledger):
             return [self._listed_reply(reply) for reply in pipe.execute()]
 
     def _update_args(
-        self, state: PacketState | str | None, fields: Mapping[str, Any], *, only_terminal: bool
+        self,
+        state: PacketState | str | None,
+        fields: Mapping[str, Any],
+        *,
+        only_terminal: bool,
+        note: str | None = None,
     ) -> list[str]:
         args: list[str] = [
             self.ns,
@@ -200,13 +241,20 @@ class RedisLedger(Ledger):
         ]
         for k, v in clean_fields(fields).items():
             args += [k, v]
+        if note:
+            args += ["_note", note]
         return args
 
     def update(
-        self, packet_id: str, *, state: PacketState | None = None, **fields: Any
+        self,
+        packet_id: str,
+        *,
+        state: PacketState | None = None,
+        note: str | None = None,
+        **fields: Any,
     ) -> PacketEntry:
-        args = self._update_args(state, fields, only_terminal=False)
-        keys = [self._packet(packet_id), self._links(packet_id)]
+        args = self._update_args(state, fields, only_terminal=False, note=note)
+        keys = [self._packet(packet_id), self._links(packet_id), self._events(packet_id)]
         reply = self._update(keys=keys, args=args)
         if not reply:
             raise KeyError(packet_id)
@@ -238,7 +286,7 @@ class RedisLedger(Ledger):
         args = self._update_args(PacketState.ACKNOWLEDGED, {}, only_terminal=True)
         with self.client.pipeline(transaction=False) as pipe:
             for packet_id in packet_ids:
-                keys = [self._packet(packet_id), self._links(packet_id)]
+                keys = [self._packet(packet_id), self._links(packet_id), self._events(packet_id)]
                 self._update(keys=keys, args=args, client=pipe)
             pipe.srem(self._key(app_area, "acks", list_type), *packet_ids)
             pipe.execute()
@@ -309,14 +357,53 @@ class RedisLedger(Ledger):
     def app_areas(self) -> list[str]:
         return sorted(self.client.smembers(f"{self.ns}:apps"))
 
+    def result_counts(self, app_area: str) -> dict[str, int]:
+        results = sorted(self.client.smembers(self._key(app_area, "results")))
+        with self.client.pipeline(transaction=False) as pipe:
+            for result in results:
+                pipe.zcard(self._key(app_area, "result", result))
+            return {r: n for r, n in zip(results, pipe.execute(), strict=True) if n}
+
+    def events(self, packet_id: str) -> list[PacketEvent]:
+        raw = self.client.lrange(self._events(packet_id), 0, -1)
+        return [PacketEvent.from_json(text) for text in raw]
+
+    def add_events(self, packet_id: str, events: Sequence[PacketEvent]) -> None:
+        if not events:
+            return
+        key = self._events(packet_id)
+        # Only for a known packet, so a late step cannot leave a timeline without an entry.
+        if self.client.exists(self._packet(packet_id)):
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, *(e.to_json() for e in events))
+                pipe.ltrim(key, -MAX_EVENTS, -1)
+                pipe.execute()
+
+    def note_poll(self, app_area: str, result: str) -> None:
+        key = self._key(app_area, "last-poll")
+        self.client.hset(key, mapping={"at": repr(self.clock()), "result": result[:500]})
+
+    def last_poll(self, app_area: str) -> dict[str, Any] | None:
+        raw = self.client.hgetall(self._key(app_area, "last-poll"))
+        return {"at": float(raw["at"]), "result": raw.get("result", "")} if raw else None
+
+    def all_links(self, packet_id: str) -> dict[str, str]:
+        return self.client.hgetall(self._links(packet_id))
+
     def prune(self, app_area: str) -> int:
         cutoff = self.clock() - self.retention
         removed = 0
         for state in (PacketState.APPLIED, PacketState.ACKNOWLEDGED):
-            key = self._key(app_area, "state", state)
-            for packet_id in self.client.zrangebyscore(key, "-inf", f"({cutoff!r}"):
-                if not self.client.exists(self._packet(packet_id)):
-                    removed += self.client.zrem(key, packet_id)
+            removed += self._prune_index(self._key(app_area, "state", state), cutoff)
+        for result in self.client.smembers(self._key(app_area, "results")):
+            self._prune_index(self._key(app_area, "result", result), cutoff)
+        return removed
+
+    def _prune_index(self, key: str, cutoff: float) -> int:
+        removed = 0
+        for packet_id in self.client.zrangebyscore(key, "-inf", f"({cutoff!r}"):
+            if not self.client.exists(self._packet(packet_id)):
+                removed += self.client.zrem(key, packet_id)
         return removed
 
     def close(self) -> None:

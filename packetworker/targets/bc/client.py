@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
+from packetworker.metrics import response_hook
 from packetworker.retrying import parse_retry_after, retrying
 from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.batch import (
@@ -94,6 +95,8 @@ class BCClient:
             transport=transport,
             limits=httpx.Limits(max_connections=max_concurrency),
             headers={"Accept": "application/json"},
+            # Requests and 429s, for /metrics (`packetworker.metrics`).
+            event_hooks={"response": [response_hook("bc")]},
         )
 
     @classmethod

@@ -1,0 +1,158 @@
+"""Worker counters reach `/metrics` through Redis: packets and records processed, the apply
+latency histogram, target requests and 429s, in valid Prometheus text."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Response
+
+from packetworker.metrics import METRICS, RedisMetrics, Tally, render, response_hook
+from packetworker.outbound.state import RedisOutboundState
+from packetworker.pipeline import replay as replaying
+from packetworker.pipeline.archive import open_archive
+from packetworker.pipeline.context import PipelineContext
+from packetworker.pipeline.ledger import RedisLedger
+from packetworker.settings import Settings
+from packetworker.targets import get_target
+from packetworker.targets.bc.client import BCClient
+from packetworker.web import collect_metrics
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+@pytest.fixture
+def namespace(redis_url: str) -> Iterator[str]:
+    name = f"metrics-{uuid.uuid4().hex[:8]}"
+    METRICS.drain()  # counts other tests left in this process
+    yield name
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{name}:*"):
+        client.delete(key)
+
+
+def samples_of(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_processed_packets_records_and_apply_latency_reach_metrics(tmp_path, redis_url, namespace):
+    settings = Settings(
+        _env_file=None,
+        ledger_namespace=namespace,
+        archive_url=f"file://{tmp_path / 'archive'}",
+        spool_dir=tmp_path / "spool",
+        target="recording",
+    )
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    ctx = PipelineContext(
+        settings=settings,
+        ledger=RedisLedger(client, namespace),
+        archive=open_archive(settings.archive_url),
+        target=get_target("recording", settings),
+        portal_factory=lambda area: None,
+        spool_dir=settings.spool_dir,
+    )
+    replaying.replay(
+        [str(SAMPLES / "sales-order.xml"), str(SAMPLES / "invalid" / "wrong-root.xml")],
+        ctx=ctx,
+        app_area="OPS",
+    )
+    RedisMetrics(client, namespace).flush()  # what a worker does after each message
+
+    state = RedisOutboundState(client, namespace)
+    text = render(collect_metrics(settings, client, state, ["OPS"]))
+    samples = samples_of(text)
+
+    applied = (("app_area", "OPS"), ("outcome", "applied"))
+    quarantined = (("app_area", "OPS"), ("outcome", "quarantined"))
+    assert samples[("packetworker_packets_processed_total", applied)] == 1
+    assert samples[("packetworker_packets_processed_total", quarantined)] == 1
+    assert samples[("packetworker_records_processed_total", applied)] >= 2
+    target = (("app_area", "OPS"), ("target", "recording"))
+    assert samples[("packetworker_apply_duration_seconds_count", target)] == 1
+    inf = tuple(sorted((*target, ("le", "+Inf"))))
+    assert samples[("packetworker_apply_duration_seconds_bucket", inf)] == 1
+    assert "# HELP packetworker_apply_duration_seconds " in text
+    assert "# TYPE packetworker_apply_duration_seconds histogram" in text
+    assert "# TYPE packetworker_oldest_pending_age_seconds gauge" in text
+    bounds = [
+        line.split('le="')[1].split('"')[0]
+        for line in text.splitlines()
+        if line.startswith("packetworker_apply_duration_seconds_bucket")
+    ]
+    assert bounds[:3] == ["0.05", "0.1", "0.25"]
+    assert bounds[-1] == "+Inf"
+
+
+def test_counts_from_several_processes_add_up_in_redis(redis_url, namespace):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    for _ in range(2):  # two worker processes, each with its own tally
+        tally = Tally()
+        tally.inc("packetworker_target_requests_total", {"target": "bc", "code": "200"}, 3)
+        RedisMetrics(client, namespace).flush(tally)
+
+    [sample] = RedisMetrics(client, namespace).samples()
+
+    assert sample[0] == "packetworker_target_requests_total"
+    assert sample[3] == 6
+
+
+class Throttling:
+    """A real HTTP server answering 429 to every other request."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+        def app(environ, start_response):
+            self.calls += 1
+            status = 429 if self.calls % 2 else 200
+            return Response("{}", status=status, content_type="application/json")(
+                environ, start_response
+            )
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_target_requests_and_429s_are_counted_per_target():
+    server = Throttling()
+    METRICS.drain()
+    try:
+        with httpx.Client(event_hooks={"response": [response_hook("bc")]}) as http:
+            for _ in range(4):
+                http.get(server.url)
+    finally:
+        server.close()
+
+    counted = {(name, labels): value for (name, labels), value in METRICS.drain().items()}
+    assert counted[("packetworker_target_requests_total", (("code", "429"), ("target", "bc")))] == 2
+    assert counted[("packetworker_target_requests_total", (("code", "200"), ("target", "bc")))] == 2
+    assert counted[("packetworker_target_throttled_total", (("target", "bc"),))] == 2
+
+
+def test_business_central_client_counts_its_requests():
+    client = BCClient(api_url="http://127.0.0.1:9", tenant="t", environment="e", auth=httpx.Auth())
+    try:
+        hooks = client._http.event_hooks["response"]
+    finally:
+        client.close()
+    assert len(hooks) == 1
+    assert hooks[0].__qualname__.startswith("response_hook")
