@@ -55,7 +55,7 @@ def expand(paths: list[Path]) -> Iterator[Path]:
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
