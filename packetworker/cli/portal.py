@@ -27,7 +27,12 @@ def _client() -> PortalClient:
 def pull(
     packet_type: Annotated[str, typer.Option("--type", help="packet or file.")] = "packet",
 ) -> None:
-    """List the packets pending in the portal for the configured app area."""
+    """List the packets pending in the portal for the configured app area.
+
+    Example: packetworker pull --type file
+
+    Settings: DM_API_URL, DM_APP_AREA, DM_API_KEY, DM_LIST_FORMAT.
+    """
     try:
         with _client() as client:
             entries = client.pull(packet_type=packet_type, format=settings().dm_list_format)
@@ -97,7 +102,6 @@ def push(
 
 
 sandbox_app = typer.Typer(
-    help="Run the local ERP API emulator, or feed packets to a running one.",
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -124,8 +128,9 @@ def sandbox(
         typer.Option("--user", help="User of --enqueue packets (default: their salesmancode)."),
     ] = None,
 ) -> None:
-    """Run the local ERP API emulator (portal + S3) until interrupted; it prints the
-    variables a worker needs (DM_API_URL, DM_APP_AREA, DM_API_KEY, DM_STORAGE_HTTP_HOSTS).
+    """Run the local ERP API emulator (portal + S3) until interrupted, or feed packets to a
+    running one (`enqueue`). It prints the variables a worker needs (DM_API_URL,
+    DM_APP_AREA, DM_API_KEY, DM_STORAGE_HTTP_HOSTS) and its admin API (/_sandbox/).
 
     Example: packetworker sandbox --enqueue samples/sales-order.xml
 
@@ -201,9 +206,13 @@ def sandbox_enqueue(
             body = _json(answer)
             if answer.status_code != 200:
                 why = body.get("message") or answer.reason_phrase
-                hint = "give --user USER" if "no user" in why else f"is {base} a sandbox?"
+                hint = "give --user USER" if "no user" in why else f"is {base} the sandbox?"
                 raise fail(f"{path}: the sandbox refused it ({why}); {hint}")
-            console.print(f"enqueued {path} as {body['id']} (user {body['user']})", highlight=False)
+            console.print(
+                f"enqueued {path} as {body['id']} (user {body['user']})",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _json(response) -> dict:

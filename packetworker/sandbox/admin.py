@@ -100,7 +100,7 @@ class AdminApp:
             raise BadEnqueue("format must be xml or json, packet_type data or image")
         user = args.get("user") or (_salesman(body) if packet_type == "data" else None)
         if not user:
-            raise BadEnqueue("no user: give ?user=USER (the packet names no salesmancode)")
+            raise BadEnqueue("no user given and the packet names no salesmancode")
         packet_id = self.sandbox.enqueue(
             app_area,
             body,
