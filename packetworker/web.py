@@ -70,10 +70,14 @@ class WebApp:
         self._enqueue = enqueue
         self._check_health = health
         self._collect_metrics = metrics
-        webhook = [Rule(webhook_path, endpoint="webhook", methods=["GET", "POST"])]
+        webhook = (
+            [Rule(webhook_path, endpoint="webhook", methods=["GET", "POST"])]
+            if webhook_path
+            else []
+        )
         self._routes = Map(
             [
-                *(webhook if webhook_path is not None else []),
+                *webhook,
                 Rule("/healthz", endpoint="health", methods=["GET"]),
                 Rule("/metrics", endpoint="metrics", methods=["GET"]),
             ]

@@ -14,7 +14,7 @@ from packetworker.cli.app import app, console, fail, settings
 def web() -> None:
     """The web process: BC webhook receiver, /healthz and /metrics, on $PORT (waitress).
 
-    Example: PORT=8000 packetworker web
+    Example: packetworker web  (on $PORT; Heroku sets it)
 
     Settings: REDIS_URL, PORT (or WEB_PORT), WEB_HOST; WEBHOOK_URL and
     WEBHOOK_CLIENT_STATE to receive BC webhooks (without them it serves /healthz and
