@@ -67,17 +67,23 @@ class WebApp:
         enqueue: Callable[[dict[str, Any]], None],
         health: Callable[[], bool] = lambda: True,
         metrics: Callable[[], Iterable[Metric]] = tuple,
-        webhook_path: str = DEFAULT_WEBHOOK_PATH,
+        webhook_path: str | None = DEFAULT_WEBHOOK_PATH,
         console: Callable[..., Any] | None = None,
     ) -> None:
+        """`webhook_path=None`: no webhook is configured, so no webhook route is served."""
         self._console = console
         self._secret = client_state.encode()
         self._enqueue = enqueue
         self._check_health = health
         self._collect_metrics = metrics
+        webhook = (
+            [Rule(webhook_path, endpoint="webhook", methods=["GET", "POST"])]
+            if webhook_path
+            else []
+        )
         self._routes = Map(
             [
-                Rule(webhook_path, endpoint="webhook", methods=["GET", "POST"]),
+                *webhook,
                 Rule("/healthz", endpoint="health", methods=["GET"]),
                 Rule("/metrics", endpoint="metrics", methods=["GET"]),
             ]
@@ -252,8 +258,13 @@ def create_app(settings: Settings | None = None) -> WebApp:
 
     settings = settings or get_settings()
     secret = settings.webhook_client_state.get_secret_value()
-    if not secret:
+    if settings.webhook_url and not secret:
         raise ValueError("WEBHOOK_CLIENT_STATE must be set: it is how BC's calls are recognised")
+    # No webhook configured (neither setting): serve health and metrics, and no webhook route,
+    # which with an empty secret would accept any caller.
+    webhook_path = (urlsplit(settings.webhook_url).path or DEFAULT_WEBHOOK_PATH) if secret else None
+    if webhook_path is None:
+        logger.info("No webhook configured (WEBHOOK_URL); serving /healthz and /metrics only.")
     client = redis_for(settings)
     state = RedisOutboundState(client, settings.ledger_namespace)
     areas = split_list(settings.dm_app_area)
@@ -265,7 +276,7 @@ def create_app(settings: Settings | None = None) -> WebApp:
         enqueue=enqueue_notification,
         health=state.ping,
         metrics=lambda: collect_metrics(settings, client, state, areas),
-        webhook_path=urlsplit(settings.webhook_url).path or DEFAULT_WEBHOOK_PATH,
+        webhook_path=webhook_path,
     )
 
 

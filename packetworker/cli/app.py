@@ -17,6 +17,9 @@ app = typer.Typer(
     help="Sync Dynamics Mobile packets with Business Central and CRMs.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help: flags render as flags (`--queue`, not `--queue <bool>` as typer's rich help
+    # has it), examples keep their lines, and the text fits an 80-column terminal.
+    rich_markup_mode=None,
     add_completion=False,
 )
 console = Console()
@@ -55,7 +58,7 @@ def expand(paths: list[Path]) -> Iterator[Path]:
 
 
 def fail(message: str, *, code: int = 1) -> typer.Exit:
-    errors.print(f"[red]error:[/red] {message}", highlight=False)
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

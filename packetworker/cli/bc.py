@@ -38,7 +38,12 @@ def login(
     timeout: float = typer.Option(300.0, help="Seconds to wait for the browser to come back."),
 ) -> None:
     """Sign a Business Central user in (authorization code with PKCE and offline_access) and
-    store the refresh token in Redis for the workers."""
+    store the refresh token in Redis for the workers.
+
+    Example: packetworker bc login --paste
+
+    Settings: BC_TENANT, BC_CLIENT_ID, BC_CLIENT_SECRET, BC_REDIRECT_URI, REDIS_URL.
+    """
     s = settings()
     missing = [
         name.upper()

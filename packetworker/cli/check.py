@@ -23,7 +23,13 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line and row."),
 ) -> None:
     """Check Redis, the portal key, the archive, the target and the webhook URL, live and
-    read-only; exit 1 if any check fails."""
+    read-only; exit 1 if any check fails.
+
+    Example: packetworker check --json
+
+    Settings: every configured one (REDIS_URL, DM_*, ARCHIVE_URL, TARGET and the target's
+    own, WEBHOOK_URL); secrets are never printed.
+    """
     results = run_checks(settings())
     if as_json:
         for r in results:

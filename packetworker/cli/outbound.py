@@ -12,7 +12,14 @@ from packetworker.cli.app import app, console, fail, settings
 
 @app.command()
 def web() -> None:
-    """The web process: BC webhook receiver, /healthz and /metrics, on $PORT (waitress)."""
+    """The web process: BC webhook receiver, /healthz and /metrics, on $PORT (waitress).
+
+    Example: packetworker web  (on $PORT; Heroku sets it)
+
+    Settings: REDIS_URL, PORT (or WEB_PORT), WEB_HOST; WEBHOOK_URL and
+    WEBHOOK_CLIENT_STATE to receive BC webhooks (without them it serves /healthz and
+    /metrics only).
+    """
     from packetworker.web import run_web
 
     try:
@@ -32,7 +39,13 @@ def push_outbound(
         ),
     ] = False,
 ) -> None:
-    """Build USER's master-data packet from Business Central and push it now (in process)."""
+    """Build USER's master-data packet from Business Central and push it now (in process).
+
+    Example: packetworker push-outbound rep-plovdiv-07 --complete
+
+    Settings: BC_TENANT, BC_CLIENT_ID, BC_CLIENT_SECRET (or BC_REFRESH_TOKEN), BC_COMPANY;
+    DM_API_URL, DM_APP_AREA (or OUTBOUND_APP_AREA), DM_API_KEY; REDIS_URL.
+    """
     from packetworker.outbound import OutboundContext, push_user
 
     s = settings()
@@ -55,7 +68,13 @@ def push_outbound(
 
 @app.command()
 def subscriptions() -> None:
-    """Create, renew or recreate BC webhook subscriptions now (what the clock does hourly)."""
+    """Create, renew or recreate BC webhook subscriptions now (what the clock does hourly).
+
+    Example: packetworker subscriptions
+
+    Settings: WEBHOOK_URL, WEBHOOK_CLIENT_STATE, WEBHOOK_RESOURCES, the BC_* settings,
+    REDIS_URL.
+    """
     from packetworker.outbound import OutboundContext, ensure_subscriptions
 
     ctx = OutboundContext.from_settings(settings())

@@ -23,7 +23,12 @@ def _limits() -> Limits:
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Packet files or folders.", exists=True)],
 ) -> None:
-    """Validate packets against the schemas; one line per error, non-zero exit if any."""
+    """Validate packets against the schemas; one line per error, non-zero exit if any.
+
+    Example: packetworker validate samples/ samples/invalid/junk.xml
+
+    Settings: MAX_PACKET_BYTES, MAX_FIELD_BYTES.
+    """
     limits = _limits()
     checked = bad = 0
     for path in expand(files):
@@ -42,7 +47,12 @@ def inspect(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show a packet's user, tables, record counts by status, and size."""
+    """Show a packet's user, tables, record counts by status, and size.
+
+    Example: packetworker inspect samples/sales-order.xml --json
+
+    Settings: MAX_PACKET_BYTES, MAX_FIELD_BYTES.
+    """
     try:
         summary = summarize(file, limits=_limits(), name=str(file))
     except PacketError as exc:
@@ -69,7 +79,12 @@ def convert_command(
     to: Annotated[str, typer.Option("--to", help="xml or json.")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Default: stdout.")] = None,
 ) -> None:
-    """Convert a packet between XML and JSON, streaming."""
+    """Convert a packet between XML and JSON, streaming.
+
+    Example: packetworker convert samples/sales-order.xml --to json -o order.json
+
+    Settings: MAX_PACKET_BYTES, MAX_FIELD_BYTES.
+    """
     if to not in ("xml", "json"):
         raise fail("--to must be xml or json", code=2)
     limits = _limits()

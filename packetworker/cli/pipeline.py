@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import orjson
@@ -13,6 +14,7 @@ from rich.table import Table as RichTable
 
 from packetworker.cli.app import app, console, fail, settings
 from packetworker.pipeline.context import PipelineContext, check_configured
+from packetworker.pipeline.replay import ReplaySummary
 from packetworker.pipeline.results import ProcessResult
 from packetworker.settings import Settings
 from packetworker.targets import target_info
@@ -38,12 +40,31 @@ def _replay_settings(target: str | None) -> Settings:
 
 @app.command()
 def replay(
-    paths: Annotated[list[str], typer.Argument(help="Files, folders, globs or archived ids.")],
+    paths: Annotated[
+        list[str], typer.Argument(metavar="PATH", help="Files, folders, globs or archived ids.")
+    ],
     queue: Annotated[bool, typer.Option("--queue", help="Enqueue to the workers.")] = False,
     target: Annotated[str | None, typer.Option(help="Override TARGET.")] = None,
     app_area: Annotated[str | None, typer.Option("--app-area")] = None,
+    accept_quarantined: Annotated[
+        bool,
+        typer.Option(
+            "--accept-quarantined",
+            help="Exit 0 although packets were quarantined (they are expected, e.g. samples/).",
+        ),
+    ] = False,
 ) -> None:
-    """Run local packets through the pipeline: in process, or queued to the workers."""
+    """Run local packets through the pipeline: in process, or queued to the workers.
+
+    Prints one line per packet, then why each quarantined packet was refused, then what
+    the outcome words mean. Exit status 1 when a packet was quarantined (unless
+    --accept-quarantined) or could not be processed.
+
+    Example: packetworker replay samples/ --accept-quarantined
+
+    Settings: TARGET (default here: bc-emulator) and the target's own; REDIS_URL when set
+    (else an in-memory ledger); ARCHIVE_URL. With --queue: REDIS_URL, DM_APP_AREA.
+    """
     from packetworker.pipeline import replay as replaying
 
     if queue:
@@ -73,13 +94,14 @@ def replay(
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task("", total=total)
             summary = replaying.replay(paths, ctx=ctx, app_area=app_area, progress=progress)
-        _print_replay(rows, summary, s)
+        for text in replay_report(rows, summary, s):
+            console.print(text, highlight=False, soft_wrap=True)
         describe = getattr(ctx.target, "describe", None)
         for line in describe() if describe else ():
-            console.print(line, highlight=False)
+            console.print(line, highlight=False, soft_wrap=True)
     finally:
         ctx.close()
-    if summary.errors:
+    if summary.errors or (summary.quarantined and not accept_quarantined):
         raise typer.Exit(1)
 
 
@@ -104,29 +126,83 @@ def _enqueue(paths: list[str], s: Settings, app_area: str) -> None:
         console.print(f"follow one with: packetworker trace {queued[0]}", highlight=False)
 
 
-def _print_replay(rows: list[tuple[str, ProcessResult]], summary, s: Settings) -> None:
-    """One line per packet file (what happened and why), then totals by record outcome."""
-    table = RichTable(title=f"{summary.packets} packets replayed into target {s.target}")
-    for column in ("packet", "result", "records", "detail"):
-        table.add_column(column, overflow="fold")
+# What the outcome words of a replay report mean; only the words a report uses are explained.
+PACKET_WORDS = {
+    "applied": "every record reached the target (or was already there); the packet is done",
+    "duplicate": "same bytes as a packet processed before; not applied again",
+    "quarantined": "not applied; kept with its bytes and reason until re-driven (dlq retry)",
+    "waiting": "held: the target refused it for a reason time fixes (its customer is blocked "
+    "or not there yet); retried, not acknowledged",
+    "failed": "could not be processed (a transient error, or a bug); try again",
+}
+RECORD_WORDS = {
+    "applied": "written to the target",
+    "unchanged": "already in the target (its idempotency key matched); nothing written",
+    "skipped": "nothing to do in this target: a table its mapping leaves out, a read-only "
+    "record, or one the mapping filters out",
+    "failed": "refused by the target; its packet is quarantined",
+}
+_STYLES = {"quarantined": "yellow", "waiting": "yellow", "failed": "red", "error": "red"}
+
+
+def _counts(counts: dict[str, int], order: dict[str, str]) -> str:
+    ranked = sorted(
+        counts.items(),
+        key=lambda kv: (list(order).index(kv[0]) if kv[0] in order else len(order), kv[0]),
+    )
+    return ", ".join(f"{n} {word}" for word, n in ranked) or "none"
+
+
+def replay_report(
+    rows: list[tuple[str, ProcessResult]], summary: ReplaySummary, s: Settings
+) -> list[str]:
+    """The lines `replay` prints (rich markup), each meant to be printed unwrapped.
+
+    Totals first; then one line per packet with its path last (so a narrow terminal wraps
+    the path, not a table); then the reason of each packet not applied, with its whole id;
+    then the legend of the outcome words used.
+    """
+    lines = [
+        f"{summary.packets} packets replayed into {s.target}: "
+        f"{_counts(summary.states, PACKET_WORDS)}",
+        f"records: {_counts(summary.records, RECORD_WORDS)}",
+        "",
+    ]
+    width = max((len(_records(r)) for _, r in rows), default=0)
     for item, result in rows:
-        records = ", ".join(f"{n} {outcome}" for outcome, n in sorted(result.outcomes.items()))
-        detail = f"same content as {result.duplicate_of}" if result.duplicate_of else ""
-        style = {"quarantined": "yellow", "waiting": "yellow", "failed": "red"}.get(result.state)
-        table.add_row(
-            item,
-            f"[{style}]{result.state}[/{style}]" if style else result.state,
-            records,
-            result.error or detail,
+        state = result.state
+        styled = f"[{_STYLES[state]}]{state:<11}[/]" if state in _STYLES else f"{state:<11}"
+        same = f"  (same content as {result.duplicate_of})" if result.duplicate_of else ""
+        lines.append(f"{styled} {_records(result):<{width}}  {item}{same}")
+    reasons = [(item, r.packet_id, r.state, r.error) for item, r in rows if r.error]
+    shown = {item for item, *_ in reasons}
+    reasons += [(item, None, "error", e) for item, e in summary.errors.items() if item not in shown]
+    if reasons:
+        lines += ["", "why:"]
+        for item, packet_id, state, error in reasons:
+            named = f"{item} (id {packet_id})" if packet_id and packet_id != item else item
+            # An invalid packet's message repeats its path; its file name says as much.
+            error = error.replace(item, Path(item).name) if Path(item).name else error
+            lines += [f"  [{_STYLES.get(state, 'yellow')}]{state}[/] {named}", f"    {error}"]
+    if summary.quarantined:
+        lines.append(
+            "  (with REDIS_URL set, `packetworker dlq show ID` shows one again and "
+            "`packetworker dlq retry ID` re-drives it)"
         )
-    for item, error in summary.errors.items():
-        if all(item != row for row, _ in rows):
-            table.add_row(item, "[red]error[/red]", "", error)
-    console.print(table)
-    totals = ", ".join(f"{n} {outcome}" for outcome, n in sorted(summary.records.items()))
-    console.print(f"records: {totals or 'none'}", highlight=False)
+    used_states = set(summary.states)
+    used_records = set(summary.records)
+    legend = [f"  {w}: {m}" for w, m in PACKET_WORDS.items() if w in used_states]
+    record_legend = [f"  {w}: {m}" for w, m in RECORD_WORDS.items() if w in used_records]
+    if legend or record_legend:
+        lines += ["", "packets:", *legend] if legend else [""]
+        lines += ["records:", *record_legend] if record_legend else []
     if s.target == "plan":
-        console.print(f"plan written to {s.plan_output}", highlight=False)
+        lines.append(f"plan written to {s.plan_output}")
+    return [*lines, ""]
+
+
+def _records(result: ProcessResult) -> str:
+    return _counts(result.outcomes, RECORD_WORDS) if result.outcomes else "-"
 
 
 @app.command()
@@ -134,7 +210,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Packets per outcome (and how many acknowledged), oldest pending age, acks waiting,
-    the last poll and the held packets (with why), per app area."""
+    the last poll and the held packets (with why), per app area.
+
+    Example: packetworker status --json
+
+    Settings: REDIS_URL, LEDGER_NAMESPACE.
+    """
     from packetworker.pipeline.operations import status as pipeline_status
 
     ctx = PipelineContext.from_settings(settings())
@@ -194,7 +275,12 @@ def _when(at: float) -> str:
 
 @dlq.command("list")
 def dlq_list_command(app_area: Annotated[str | None, typer.Option("--app-area")] = None) -> None:
-    """Quarantined (and stuck) packets with their errors, then held ones with why they wait."""
+    """Quarantined (and stuck) packets with their errors, then held ones with why they wait.
+
+    Example: packetworker dlq list --app-area DEMO
+
+    Settings: REDIS_URL, LEDGER_NAMESPACE.
+    """
     from packetworker.pipeline.operations import dlq_list
 
     ctx = PipelineContext.from_settings(settings())
@@ -224,7 +310,12 @@ def trace(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """A packet's whole story, as the web console's packet page shows it: outcome and
-    acknowledgement, timeline, tables and record counts, target references, errors."""
+    acknowledgement, timeline, tables and record counts, target references, errors.
+
+    Example: packetworker trace 4500f9fd-5deb-4657-82d3-4a14f2766b90
+
+    Settings: REDIS_URL, LEDGER_NAMESPACE, ARCHIVE_URL.
+    """
     from packetworker.pipeline.operations import story
 
     ctx = PipelineContext.from_settings(settings())
@@ -281,7 +372,12 @@ def story_lines(told: dict) -> list[str]:
 
 @dlq.command("show")
 def dlq_show_command(packet_id: str) -> None:
-    """One packet's ledger entry and archive metadata, as JSON."""
+    """One packet's ledger entry and archive metadata, as JSON.
+
+    Example: packetworker dlq show 4500f9fd-5deb-4657-82d3-4a14f2766b90
+
+    Settings: REDIS_URL, LEDGER_NAMESPACE, ARCHIVE_URL.
+    """
     from packetworker.pipeline.operations import dlq_show
 
     ctx = PipelineContext.from_settings(settings())
@@ -301,7 +397,13 @@ def dlq_retry_command(
     here: Annotated[bool, typer.Option("--here", help="Process in this process.")] = False,
 ) -> None:
     """Re-drive quarantined packets once the cause is fixed (queued to the workers); a held
-    packet is tried again at once."""
+    packet is tried again at once.
+
+    Example: packetworker dlq retry --all
+
+    Settings: REDIS_URL, LEDGER_NAMESPACE, ARCHIVE_URL; with --here also TARGET and the
+    target's own.
+    """
     from packetworker.pipeline.operations import dlq_retry, dlq_retry_all
 
     if bool(packet_id) == retry_all:
@@ -326,7 +428,13 @@ def dlq_retry_command(
 
 @app.command()
 def clock() -> None:
-    """The scheduler process: enqueue a poll per app area every DM_POLL_INTERVAL seconds."""
+    """The scheduler process: enqueue a poll per app area every DM_POLL_INTERVAL seconds.
+
+    Example: packetworker clock
+
+    Settings: REDIS_URL, DM_APP_AREA, DM_POLL_INTERVAL, TARGET and the target's own;
+    OUTBOUND_USERS and WEBHOOK_URL (with the BC_* settings) add outbound jobs.
+    """
     from packetworker.pipeline.clock import run_clock
 
     s = settings()
@@ -342,9 +450,13 @@ def worker(ctx: typer.Context) -> None:
     """The worker process: check the settings, then become `dramatiq
     packetworker.pipeline.worker` with the WORKER_* options (extra options are passed on).
 
-    The check runs here, once, because dramatiq's main process imports none of our code: it
-    forks children that do, so a refusal there would come once per child, after the fork.
+    Example: packetworker worker --processes 2 --threads 4
+
+    Settings: REDIS_URL, DM_API_URL, DM_APP_AREA, DM_API_KEY, ARCHIVE_URL, TARGET and the
+    target's own (DM_STORAGE_HTTP_HOSTS=127.0.0.1 against the sandbox).
     """
+    # The check runs here, once, because dramatiq's main process imports none of our code: it
+    # forks children that do, so a refusal there would come once per child, after the fork.
     from packetworker.pipeline.broker import worker_argv
 
     s = settings()

@@ -177,10 +177,19 @@ def make_scheduler(
     return scheduler
 
 
+def quiet_scheduler(level: str) -> None:
+    """APScheduler logs two INFO lines per job run ("Running job …", "… executed
+    successfully"): at a 30 s tick that buries everything else. Its loggers speak from
+    WARNING up (a missed or failed run), or at DEBUG when LOG_LEVEL=DEBUG asks for it all."""
+    debug = logging.getLevelName(level.upper()) == logging.DEBUG
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
 def run_clock(settings: Settings | None = None) -> None:
     """Run the clock until SIGTERM or SIGINT; polls every app area once at start."""
     settings = settings or get_settings()
     setup_logging(level=settings.log_level, fmt=settings.log_format, secrets=secrets_of(settings))
+    quiet_scheduler(settings.log_level)
     areas = app_areas(settings)
     if not areas and not (settings.outbound_users or settings.webhook_url):
         raise ValueError("No app area to poll: set DM_APP_AREA.")

@@ -7,7 +7,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -58,18 +57,51 @@ def _no_portal(app_area: str) -> PortalClient:
     raise RuntimeError(f"replay has no portal connection (asked for app area {app_area!r})")
 
 
-@dataclass
 class PipelineContext:
-    settings: Settings
-    ledger: Ledger
-    archive: Archive
-    target: Target
-    portal_factory: Callable[[str], PortalClient]
-    spool_dir: Path
-    _closed: bool = field(default=False, repr=False)
+    """The parts one process composes. The target is built on first use (`target`), so
+    commands that never apply a record (`status`, `dlq list`, `replay --queue`) need no target
+    settings; `worker` and `clock` check those up front (`check_configured`).
 
-    def __post_init__(self) -> None:
+    `target` is a built target, or a zero-argument factory that builds it once."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        ledger: Ledger,
+        archive: Archive,
+        target: Target | Callable[[], Target],
+        portal_factory: Callable[[str], PortalClient],
+        spool_dir: Path,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.archive = archive
+        self.portal_factory = portal_factory
+        self.spool_dir = spool_dir
+        self._target: Target | None = None
+        self._make_target: Callable[[], Target] | None = None
+        if isinstance(target, Target):
+            self._target = target
+        else:
+            self._make_target = target
+        self._target_lock = threading.Lock()
+        self._closed = False
         self.spool_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def target(self) -> Target:
+        """The target, built on first use (once, whichever thread asks first)."""
+        if self._target is None:
+            with self._target_lock:
+                if self._target is None:
+                    assert self._make_target is not None
+                    self._target = self._make_target()
+        return self._target
+
+    @target.setter
+    def target(self, target: Target) -> None:
+        self._target = target
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> PipelineContext:
@@ -88,7 +120,7 @@ class PipelineContext:
             settings=settings,
             ledger=ledger,
             archive=open_archive(settings.archive_url, s3_endpoint_url=settings.s3_endpoint_url),
-            target=get_target(settings.target, settings),
+            target=lambda: get_target(settings.target, settings),
             portal_factory=portal_factory_for(settings),
             spool_dir=settings.spool_dir,
         )
@@ -126,6 +158,7 @@ class PipelineContext:
         self._closed = True
         for client in getattr(self.portal_factory, "clients", {}).values():
             client.close()
-        self.target.close()
+        if self._target is not None:
+            self._target.close()
         self.archive.close()
         self.ledger.close()

@@ -1,7 +1,9 @@
 """The `/_sandbox/` admin API, so a separately started sandbox can be driven over HTTP.
 
     POST   /_sandbox/enqueue?app_area=&user=&format=&packet_type=&operation=&company_id=&packet_id=
-           body = packet bytes                        -> {"id": ...}
+           body = packet bytes                        -> {"id": ..., "user": ...}
+           (user: the packet's salesmancode when not given; format: xml|json, detected
+           from the body when not given; a bad request answers 400 with "message" and "usage")
     GET    /_sandbox/state?app_area=                  -> pending, done, doneCalls, uploads
     GET    /_sandbox/requests                         -> the request log
     POST   /_sandbox/faults  {"status": 503, "count": 2, "retryAfter": 1, "pathPrefix": null}
@@ -30,6 +32,19 @@ if TYPE_CHECKING:
     from packetworker.sandbox.portal_sandbox import PortalSandbox
 
 PREFIX = "/_sandbox/"
+# Sent with every refused enqueue, so a caller sees how to ask (issue 11 §6).
+ENQUEUE_USAGE = (
+    "POST /_sandbox/enqueue?user=USER[&format=xml|json][&app_area=AREA][&packet_id=ID]"
+    "[&packet_type=data|image][&operation=OP][&company_id=CO] with the packet bytes as the "
+    "body (e.g. curl --data-binary @samples/sales-order.xml URL); user defaults to the "
+    "packet's salesmancode, or use: packetworker sandbox enqueue FILE --user USER"
+)
+
+
+class BadEnqueue(ValueError):
+    """An enqueue request the sandbox cannot take; answered 400 with `ENQUEUE_USAGE`."""
+
+
 URLS = Map(
     [
         Rule("/_sandbox/enqueue", endpoint="enqueue", methods=["POST"]),
@@ -58,6 +73,8 @@ class AdminApp:
             response = getattr(self, endpoint)(request)
         except HTTPException as exc:
             response = json_response({"message": exc.name}, exc.code or 500)
+        except BadEnqueue as exc:
+            response = json_response({"message": str(exc), "usage": ENQUEUE_USAGE}, 400)
         except (KeyError, ValueError, TypeError) as exc:
             response = json_response({"message": str(exc)}, 400)
         return response(environ, start_response)
@@ -66,18 +83,35 @@ class AdminApp:
         return request.args.get("app_area") or next(iter(self.sandbox.app_areas))
 
     def enqueue(self, request: Request) -> Response:
+        # Here, not at the top: portal_sandbox imports this module.
+        from packetworker.sandbox.portal_sandbox import _salesman
+
         args = request.args
+        body = request.get_data()
+        if not body:
+            raise BadEnqueue("the request has no body: send the packet bytes as the body")
+        app_area = self._app_area(request)
+        if app_area not in self.sandbox.app_areas:
+            known = ", ".join(self.sandbox.app_areas)
+            raise BadEnqueue(f"unknown app area {app_area!r} (this sandbox serves {known})")
+        fmt = args.get("format") or ("json" if body.lstrip()[:1] in (b"{", b"[") else "xml")
+        packet_type = args.get("packet_type", "data")
+        if fmt not in ("xml", "json") or packet_type not in ("data", "image"):
+            raise BadEnqueue("format must be xml or json, packet_type data or image")
+        user = args.get("user") or (_salesman(body) if packet_type == "data" else None)
+        if not user:
+            raise BadEnqueue("no user given and the packet names no salesmancode")
         packet_id = self.sandbox.enqueue(
-            self._app_area(request),
-            request.get_data(),
-            user=args["user"],
+            app_area,
+            body,
+            user=user,
             packet_id=args.get("packet_id") or None,
-            format=args.get("format", "xml"),  # type: ignore[arg-type]
-            packet_type=args.get("packet_type", "data"),  # type: ignore[arg-type]
+            format=fmt,  # type: ignore[arg-type]
+            packet_type=packet_type,  # type: ignore[arg-type]
             operation=args.get("operation") or None,
             company_id=args.get("company_id", "CRONUS"),
         )
-        return json_response({"id": packet_id})
+        return json_response({"id": packet_id, "user": user})
 
     def state(self, request: Request) -> Response:
         app_area = self._app_area(request)

@@ -17,14 +17,20 @@ def serve_forever(
     api_key: str = "demo-key",
     link_ttl: float = 900,
     samples: list[Path] | None = None,
+    user: str | None = None,
     stop: threading.Event | None = None,
 ) -> None:
-    """Start a sandbox, print how to reach it, enqueue `samples`, block until Ctrl-C/SIGTERM
-    (or until `stop` is set, for callers that run it in a thread)."""
+    """Start a sandbox, print how to reach it, enqueue `samples` (as `user`, else each one's
+    salesmancode), block until Ctrl-C/SIGTERM (or until `stop` is set, for callers that run
+    it in a thread). A sample without a user raises ValueError before anything is served."""
     stop = stop or threading.Event()
     with PortalSandbox(
         app_areas={app_area: api_key}, link_ttl=link_ttl, host=host, port=port
     ) as sandbox:
+        # Before anything is printed: a sample without a user stops the start-up.
+        enqueued = [
+            (sample, sandbox.enqueue_file(app_area, sample, user=user)) for sample in samples or []
+        ]
         # flush: a supervisor or test reading our stdout through a pipe needs these lines now.
         print(f"Dynamics Mobile sandbox at {sandbox.url}", flush=True)
         print(f"  app area: {app_area}   x-api-key: {api_key}", flush=True)
@@ -36,8 +42,11 @@ def serve_forever(
             f" DM_STORAGE_HTTP_HOSTS={sandbox.storage_hosts}",
             flush=True,
         )
-        for sample in samples or []:
-            packet_id = sandbox.enqueue_file(app_area, sample)
+        print(
+            f"  feed it: packetworker sandbox enqueue FILE... [--user USER] --url {sandbox.url}",
+            flush=True,
+        )
+        for sample, packet_id in enqueued:
             print(f"  enqueued {sample.name} as {packet_id}", flush=True)
         previous = {}
         if threading.current_thread() is threading.main_thread():

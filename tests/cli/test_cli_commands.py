@@ -132,34 +132,6 @@ def test_push_uploads_the_file_bytes_to_the_user(portal_env):
     )
 
 
-def table_rows(output: str) -> list[list[str]]:
-    """The body rows of a rich table as printed: one list of stripped cells per row."""
-    return [
-        [cell.strip() for cell in line.strip().strip("│").split("│")]
-        for line in output.splitlines()
-        if line.lstrip().startswith("│")
-    ]
-
-
-def test_replay_prints_one_row_per_packet_and_quarantines_invalid_ones():
-    visit, junk = SAMPLES / "visit-start.xml", SAMPLES / "invalid" / "junk.xml"
-    result = runner.invoke(
-        app, ["replay", str(visit), str(junk)], env={"COLUMNS": "400", "TARGET": "plan"}
-    )
-    assert result.exit_code == 0, result.output
-    assert "2 packets replayed into target plan" in result.output
-    assert table_rows(result.output) == [
-        [str(visit), "applied", "1 applied", ""],
-        [
-            str(junk),
-            "quarantined",
-            "",
-            f"invalid packet: {junk}: the packet is neither XML nor JSON",
-        ],
-    ]
-    assert "records: 1 applied" in result.output.splitlines()
-
-
 def test_replay_of_a_missing_path_fails_and_names_it():
     result = runner.invoke(app, ["replay", "no/such/packet.xml"], env={"COLUMNS": "200"})
     assert result.exit_code == 1

@@ -40,7 +40,9 @@ def ledger_env(monkeypatch, tmp_path, redis_url):
 
 
 def replay(*paths: Path) -> None:
-    result = runner.invoke(app, ["replay", *map(str, paths)], env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["replay", *map(str, paths), "--accept-quarantined"], env={"COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
 
 
