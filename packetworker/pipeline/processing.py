@@ -17,6 +17,7 @@ failures are handled here: quarantine when the bytes are archived, else an error
 Targets record their writes in the ledger (`ApplyContext.journal`) before sending them. A
 write in doubt that cannot be decided yet (`WriteInDoubt`) is neither a failed attempt nor a
 reason to quarantine: the packet is retried after a delay (`RetryLater`), unacknowledged.
+Neither is a request that found no slot of its budget in time (`SlotUnavailable`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from packetworker.pipeline.results import BUSY, ProcessResult, RetryLater, Trans
 from packetworker.portal import LinkExpired, PortalClient, PortalError
 from packetworker.portal.links import rendition_path
 from packetworker.redact import redact_text
+from packetworker.request_budget import SlotUnavailable
 from packetworker.settings import Settings
 from packetworker.targets import ApplyContext, Outcome, TargetError
 from packetworker.targets.base import WriteInDoubt
@@ -172,6 +174,12 @@ class _Run:
             # Not a failed attempt: no attempt can decide it before `retry_after`.
             self.update(attempts=attempts - 1)
             self.fail(f"write in doubt: {exc}")
+            raise RetryLater(str(exc), seconds=_defer(settings, exc.retry_after)) from exc
+        except SlotUnavailable as exc:
+            # Not a failed attempt: the request budget shared by all workers is spent for now,
+            # and the request was never sent.
+            self.update(attempts=attempts - 1)
+            self.fail(f"request budget spent: {exc}")
             raise RetryLater(str(exc), seconds=_defer(settings, exc.retry_after)) from exc
         except TargetError as exc:
             if exc.transient:
