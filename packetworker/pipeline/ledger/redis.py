@@ -20,6 +20,10 @@ from packetworker.pipeline.ledger.base import (
 from packetworker.pipeline.locks import RedisLocks
 from packetworker.targets.base import PendingWrite
 
+# Each script writes one transition with as few commands as Redis allows (every command a
+# script runs counts, issue 12 §4): one HMGET for what it reads, one HSET for all it writes,
+# and index moves only when the state changes.
+
 # KEYS: packet hash. ARGV: ns, now, number of listing pairs, then field/value pairs
 # (listing pairs first). '' values are skipped. Returns {created (0|1), the stored hash's
 # field/value pairs...}, so a listing costs one round trip.
@@ -29,22 +33,29 @@ local ns, now, nlisting = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local exists = redis.call('EXISTS', h) == 1
 local last = #ARGV
 if exists then last = 3 + 2 * nlisting end
+local pairs = {}
+if not exists then pairs = {'state', 'listed', 'listed_at', now, 'updated_at', now} end
 for i = 4, last, 2 do
-  if ARGV[i + 1] ~= '' then redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+  if ARGV[i + 1] ~= '' then
+    pairs[#pairs + 1] = ARGV[i]
+    pairs[#pairs + 1] = ARGV[i + 1]
+  end
 end
+if #pairs > 0 then redis.call('HSET', h, unpack(pairs)) end
+local out = redis.call('HGETALL', h)
 if exists then
-  local out = redis.call('HGETALL', h)
   table.insert(out, 1, 0)
   return out
 end
-redis.call('HSET', h, 'state', 'listed', 'listed_at', now, 'updated_at', now)
-local app = redis.call('HGET', h, 'app_area')
-local id = redis.call('HGET', h, 'packet_id')
+local app, id
+for i = 1, #out, 2 do
+  if out[i] == 'app_area' then app = out[i + 1] end
+  if out[i] == 'packet_id' then id = out[i + 1] end
+end
 local prefix = ns .. ':' .. app .. ':'
 redis.call('ZADD', prefix .. 'state:listed', now, id)
 redis.call('ZADD', prefix .. 'pending', now, id)
 redis.call('SADD', ns .. ':apps', app)
-local out = redis.call('HGETALL', h)
 table.insert(out, 1, 1)
 return out
 """
@@ -55,41 +66,56 @@ return out
 # field/value pairs, read before it may expire, so an update costs one round trip.
 _UPDATE = """
 local h, links = KEYS[1], KEYS[2]
-if redis.call('EXISTS', h) == 0 then return 0 end
-local ns, now, ttl = ARGV[1], ARGV[3], tonumber(ARGV[4])
 local function is_terminal(state)
   return state == 'applied' or state == 'quarantined' or state == 'acknowledged'
 end
-if ARGV[5] == '1' and not is_terminal(redis.call('HGET', h, 'state')) then return 1 end
-for i = 6, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', h, ARGV[i])
-  else redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
-end
-local app = redis.call('HGET', h, 'app_area')
-local id = redis.call('HGET', h, 'packet_id')
-local old = redis.call('HGET', h, 'state')
+local cur = redis.call('HMGET', h, 'packet_id', 'app_area', 'state', 'listed_at', 'result')
+local id, app, old, listed_at, result = cur[1], cur[2], cur[3], cur[4], cur[5]
+local expiring = is_terminal(old) and result ~= 'quarantined'
+if not id then return 0 end
+local ns, now, ttl = ARGV[1], ARGV[3], tonumber(ARGV[4])
+if ARGV[5] == '1' and not is_terminal(old) then return 1 end
 local new = ARGV[2]
 if new == '' then new = old end
-redis.call('HSET', h, 'state', new, 'updated_at', now)
+local set, gone = {'state', new, 'updated_at', now}, {}
+for i = 6, #ARGV, 2 do
+  if ARGV[i + 1] == '' then gone[#gone + 1] = ARGV[i]
+  else
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+    if ARGV[i] == 'result' then result = ARGV[i + 1] end
+  end
+  if ARGV[i + 1] == '' and ARGV[i] == 'result' then result = false end
+end
+if #gone > 0 then redis.call('HDEL', h, unpack(gone)) end
+redis.call('HSET', h, unpack(set))
 local prefix = ns .. ':' .. app .. ':'
-if old ~= new then redis.call('ZREM', prefix .. 'state:' .. old, id) end
+-- The state's index is scored by the last update (what `stale` reads), so it moves always.
 redis.call('ZADD', prefix .. 'state:' .. new, now, id)
 local terminal = is_terminal(new)
-if terminal then
-  redis.call('ZREM', prefix .. 'pending', id)
-else
-  redis.call('ZADD', prefix .. 'pending', 'NX', redis.call('HGET', h, 'listed_at'), id)
-end
-if new == 'quarantined' then
-  redis.call('ZADD', prefix .. 'quarantine', now, id)
-elseif new ~= 'acknowledged' then
-  redis.call('ZREM', prefix .. 'quarantine', id)
+if old ~= new then
+  redis.call('ZREM', prefix .. 'state:' .. old, id)
+  if terminal then
+    redis.call('ZREM', prefix .. 'pending', id)
+  elseif is_terminal(old) then
+    redis.call('ZADD', prefix .. 'pending', listed_at, id)  -- re-driven: pending again
+  end
+  if new == 'quarantined' then
+    redis.call('ZADD', prefix .. 'quarantine', now, id)
+  elseif new ~= 'acknowledged' and (old == 'quarantined' or old == 'acknowledged') then
+    -- Re-driven: a quarantined packet stays listed there through its ack, until now.
+    redis.call('ZREM', prefix .. 'quarantine', id)
+  end
 end
 local out = redis.call('HGETALL', h)
-if terminal and redis.call('HGET', h, 'result') ~= 'quarantined' then
-  redis.call('EXPIRE', h, ttl)
-  redis.call('EXPIRE', links, ttl)
-else
+-- Only finished packets expire (retention, from when they finished: an ack does not
+-- restart it); a quarantined one stays until resolved.
+if terminal and result ~= 'quarantined' then
+  if not expiring then
+    redis.call('EXPIRE', h, ttl)
+    redis.call('EXPIRE', links, ttl)
+  end
+elseif expiring then
   redis.call('PERSIST', h)
   redis.call('PERSIST', links)
 end
