@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     redis_tls_insecure: bool = Field(
         False, description="Skip TLS certificate checks for rediss:// (Heroku Redis self-signed)."
     )
+    broker_url: str = Field(
+        "",
+        description="amqp://… selects RabbitMQ as the broker (queues only: the ledger, locks and "
+        "request budgets stay on REDIS_URL); empty = the Redis broker on REDIS_URL.",
+    )
     broker_namespace: str = Field("packetworker", description="Prefix of every broker key.")
     broker_heartbeat_timeout_ms: int = Field(
         60_000, description="Silence after which a worker's un-acked messages are requeued."
