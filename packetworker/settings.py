@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     redis_tls_insecure: bool = Field(
         False, description="Skip TLS certificate checks for rediss:// (Heroku Redis self-signed)."
     )
+    broker_url: str = Field(
+        "",
+        description="amqp://… selects RabbitMQ as the broker (queues only: the ledger, locks and "
+        "request budgets stay on REDIS_URL); empty = the Redis broker on REDIS_URL.",
+    )
     broker_namespace: str = Field("packetworker", description="Prefix of every broker key.")
     broker_heartbeat_timeout_ms: int = Field(
         60_000, description="Silence after which a worker's un-acked messages are requeued."
@@ -149,7 +154,10 @@ class Settings(BaseSettings):
     bc_scope: str = Field(
         "https://api.businesscentral.dynamics.com/.default", description="OAuth scope."
     )
-    bc_max_concurrency: int = Field(5, description="Requests in flight (BC processes 5/user).")
+    bc_max_concurrency: int = Field(
+        5,
+        description="Requests in flight, across all workers (BC processes 5/user).",
+    )
     bc_mapping: str = Field(
         "bc-field-sales", description="Mapping of the bc target: a shipped name or a .toml path."
     )
@@ -268,7 +276,10 @@ class Settings(BaseSettings):
         description="OAuth2 token endpoint ({tenant} is filled in); override for the sandbox.",
     )
     dataverse_max_concurrency: int = Field(
-        8, ge=1, le=52, description="In-flight Dataverse requests per client (limit is 52)."
+        8,
+        ge=1,
+        le=52,
+        description="In-flight Dataverse requests, across all workers (limit is 52).",
     )
     dataverse_http_timeout: float = Field(
         30.0, gt=0, description="Seconds a Dataverse call may take (read timeout)."
@@ -335,6 +346,37 @@ class Settings(BaseSettings):
         "quarantine",
         description="A record a CRM refuses (invalid/missing email, duplicate, company not "
         "found): quarantine the packet, or skip the record and report it.",
+    )
+
+    # --- Request budgets (shared by every worker process through Redis) ------------------
+    bc_requests_per_5_min: int = Field(
+        6000,
+        ge=0,
+        description="BC requests started per 5-minute sliding window, across all workers "
+        "(BC allows 6,000 per user; 0 = no window).",
+    )
+    dataverse_requests_per_5_min: int = Field(
+        6000,
+        ge=0,
+        description="Dataverse requests per 5-minute sliding window, across all workers "
+        "(6,000 per user; 0 = no window).",
+    )
+    dm_max_concurrency: int = Field(
+        10,
+        ge=1,
+        description="Portal API requests in flight, across all workers (no documented limit).",
+    )
+    dm_requests_per_5_min: int = Field(
+        0,
+        ge=0,
+        description="Portal API requests per 5-minute sliding window, across all workers "
+        "(0 = no window; the ERP API documents none).",
+    )
+    request_slot_wait: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request waits for a slot of its budget; then its packet is "
+        "rescheduled (not a failed attempt).",
     )
 
     # --- Logging ----------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""The Redis broker the worker and the clock share, built from settings.
+"""The broker the worker and the clock share, built from settings: Redis (`REDIS_URL`) by
+default, RabbitMQ when `BROKER_URL` is an `amqp://` URL. Only the queues move to RabbitMQ;
+the ledger, locks and request budgets stay on Redis.
 
 Dramatiq does not read `REDIS_URL` itself, and when given `url=` it builds its own connection
 pool, which makes redis-py ignore every other connection option. So the client is built here
@@ -78,8 +80,13 @@ def make_retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
 
 
 def secrets_of(settings: Settings) -> tuple[str, ...]:
-    """The values that must never reach a log line: the API key and the Redis password."""
-    secrets = [settings.dm_api_key.get_secret_value(), urlsplit(settings.redis_url).password]
+    """The values that must never reach a log line: the API key, the Redis and RabbitMQ
+    passwords."""
+    secrets = [
+        settings.dm_api_key.get_secret_value(),
+        urlsplit(settings.redis_url).password,
+        urlsplit(settings.broker_url).password,
+    ]
     return tuple(s for s in secrets if s)
 
 
@@ -124,9 +131,23 @@ def make_middleware(settings: Settings) -> list[Middleware]:
     return middleware
 
 
-def make_broker(settings: Settings | None = None) -> RedisBroker:
-    """A `RedisBroker` configured from `settings` (the process-wide settings by default)."""
+def make_broker(settings: Settings | None = None) -> dramatiq.Broker:
+    """The broker `settings` name (the process-wide settings by default): a `RabbitmqBroker`
+    for an `amqp://`/`amqps://` `BROKER_URL`, else a `RedisBroker` on `REDIS_URL`."""
     settings = settings or get_settings()
+    if urlsplit(settings.broker_url).scheme in ("amqp", "amqps"):
+        # Optional extra `rabbitmq` (pika); imported only when RabbitMQ is chosen.
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        # Durable queues and persistent messages; confirms so an enqueue that returned is
+        # stored by RabbitMQ (a poll relies on that before it moves on).
+        return RabbitmqBroker(
+            url=settings.broker_url,
+            confirm_delivery=True,
+            middleware=make_middleware(settings),
+        )
+    if settings.broker_url:
+        raise ValueError("BROKER_URL must be an amqp:// or amqps:// URL (empty: Redis)")
     return RedisBroker(
         client=redis_client(settings),
         namespace=settings.broker_namespace,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import redis
@@ -14,15 +14,20 @@ import redis
 from packetworker.outbound.context import check_bc
 from packetworker.pipeline.archive import Archive, open_archive
 from packetworker.pipeline.ledger import Ledger, MemoryLedger, RedisLedger
+from packetworker.pipeline.limits import SharedBudgets
 from packetworker.portal import PortalClient
+from packetworker.request_budget import RequestLimiter, using_limiters
 from packetworker.settings import Settings, get_settings
 from packetworker.targets import Target, UnknownTarget, check_target, get_target
 
 logger = logging.getLogger(__name__)
 
 
-def portal_factory_for(settings: Settings) -> Callable[[str], PortalClient]:
-    """app area -> client, one cached client (one connection pool) per app area."""
+def portal_factory_for(
+    settings: Settings, *, budgets: Mapping[str, RequestLimiter] | None = None
+) -> Callable[[str], PortalClient]:
+    """app area -> client, one cached client (one connection pool) per app area, spending
+    `budgets["portal:<app area>"]` when given (else a budget of its own)."""
     clients: dict[str, PortalClient] = {}
     lock = threading.Lock()
 
@@ -30,7 +35,9 @@ def portal_factory_for(settings: Settings) -> Callable[[str], PortalClient]:
         with lock:
             client = clients.get(app_area)
             if client is None:
-                client = clients[app_area] = PortalClient.from_settings(settings, app_area=app_area)
+                with using_limiters(budgets or {}):
+                    client = PortalClient.from_settings(settings, app_area=app_area)
+                clients[app_area] = client
             return client
 
     factory.clients = clients  # type: ignore[attr-defined] - so `close()` can reach them
@@ -105,7 +112,8 @@ class PipelineContext:
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> PipelineContext:
-        """The production composition: Redis ledger, configured archive and target."""
+        """The production composition: Redis ledger, configured archive and target, and the
+        request budgets every worker process shares through Redis (`pipeline.limits`)."""
         settings = settings or get_settings()
         client = redis.Redis.from_url(
             settings.redis_url,
@@ -116,12 +124,13 @@ class PipelineContext:
         ledger = RedisLedger(
             client, settings.ledger_namespace, retention=settings.ledger_retention_days * 86400
         )
+        budgets = SharedBudgets(client, settings)
         return cls(
             settings=settings,
             ledger=ledger,
             archive=open_archive(settings.archive_url, s3_endpoint_url=settings.s3_endpoint_url),
-            target=lambda: get_target(settings.target, settings),
-            portal_factory=portal_factory_for(settings),
+            target=lambda: _target_on(budgets, settings),
+            portal_factory=portal_factory_for(settings, budgets=budgets),
             spool_dir=settings.spool_dir,
         )
 
@@ -162,3 +171,9 @@ class PipelineContext:
             self._target.close()
         self.archive.close()
         self.ledger.close()
+
+
+def _target_on(budgets: SharedBudgets, settings: Settings) -> Target:
+    """The configured target, its clients on the request budgets every process shares."""
+    with using_limiters(budgets):
+        return get_target(settings.target, settings)

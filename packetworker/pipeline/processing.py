@@ -23,6 +23,8 @@ customer blocked for review) holds its packet: state `waiting` with the reason, 
 acknowledged, not a failed attempt; `holds.py` runs it again on a schedule or when what it
 waits for changes, and a packet held for more than `bc_hold_max_hours` is quarantined. A
 failed record beside a held one still quarantines the packet (someone must look at it).
+
+Neither is a request that found no slot of its budget in time (`SlotUnavailable`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from packetworker.pipeline.results import BUSY, ProcessResult, RetryLater, Trans
 from packetworker.portal import LinkExpired, PortalClient, PortalError
 from packetworker.portal.links import rendition_path
 from packetworker.redact import redact_text
+from packetworker.request_budget import SlotUnavailable
 from packetworker.settings import Settings
 from packetworker.targets import ApplyContext, Outcome, RecordOutcome, TargetError
 from packetworker.targets.base import DOCUMENT_NUMBER_FIELDS, WriteInDoubt
@@ -189,6 +192,12 @@ class _Run:
             # Not a failed attempt: no attempt can decide it before `retry_after`.
             self.update(attempts=attempts - 1)
             self.fail(f"write in doubt: {exc}")
+            raise RetryLater(str(exc), seconds=_defer(settings, exc.retry_after)) from exc
+        except SlotUnavailable as exc:
+            # Not a failed attempt: the request budget shared by all workers is spent for now,
+            # and the request was never sent.
+            self.update(attempts=attempts - 1)
+            self.fail(f"request budget spent: {exc}")
             raise RetryLater(str(exc), seconds=_defer(settings, exc.retry_after)) from exc
         except TargetError as exc:
             if exc.transient:

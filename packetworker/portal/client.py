@@ -42,6 +42,14 @@ from packetworker.portal.errors import (
 from packetworker.portal.links import Resolver, check_link, parse_hosts, system_resolver
 from packetworker.portal.retry import RetryableStatus, is_retryable_status, retrying
 from packetworker.redact import redact_text, redact_url
+from packetworker.request_budget import (
+    WINDOW_SECONDS,
+    LocalLimiter,
+    RequestLimiter,
+    SlotUnavailable,
+    budgeted,
+    limiter_for,
+)
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -84,6 +92,7 @@ class PortalClient:
         backoff_max: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         if not app_area:
             raise ValueError("app_area is required")
@@ -104,14 +113,23 @@ class PortalClient:
         self._api = httpx.Client(
             headers={"x-api-key": api_key, "Content-Type": "application/json"},
             timeout=limits,
-            transport=transport,
+            # API calls spend the app area's request budget; storage links do not.
+            transport=budgeted(transport, limiter),
             follow_redirects=False,  # a redirect must never carry the key elsewhere
         )
         self._storage = httpx.Client(timeout=limits, transport=transport, follow_redirects=False)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> PortalClient:
-        """A client configured from `Settings`; keyword overrides win."""
+        """A client configured from `Settings`; keyword overrides win. Its API calls spend the
+        injected `"portal:<app area>"` request budget if there is one, else one of its own."""
+        app_area = overrides.get("app_area", settings.dm_app_area)
+        limiter = limiter_for(f"portal:{app_area}") or LocalLimiter(
+            settings.dm_max_concurrency,
+            per_window=settings.dm_requests_per_5_min,
+            window=WINDOW_SECONDS,
+            wait=settings.request_slot_wait,
+        )
         options: dict[str, Any] = {
             "base_url": settings.dm_api_url,
             "app_area": settings.dm_app_area,
@@ -121,6 +139,7 @@ class PortalClient:
             "max_download_bytes": settings.max_packet_bytes,
             "download_deadline": settings.dm_download_deadline,
             "storage_hosts": parse_hosts(settings.dm_storage_http_hosts),
+            "limiter": limiter,
         }
         options.update(overrides)
         return cls(**options)
@@ -403,6 +422,8 @@ class PortalClient:
         )
         try:
             return policy(fn)
+        except SlotUnavailable:
+            raise  # not sent, and not an attempt: the caller reschedules
         except RetryableStatus as exc:
             raise PortalUnavailable(
                 f"{method} {url} kept failing",

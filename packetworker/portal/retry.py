@@ -11,6 +11,7 @@ from collections.abc import Callable
 import httpx
 from tenacity import RetryCallState, Retrying
 
+from packetworker.request_budget import SlotUnavailable
 from packetworker.retrying import parse_retry_after
 from packetworker.retrying import retrying as _retrying
 
@@ -42,7 +43,10 @@ def retrying(
 ) -> Retrying:
     """A tenacity `Retrying` for portal calls that re-raises the last error."""
     return _retrying(
-        retry=lambda error: isinstance(error, RETRYABLE_ERRORS),
+        # No slot of the request budget came free in time: waiting again is the caller's call.
+        retry=lambda error: (
+            isinstance(error, RETRYABLE_ERRORS) and not isinstance(error, SlotUnavailable)
+        ),
         attempts=attempts,
         backoff_base=backoff_base,
         backoff_max=backoff_max,

@@ -1,6 +1,7 @@
 """What the CRM clients (CRM as a Service, Dataverse, the Dynamics portal proxy) share: one
-`httpx.Client` with their retry settings, closing it (and its auth, when that holds
-anything), use as a context manager, and a JSON call resent on the shared policy.
+`httpx.Client` with their retry settings and request budget (`packetworker.request_budget`),
+closing it (and its auth, when that holds anything), use as a context manager, and a JSON
+call resent on the shared policy.
 
 Each client keeps its own error classes and how it reads an error answer (`_error`).
 """
@@ -13,6 +14,7 @@ from typing import Any, ClassVar, Self
 import httpx
 
 from packetworker.metrics import response_hook
+from packetworker.request_budget import RequestLimiter, SlotUnavailable, budgeted
 from packetworker.targets.http_errors import HTTPTargetError, Resending, transport_error
 
 
@@ -37,9 +39,11 @@ class HTTPClient(Resending):
         sleep: Callable[[float], None],
         base_url: str = "",
         headers: Mapping[str, str] | None = None,
+        limiter: RequestLimiter | None = None,
         **options: Any,
     ) -> None:
-        """Keep the retry settings and open the client (`options` go to `httpx.Client`)."""
+        """Keep the retry settings and open the client (`options` go to `httpx.Client`);
+        with a `limiter`, every request holds one of its slots while in flight."""
         self._retry_settings(
             attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
         )
@@ -48,7 +52,7 @@ class HTTPClient(Resending):
             auth=auth,
             headers=headers or {"Accept": "application/json"},
             timeout=httpx.Timeout(timeout),
-            transport=transport,
+            transport=budgeted(transport, limiter, limits=options.pop("limits", None)),
             # Requests and 429s per target system, for /metrics (`packetworker.metrics`).
             event_hooks={"response": [response_hook(type(self).__module__.split(".")[-2])]},
             **options,
@@ -86,6 +90,8 @@ class HTTPClient(Resending):
             try:
                 # DELETE with a JSON body: httpx.request() builds it; some contracts ask for one.
                 response = self._http.request(method, url, json=body, params=params)
+            except SlotUnavailable:
+                raise  # not sent, and not an attempt: the caller reschedules
             except httpx.TransportError as exc:
                 raise transport_error(
                     exc, f"{method} {url}", not_sent=self.not_sent, unavailable=self.unavailable

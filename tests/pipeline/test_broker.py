@@ -175,3 +175,28 @@ def test_prometheus_middleware_is_added_when_enabled():
     broker = make_broker(settings(prometheus_enabled=True))
 
     assert isinstance(broker.middleware[-1], Prometheus)
+
+
+def test_an_amqp_broker_url_selects_rabbitmq_with_the_same_middleware():
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
+    from support.rabbitmq import rabbitmq_url
+
+    settings = Settings(_env_file=None, broker_url=rabbitmq_url())
+    broker = make_broker(settings)
+    try:
+        assert isinstance(broker, RabbitmqBroker)
+        names = [type(m).__name__ for m in broker.middleware]
+        assert "GracefulShutdown" in names
+        assert "Retries" in names
+    finally:
+        broker.close()
+
+
+def test_a_broker_url_that_is_not_amqp_is_refused():
+    with pytest.raises(ValueError, match="amqp://"):
+        make_broker(Settings(_env_file=None, broker_url="redis://127.0.0.1:6379/1"))
+
+
+def test_the_rabbitmq_password_is_one_of_the_secrets_kept_out_of_logs():
+    settings = Settings(_env_file=None, broker_url="amqp://pw:s3cret-pass@mq.example/%2F")
+    assert "s3cret-pass" in secrets_of(settings)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from packetworker.request_budget import limiter_for
 from packetworker.sandbox.bc import BCSandbox
 from packetworker.sandbox.targets.emulated import start_emulated
 from packetworker.sandbox.targets.seed import load_seed, seed
@@ -60,6 +61,7 @@ class EmbeddedBCTarget(BCTarget):
                 environment=sandbox.environment,
                 auth=auth,
                 company=company,
+                limiter=limiter_for("bc"),  # the pipeline's shared budget, when it injects one
             )
             return cls(
                 sandbox=sandbox, client=client, mapping=mapping, payment_journal=payment_journal

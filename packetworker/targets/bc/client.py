@@ -20,6 +20,14 @@ from urllib.parse import quote
 import httpx
 
 from packetworker.metrics import response_hook
+from packetworker.request_budget import (
+    WINDOW_SECONDS,
+    LocalLimiter,
+    RequestLimiter,
+    SlotUnavailable,
+    budgeted,
+    limiter_for,
+)
 from packetworker.retrying import parse_retry_after, retrying
 from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.batch import (
@@ -77,6 +85,7 @@ class BCClient:
         sleep: Callable[[float], None] = time.sleep,
         max_backoff: float = 60.0,
         page_size: int | None = None,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         self.base_url = f"{api_url.rstrip('/')}/{tenant}/{environment}/{API_PATH}"
         self.company = company
@@ -85,15 +94,18 @@ class BCClient:
         self._retries = max(1, retries)
         self._sleep = sleep
         self._max_backoff = max_backoff
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+        # One slot per request in flight: this process's own by default, or the budget every
+        # process of the app registration shares (`packetworker.pipeline.limits`).
+        self.limiter = limiter or LocalLimiter(max_concurrency)
         self._company_id: str | None = None
         self._company_lock = threading.Lock()
         self._borrowed = False  # `for_company` clients share what their parent closes
         self._http = httpx.Client(
             auth=auth,
             timeout=timeout,
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_concurrency),
+            transport=budgeted(
+                transport, self.limiter, limits=httpx.Limits(max_connections=max_concurrency)
+            ),
             headers={"Accept": "application/json"},
             # Requests and 429s, for /metrics (`packetworker.metrics`).
             event_hooks={"response": [response_hook("bc")]},
@@ -101,7 +113,8 @@ class BCClient:
 
     @classmethod
     def from_settings(cls, settings, *, transport: httpx.BaseTransport | None = None) -> BCClient:
-        """A client configured by `packetworker.settings.Settings` (the `bc_*` fields)."""
+        """A client configured by `packetworker.settings.Settings` (the `bc_*` fields), on the
+        injected `"bc"` request budget if there is one (`request_budget.using_limiters`)."""
         auth = BCAuth.from_settings(settings, transport=transport)
         return cls(
             api_url=settings.bc_api_url,
@@ -112,6 +125,13 @@ class BCClient:
             max_concurrency=settings.bc_max_concurrency,
             transport=transport,
             timeout=settings.bc_http_timeout,
+            limiter=limiter_for("bc")
+            or LocalLimiter(
+                settings.bc_max_concurrency,
+                per_window=settings.bc_requests_per_5_min,
+                window=WINDOW_SECONDS,
+                wait=settings.request_slot_wait,
+            ),
         )
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -373,10 +393,9 @@ class BCClient:
 
     def _send_once(self, method, url, params, json, headers, idempotent) -> httpx.Response:
         try:
-            with self._slots:
-                response = self._http.request(
-                    method, url, params=params, json=json, headers=headers
-                )
+            response = self._http.request(method, url, params=params, json=json, headers=headers)
+        except SlotUnavailable:
+            raise  # not sent, and not an attempt: the caller reschedules
         except NOT_SENT_ERRORS as exc:
             raise _Retryable(exc, None) from None
         except httpx.TransportError as exc:

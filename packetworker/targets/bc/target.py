@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from packetworker.packets.model import PacketHeader, Record
+from packetworker.request_budget import SlotUnavailable
 from packetworker.targets.base import (
     ApplyContext,
     Outcome,
@@ -292,6 +293,8 @@ class BCTarget(Target):
             raise TargetError(
                 f"Business Central refused our credentials: {exc}", transient=True
             ) from None
+        except SlotUnavailable:
+            raise  # never sent: the pipeline reschedules the packet
         except httpx.TransportError as exc:
             raise TargetError(
                 f"Business Central did not answer ({type(exc).__name__})", transient=True

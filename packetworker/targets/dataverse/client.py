@@ -19,6 +19,13 @@ from typing import Any, Literal
 
 import httpx
 
+from packetworker.request_budget import (
+    WINDOW_SECONDS,
+    LocalLimiter,
+    RequestLimiter,
+    SlotUnavailable,
+    limiter_for,
+)
 from packetworker.retrying import parse_retry_after
 from packetworker.targets.dataverse.auth import DataverseAuth
 from packetworker.targets.dataverse.batch import (
@@ -71,6 +78,7 @@ class DataverseClient(HTTPClient):
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        limiter: RequestLimiter | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.api_path = f"/api/data/{api_version}/"
@@ -85,12 +93,14 @@ class DataverseClient(HTTPClient):
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             sleep=sleep,
+            limiter=limiter,
             limits=httpx.Limits(max_connections=max_concurrency),
         )
 
     @classmethod
     def from_settings(cls, settings, **options: Any) -> DataverseClient:
-        """A client configured by the `dataverse_*` settings (`options` override)."""
+        """A client configured by the `dataverse_*` settings (`options` override), on the
+        injected `"dataverse"` request budget if there is one, else a budget of its own."""
         auth = DataverseAuth(
             environment_url=settings.dataverse_url,
             tenant=settings.dataverse_tenant,
@@ -101,6 +111,13 @@ class DataverseClient(HTTPClient):
         )
         options.setdefault("max_concurrency", settings.dataverse_max_concurrency)
         options.setdefault("timeout", settings.dataverse_http_timeout)
+        if "limiter" not in options:
+            options["limiter"] = limiter_for("dataverse") or LocalLimiter(
+                settings.dataverse_max_concurrency,
+                per_window=settings.dataverse_requests_per_5_min,
+                window=WINDOW_SECONDS,
+                wait=settings.request_slot_wait,
+            )
         return cls(settings.dataverse_url, auth=auth, **options)
 
     def who_am_i(self) -> dict[str, Any]:
@@ -296,6 +313,8 @@ class DataverseClient(HTTPClient):
                     response = self._http.request(
                         method, url, json=json, content=content, params=params, headers=headers
                     )
+                except SlotUnavailable:
+                    raise  # not sent, and not an attempt: the caller reschedules
                 except httpx.TransportError as exc:
                     raise transport_error(
                         exc,

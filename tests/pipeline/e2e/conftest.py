@@ -8,7 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.rabbitmq import VirtualHost
 
+from packetworker.pipeline.broker import PACKETS_QUEUE, POLL_QUEUE
+from packetworker.pipeline.outbound_actors import OUTBOUND_QUEUE
 from packetworker.sandbox import PortalSandbox
 
 from .harness import Deployment
@@ -25,14 +28,37 @@ def sandbox() -> Iterator[PortalSandbox]:
         yield portal
 
 
+#: What the e2e tests that run on both brokers put on their module (`pytestmark`).
+BOTH_BROKERS = pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True)
+
+
 @pytest.fixture
-def deployment(tmp_path: Path, redis_url: str, sandbox: PortalSandbox) -> Iterator[Deployment]:
+def broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The `BROKER_URL` of the deployment: "" (Redis) unless parametrised with "rabbitmq",
+    which gives the test a RabbitMQ vhost of its own."""
+    if getattr(request, "param", "redis") == "redis":
+        yield ""
+        return
+    vhost = VirtualHost(
+        f"pw-e2e-{uuid.uuid4().hex[:8]}", [POLL_QUEUE, PACKETS_QUEUE, OUTBOUND_QUEUE]
+    )
+    try:
+        yield vhost.url
+    finally:
+        vhost.close()
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, redis_url: str, sandbox: PortalSandbox, broker: str
+) -> Iterator[Deployment]:
     deployment = Deployment(
         root=tmp_path,
         redis_url=redis_url,
         portal_url=sandbox.url,
         api_key=API_KEY,
         app_area=APP_AREA,
+        broker_url=broker,
     )
     yield deployment
     deployment.close()

@@ -166,7 +166,9 @@ class Deployment:
         return Settings(_env_file=None, **self.values)
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DM_", "REDIS_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DM_", "REDIS_", "BROKER_"))
+        }
         env.update({key.upper(): str(value) for key, value in self.values.items()})
         env.update(DRAMATIQ_ENV)
         # So `modules=` and `run_python` can import test helpers such as `e2e.poison_target`.
