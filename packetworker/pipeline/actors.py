@@ -40,6 +40,7 @@ from packetworker.pipeline.processing import process_packet as process
 from packetworker.pipeline.results import BUSY, TransientError
 from packetworker.redact import redact_text
 from packetworker.settings import get_settings
+from packetworker.targets.bc import BCClient
 
 logger = logging.getLogger(__name__)
 
@@ -235,14 +236,19 @@ def enqueue_packet(app_area: str, packet_id: str) -> None:
     process_packet.send(app_area, packet_id)
 
 
-def wake_held(customer_number: str, app_area: str | None = None) -> list[str]:
-    """Enqueue now every packet held for BC customer `customer_number` (in `app_area`, or in
-    every app area): call it in a worker process when a `customers` notification or poll
-    shows the customer changed. Returns the ids woken; a customer nothing waits on costs a
-    ledger read."""
+def wake_held(customer_number: str | None, app_area: str | None = None) -> list[str]:
+    """Enqueue now every packet held for BC customer `customer_number` (None: for any
+    customer), in `app_area` or in every app area. Returns the ids woken; a customer nothing
+    waits on costs a ledger read."""
     return holds.wake_held_customer(
         get_context(), customer_number, enqueue=enqueue_packet, app_area=app_area
     )
+
+
+def wake_for_customer_change(bc: BCClient, customer_id: str | None) -> list[str]:
+    """What a `customers` notification does to held packets (`holds.wake_for_customer_change`),
+    in a worker process."""
+    return holds.wake_for_customer_change(get_context(), bc, customer_id, enqueue=enqueue_packet)
 
 
 def enqueue_poll(app_area: str) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from packetworker.logs import bind
 from packetworker.pipeline.context import PipelineContext
 from packetworker.targets.base import held_key
+from packetworker.targets.bc import BCClient, BCError
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,16 @@ def wake_held(
     app_area: str | None = None,
 ) -> list[str]:
     """Enqueue every held packet waiting on `key` (see `held_key`), in `app_area` or in
-    every app area; their ids. Safe to call for a key nothing waits on."""
+    every app area; their ids. A `key` ending in ":" (e.g. "customer:") wakes every packet
+    waiting on a key of that kind. Safe to call for a key nothing waits on."""
+
+    def waits_on(wake_key: str) -> bool:
+        return wake_key.startswith(key) if key.endswith(":") else wake_key == key
+
     woken = []
     for area in [app_area] if app_area else ctx.ledger.app_areas():
         for entry in ctx.ledger.held(area):
-            if key in (entry.held_on or "").split():
+            if any(waits_on(k) for k in (entry.held_on or "").split()):
                 ctx.ledger.update(entry.packet_id)
                 enqueue(area, entry.packet_id)
                 woken.append(entry.packet_id)
@@ -61,10 +67,32 @@ def wake_held(
 
 
 def wake_held_customer(
-    ctx: PipelineContext, customer_number: str, *, enqueue: Enqueue, app_area: str | None = None
+    ctx: PipelineContext,
+    customer_number: str | None,
+    *,
+    enqueue: Enqueue,
+    app_area: str | None = None,
 ) -> list[str]:
-    """`wake_held` for the documents waiting on BC customer `customer_number`."""
-    return wake_held(ctx, held_key("customer", customer_number), enqueue=enqueue, app_area=app_area)
+    """`wake_held` for the documents waiting on BC customer `customer_number` (None: on any
+    customer)."""
+    key = held_key("customer", customer_number) if customer_number else "customer:"
+    return wake_held(ctx, key, enqueue=enqueue, app_area=app_area)
 
 
-__all__ = ["due_held", "wake_held", "wake_held_customer"]
+def wake_for_customer_change(
+    ctx: PipelineContext, bc: BCClient, customer_id: str | None, *, enqueue: Enqueue
+) -> list[str]:
+    """A `customers` notification names the customer by its id, while held documents wait on
+    its number: read the number, then wake them. Without an id (a `collection`), or when BC
+    cannot say, every packet held on a customer tries again (each re-checks its customer in
+    one look-up, so a needless wake costs little)."""
+    number = None
+    if customer_id:
+        try:
+            number = bc.get("customers", customer_id, select=["number"]).get("number")
+        except BCError as exc:
+            bind(logger, customer_id=customer_id).info("customer not read (%s); waking all", exc)
+    return wake_held_customer(ctx, number, enqueue=enqueue)
+
+
+__all__ = ["due_held", "wake_for_customer_change", "wake_held", "wake_held_customer"]

@@ -26,6 +26,7 @@ from packetworker.outbound import poll_changes as poll
 from packetworker.outbound import push_user as push
 from packetworker.outbound.notifications import Notification, backfill
 from packetworker.outbound.push import PushBusy
+from packetworker.pipeline.actors import wake_for_customer_change
 from packetworker.pipeline.broker import retryable, setup_broker
 from packetworker.settings import get_settings
 
@@ -85,8 +86,16 @@ def push_user(user: str, mode: str = "incremental") -> None:
 def handle_notification(message: dict[str, Any]) -> None:
     """Act on one BC notification (as `Notification.to_message()` wrote it)."""
     note = Notification(**message)
-    handled = handle(get_outbound_context(), note, enqueue_push=enqueue_push)
+    ctx = get_outbound_context()
+    handled = handle(ctx, note, enqueue_push=enqueue_push)
     bind(logger, entity_set=note.entity_set).info("Notification: %s.", handled.action)
+    if (
+        note.entity_set == "customers"
+        and note.change_type != "deleted"
+        and handled.action != "ignored"
+    ):
+        # A customer changed (e.g. unblocked after review): documents held on it try now.
+        wake_for_customer_change(ctx.bc, note.entity_id)
 
 
 @dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=lambda retries, exc: False)

@@ -5,17 +5,19 @@ a real portal sandbox over HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pytest
 from pipeline_samples import order, xml_packet
 
-from packetworker.pipeline.holds import due_held, wake_held_customer
+from packetworker.pipeline.holds import due_held, wake_for_customer_change, wake_held_customer
 from packetworker.pipeline.ledger import PacketState
 from packetworker.pipeline.operations import dlq_list, dlq_retry, status
 from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packet
+from packetworker.sandbox.bc import BCSandbox
 from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, held_key
+from packetworker.targets.bc import BCAuth, BCClient
 from packetworker.targets.recording import RecordingTarget
 
 
@@ -244,3 +246,60 @@ def test_held_packets_are_not_stale_and_are_due_by_their_own_interval(ledger, sa
     assert stale == []
     assert due == [packet_id]
     assert [e.packet_id for e in ledger.held("DEMO")] == [packet_id]
+
+
+@pytest.fixture
+def bc() -> Iterator[BCClient]:
+    """A client of a BC emulator holding customer C-100 (what outbound reads with)."""
+    with BCSandbox() as emulator:
+        emulator.add_customer(number="C-100", displayName="Review me")
+        auth = BCAuth(
+            token_url=emulator.token_url,
+            client_id=emulator.client_id,
+            client_secret=emulator.client_secret,
+        )
+        with BCClient(
+            api_url=emulator.api_url,
+            tenant=emulator.tenant,
+            environment=emulator.environment,
+            auth=auth,
+            company="CRONUS",
+        ) as client:
+            yield client
+
+
+def test_a_customers_notification_wakes_the_documents_held_on_that_customer(sandbox, ctx, gate, bc):
+    client = bc
+    gate.blocked.add("C-200")
+    first = sandbox.enqueue("DEMO", held_order("SO-1", "C-100"), user="u1")
+    second = sandbox.enqueue("DEMO", held_order("SO-2", "C-200"), user="u1")
+    poll_once(ctx, "DEMO")
+    process_packet(ctx, "DEMO", first)
+    process_packet(ctx, "DEMO", second)
+    [customer] = client.list("customers", filter="number eq 'C-100'")
+    enqueued: list[tuple[str, str]] = []
+
+    woken = wake_for_customer_change(
+        ctx, client, customer["id"], enqueue=lambda *a: enqueued.append(a)
+    )
+
+    assert woken == [first]
+    assert enqueued == [("DEMO", first)]
+
+
+def test_a_notification_that_names_no_customer_wakes_every_document_held_on_one(
+    sandbox, ctx, gate, bc
+):
+    client = bc
+    gate.blocked.add("C-200")
+    ids = [
+        sandbox.enqueue("DEMO", held_order(f"SO-{n}", c), user="u1")
+        for n, c in ((1, "C-100"), (2, "C-200"))
+    ]
+    poll_once(ctx, "DEMO")
+    for packet_id in ids:
+        process_packet(ctx, "DEMO", packet_id)
+
+    woken = wake_for_customer_change(ctx, client, None, enqueue=lambda *a: None)
+
+    assert sorted(woken) == sorted(ids)
