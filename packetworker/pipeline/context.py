@@ -47,10 +47,11 @@ def portal_factory_for(
 
 
 def outbound_context(settings: Settings) -> OutboundContext:
-    """The outbound side's context for a process of the deployment (outbound actors, clock,
-    `web`, `push-outbound`): its BC and portal clients spend the request budgets every
-    process shares through Redis (`pipeline.limits`), as `PipelineContext.from_settings`'s
-    do, so inbound and outbound work together stay within one account's limits."""
+    """The outbound side's context for the deployment's processes (the outbound actors that
+    the clock and `web` enqueue, `push-outbound`, `subscriptions`): its BC and portal clients
+    spend the request budgets every process shares through Redis (`pipeline.limits`), as
+    `PipelineContext.from_settings`'s do, so inbound and outbound work together stay within
+    one account's limits."""
     client = redis_for(settings)
     return OutboundContext.from_settings(
         settings,
