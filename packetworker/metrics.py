@@ -5,10 +5,12 @@ Why Redis and not `prometheus_client`'s multiprocess mode: that mode shares a di
 memory-mapped files between processes of one machine, but workers run on several machines
 (dynos) and `/metrics` is served by yet another one. So each process counts in memory
 (`METRICS`, thread-safe and cheap enough for every HTTP request) and a worker adds its counts
-to one Redis hash after every message it handles (`RedisMetrics.flush`: one pipelined round
-trip); `web` reads that hash. The counts are monotonic across restarts of any process, as
-Prometheus counters should be, and a Redis flush resets them (Prometheus sees a counter
-reset, which `rate()` handles).
+to one Redis hash every `FLUSH_SECONDS` and when it stops (`PeriodicFlush` around
+`RedisMetrics.flush`: one pipelined round trip); `web` reads that hash. Not after every
+message: a flush costs one Redis command per counted series (a packet's apply histogram
+alone is 16), whatever number of packets it carries. The counts are monotonic across
+restarts of any process, as Prometheus counters should be, and a Redis flush resets them
+(Prometheus sees a counter reset, which `rate()` handles).
 
 Names follow Prometheus conventions: `packetworker_` prefix, `_total` for counters, base
 units (`_seconds`), histograms as `_bucket{le=...}`, `_sum` and `_count`.
@@ -17,6 +19,7 @@ units (`_seconds`), histograms as `_bucket{le=...}`, `_sum` and `_count`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +28,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
     import redis
+
+logger = logging.getLogger(__name__)
 
 #: A sample: name, type (counter, gauge, histogram), labels, value.
 Metric = tuple[str, str, Mapping[str, str], float]
@@ -109,6 +114,44 @@ def response_hook(target: str) -> Callable[[httpx.Response], None]:
             METRICS.inc(TARGET_THROTTLED, {"target": target})
 
     return count
+
+
+#: How often a worker process adds its counts to Redis (`/metrics` lags by at most this).
+FLUSH_SECONDS = 5.0
+
+
+class PeriodicFlush:
+    """Calls `flush` every `interval` seconds from a daemon thread, and once more on `stop`,
+    so that counts reach Redis in batches however many messages a process handles. A failed
+    flush is logged (its counts stay in the tally for the next one)."""
+
+    def __init__(self, flush: Callable[[], None], *, interval: float = FLUSH_SECONDS) -> None:
+        self._flush = flush
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="metrics-flush", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and flush what is left."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=max(5.0, self._interval))
+        self.flush()
+
+    def flush(self) -> None:
+        try:
+            self._flush()
+        except Exception as exc:
+            logger.warning("Could not flush metrics to Redis: %s", exc)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            self.flush()
 
 
 class RedisMetrics:

@@ -46,10 +46,10 @@ def push_outbound(
     Settings: BC_TENANT, BC_CLIENT_ID, BC_CLIENT_SECRET (or BC_REFRESH_TOKEN), BC_COMPANY;
     DM_API_URL, DM_APP_AREA (or OUTBOUND_APP_AREA), DM_API_KEY; REDIS_URL.
     """
-    from packetworker.outbound import OutboundContext, push_user
+    from packetworker.outbound import push_user
+    from packetworker.pipeline.context import outbound_context
 
-    s = settings()
-    ctx = OutboundContext.from_settings(s)
+    ctx = outbound_context(settings())
     try:
         outcome = push_user(ctx, user, mode="complete" if complete else "incremental")
     except Exception as exc:
@@ -75,9 +75,10 @@ def subscriptions() -> None:
     Settings: WEBHOOK_URL, WEBHOOK_CLIENT_STATE, WEBHOOK_RESOURCES, the BC_* settings,
     REDIS_URL.
     """
-    from packetworker.outbound import OutboundContext, ensure_subscriptions
+    from packetworker.outbound import ensure_subscriptions
+    from packetworker.pipeline.context import outbound_context
 
-    ctx = OutboundContext.from_settings(settings())
+    ctx = outbound_context(settings())
     try:
         outcomes = ensure_subscriptions(ctx)
     except ValueError as exc:

@@ -4,6 +4,7 @@ the deployment's choices (users, salesperson routing, webhook), built once from 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from packetworker.outbound.source import BCSource
 from packetworker.outbound.state import OutboundState, RedisOutboundState
 from packetworker.portal import PortalClient
 from packetworker.redis_client import redis_for
+from packetworker.request_budget import RequestLimiter, using_limiters
 from packetworker.settings import Settings
 from packetworker.targets.bc import BCClient
 from packetworker.targets.required import missing_bc, require
@@ -90,17 +92,23 @@ class OutboundContext:
         state: OutboundState | None = None,
         bc: BCClient | None = None,
         portal: PortalClient | None = None,
+        budgets: Mapping[str, RequestLimiter] | None = None,
     ) -> OutboundContext:
         """The production composition: Redis state, BC and portal clients from settings
-        (`NotConfigured` when BC's are missing and no `bc` client is given)."""
+        (`NotConfigured` when BC's are missing and no `bc` client is given). The clients it
+        builds spend `budgets` (`"bc"`, `"portal:<app area>"`) when given, else budgets of
+        their own; long-running processes pass the shared ones (`pipeline.context`)."""
         if bc is None:
             check_bc(settings)
         if state is None:
             state = RedisOutboundState(redis_for(settings), settings.ledger_namespace)
         app_area = settings.outbound_app_area or next(iter(split_list(settings.dm_app_area)), "")
+        with using_limiters(budgets) if budgets is not None else nullcontext():
+            bc = bc or BCClient.from_settings(settings)
+            portal = portal or PortalClient.from_settings(settings, app_area=app_area)
         return cls(
-            bc=bc or BCClient.from_settings(settings),
-            portal=portal or PortalClient.from_settings(settings, app_area=app_area),
+            bc=bc,
+            portal=portal,
             state=state,
             spool_dir=settings.spool_dir,
             mapping=load_mapping(settings.outbound_mapping),

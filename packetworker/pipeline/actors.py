@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import dramatiq
 from dramatiq.common import compute_backoff
 from dramatiq.middleware import CurrentMessage, Middleware
 
 from packetworker.logs import bind
-from packetworker.metrics import RedisMetrics
+from packetworker.metrics import FLUSH_SECONDS, PeriodicFlush, RedisMetrics
 from packetworker.pipeline import holds
 from packetworker.pipeline.broker import (
     PACKETS_QUEUE,
@@ -68,6 +69,11 @@ class _ContextHolder(Middleware):
                 self._context = PipelineContext.from_settings(settings)
             return self._context
 
+    def current(self) -> PipelineContext | None:
+        """The context if it is built, without building it."""
+        with self._lock:
+            return self._context
+
     def close(self) -> None:
         with self._lock:
             context, self._context = self._context, None
@@ -90,23 +96,32 @@ _context = _ContextHolder()
 broker.add_middleware(_context)
 
 
-class _FlushMetrics(Middleware):
-    """After each message, add this process's counts to the shared ones in Redis (one round
-    trip), where the `web` process reads them for /metrics (`packetworker.metrics`)."""
+class FlushMetrics(Middleware):
+    """Adds this process's counts to the shared ones in Redis, where the `web` process reads
+    them for /metrics (`packetworker.metrics`): every `interval` seconds from a thread, and
+    once more at shutdown before the context closes, rather than after every message."""
 
-    def after_process_message(self, broker, message, *, result=None, exception=None) -> None:
-        client = getattr(_context.get().ledger, "client", None)
-        if client is None:
-            return
-        try:
-            RedisMetrics(client, settings.ledger_namespace).flush()
-        except Exception as exc:  # counts stay in memory; the next message flushes them
-            logger.warning("Could not flush metrics to Redis: %s", exc)
+    def __init__(self, flush: Callable[[], None], *, interval: float = FLUSH_SECONDS) -> None:
+        self._periodic = PeriodicFlush(flush, interval=interval)
 
-    after_skip_message = after_process_message
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        self._periodic.start()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Added after `_ContextHolder`, so called before it (dramatiq runs `after_` hooks in
+        # reverse order): the counts of the last messages go out on the context's client.
+        self._periodic.stop()
 
 
-broker.add_middleware(_FlushMetrics())
+def _flush_metrics() -> None:
+    """This process's counts into Redis, on the context's client (none before it exists)."""
+    context = _context.current()
+    client = getattr(context.ledger, "client", None) if context is not None else None
+    if client is not None:
+        RedisMetrics(client, settings.ledger_namespace).flush()
+
+
+broker.add_middleware(FlushMetrics(_flush_metrics))
 
 
 def get_context() -> PipelineContext:

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import redis
 
-from packetworker.outbound.context import check_bc
+from packetworker.outbound.context import OutboundContext, check_bc
+from packetworker.outbound.state import RedisOutboundState
 from packetworker.pipeline.archive import Archive, open_archive
 from packetworker.pipeline.ledger import Ledger, MemoryLedger, RedisLedger
 from packetworker.pipeline.limits import SharedBudgets
 from packetworker.portal import PortalClient
+from packetworker.redis_client import redis_for
 from packetworker.request_budget import RequestLimiter, using_limiters
 from packetworker.settings import Settings, get_settings
 from packetworker.targets import Target, UnknownTarget, check_target, get_target
@@ -42,6 +44,20 @@ def portal_factory_for(
 
     factory.clients = clients  # type: ignore[attr-defined] - so `close()` can reach them
     return factory
+
+
+def outbound_context(settings: Settings) -> OutboundContext:
+    """The outbound side's context for the deployment's processes (the outbound actors that
+    the clock and `web` enqueue, `push-outbound`, `subscriptions`): its BC and portal clients
+    spend the request budgets every process shares through Redis (`pipeline.limits`), as
+    `PipelineContext.from_settings`'s do, so inbound and outbound work together stay within
+    one account's limits."""
+    client = redis_for(settings)
+    return OutboundContext.from_settings(
+        settings,
+        state=RedisOutboundState(client, settings.ledger_namespace),
+        budgets=SharedBudgets(client, settings),
+    )
 
 
 def check_configured(settings: Settings, *, allow_unknown_target: bool = False) -> None:

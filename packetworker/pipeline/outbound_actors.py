@@ -28,6 +28,7 @@ from packetworker.outbound.notifications import Notification, backfill
 from packetworker.outbound.push import PushBusy
 from packetworker.pipeline.actors import wake_for_customer_change
 from packetworker.pipeline.broker import retryable, setup_broker
+from packetworker.pipeline.context import outbound_context
 from packetworker.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ class _OutboundHolder(Middleware):
     def get(self) -> OutboundContext:
         with self._lock:
             if self._context is None:
-                self._context = OutboundContext.from_settings(settings)
+                # On the request budgets every process shares, like the inbound pipeline.
+                self._context = outbound_context(settings)
             return self._context
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:

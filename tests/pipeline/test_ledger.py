@@ -205,6 +205,33 @@ def test_quarantine_survives_the_ack_and_leaves_on_redrive(ledger):
     assert ledger.quarantine("DEMO") == []
 
 
+def test_a_finished_packet_sent_back_to_work_is_pending_again(ledger, clock):
+    ledger.record_listed(listed("p1"))
+    first = clock.now
+    clock.advance(10)
+    ledger.update("p1", state=PacketState.APPLIED, result="applied")
+    assert ledger.oldest_pending("DEMO") is None
+
+    ledger.update("p1", state=PacketState.ARCHIVED, result=None)
+
+    assert ledger.oldest_pending("DEMO") == first
+    assert ledger.result_counts("DEMO") == {}
+
+
+def test_a_finished_packet_sent_back_to_work_stops_expiring_in_redis(redis_namespace, clock):
+    client, namespace = redis_namespace
+    ledger = RedisLedger(client, namespace, retention=3600, clock=clock)
+    ledger.record_listed(listed("p1"))
+    ledger.add_links("p1", {"T/r1": "x"})
+    ledger.update("p1", state=PacketState.APPLIED, result="applied")
+    keys = [f"{namespace}:{kind}:p1" for kind in ("packet", "links", "events")]
+    assert all(client.ttl(key) > 0 for key in keys)
+
+    ledger.update("p1", state=PacketState.ARCHIVED, result=None)
+
+    assert [client.ttl(key) for key in keys] == [-1, -1, -1]
+
+
 def test_packet_lock_is_exclusive_until_released(ledger):
     with (
         ledger.locks.try_lock("packet:p1", ttl=30) as first,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from packetworker.pipeline.ledger import PacketEntry, PacketEvent, PacketState
+from packetworker.pipeline.ledger import (
+    MAX_EVENTS,
+    PacketEntry,
+    PacketEvent,
+    PacketState,
+    RedisLedger,
+)
 
 
 def listed(packet_id: str = "p1", handle: str = "h1") -> PacketEntry:
@@ -34,6 +40,30 @@ def test_each_state_change_and_error_is_a_timeline_step_with_time_and_attempt(le
     times = [e.at for e in ledger.events("p1")]
     assert times == sorted(times)
     assert times[0] < times[1] < times[2] < times[3]
+
+
+def test_a_long_timeline_keeps_its_latest_steps(ledger):
+    ledger.record_listed(listed())
+    for attempt in range(1, MAX_EVENTS + 6):
+        ledger.update("p1", attempts=attempt, last_error=f"failure {attempt}")
+
+    steps = ledger.events("p1")
+
+    assert len(steps) == MAX_EVENTS
+    assert steps[-1].detail == f"failure {MAX_EVENTS + 5}"
+    assert steps[0].detail == "failure 6"
+
+
+def test_a_new_life_of_a_packet_id_starts_a_new_timeline_in_redis(redis_namespace, clock):
+    client, namespace = redis_namespace
+    ledger = RedisLedger(client, namespace, retention=3600, clock=clock)
+    ledger.record_listed(listed())
+    ledger.update("p1", state=PacketState.DOWNLOADING, attempts=1)
+    client.delete(f"{namespace}:packet:p1")  # its entry lost, its timeline left over
+
+    ledger.record_listed(listed())
+
+    assert [e.event for e in ledger.events("p1")] == ["listed"]
 
 
 def test_steps_that_are_no_state_are_added_only_to_known_packets(ledger):

@@ -9,9 +9,10 @@ import httpx
 import pytest
 import redis
 from pipeline_samples import order
+from support.portal import DEMO_API_KEY
 from support.waiting import wait_for
 
-from packetworker.pipeline.context import portal_factory_for
+from packetworker.pipeline.context import outbound_context, portal_factory_for
 from packetworker.pipeline.ledger import PacketState
 from packetworker.pipeline.limits import RedisLimiter, SharedBudgets
 from packetworker.pipeline.polling import poll_once
@@ -308,3 +309,42 @@ def test_a_spent_portal_budget_reschedules_the_packet_without_spending_an_attemp
     assert process_packet(ctx, "DEMO", packet_id).state == "applied"
     for portal in ctx.portal_factory.clients.values():
         portal.close()
+
+
+def test_an_outbound_context_spends_the_bc_budget_every_process_shares(
+    pipeline_redis_url, redis_namespace, sandbox, tmp_path
+):
+    client, namespace = redis_namespace
+    with BCSandbox() as bc:
+        settings = Settings(
+            _env_file=None,
+            redis_url=pipeline_redis_url,
+            ledger_namespace=namespace,
+            dm_api_url=sandbox.url,
+            dm_app_area="DEMO",
+            dm_api_key=DEMO_API_KEY,
+            bc_api_url=bc.api_url,
+            bc_token_url=bc.token_url,
+            bc_tenant=bc.tenant,
+            bc_client_id=bc.client_id,
+            bc_client_secret=bc.client_secret,
+            bc_max_concurrency=1,
+            request_slot_wait=0.1,  # how long a request waits for a slot before giving up
+            spool_dir=tmp_path / "spool",
+        )
+        ctx = outbound_context(settings)
+        # Another process (its own connection) holds the account's only slot.
+        other_process = redis.Redis.from_url(pipeline_redis_url)
+        elsewhere = SharedBudgets(other_process, settings)["bc"]
+        release = elsewhere.acquire()
+        try:
+            with pytest.raises(SlotUnavailable):
+                ctx.bc.companies()
+        finally:
+            release()
+        try:
+            assert [c["name"] for c in ctx.bc.companies()] == ["CRONUS"]
+        finally:
+            ctx.close()
+            other_process.close()
+    assert client.exists(f"{elsewhere.key}:leases") == 0  # every slot given back

@@ -158,11 +158,17 @@ def test_operator_finds_a_quarantined_packet_redrives_it_and_sees_it_applied(
     assert "SO-20417" in browser.find_element(By.ID, "raw").text
     assert [r["fields"]["DocumentNo"] for r in deployment.recorded()] == ["SO-20417"]
 
-    # The workers' counters reached the web process's /metrics through Redis.
-    metrics = httpx.get(f"{root}/metrics", timeout=5).text
-    for outcome in ("quarantined", "applied"):
-        labels = f'app_area="{APP_AREA}",outcome="{outcome}"'
-        assert f"packetworker_packets_processed_total{{{labels}}} 1" in metrics
+    # The workers' counters reach the web process's /metrics through Redis (each worker
+    # process adds its counts every few seconds).
+    def counted() -> bool:
+        metrics = httpx.get(f"{root}/metrics", timeout=5).text
+        return all(
+            f'packetworker_packets_processed_total{{app_area="{APP_AREA}",outcome="{o}"}} 1'
+            in metrics
+            for o in ("quarantined", "applied")
+        )
+
+    wait_for(counted, timeout=30, what="/metrics to count both runs", interval=0.5)
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     assert browser.save_screenshot(os.fspath(SCREENSHOT))

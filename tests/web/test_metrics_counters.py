@@ -12,10 +12,18 @@ import httpx
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
+from support.waiting import wait_for
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
-from packetworker.metrics import METRICS, RedisMetrics, Tally, render, response_hook
+from packetworker.metrics import (
+    METRICS,
+    PeriodicFlush,
+    RedisMetrics,
+    Tally,
+    render,
+    response_hook,
+)
 from packetworker.outbound.state import RedisOutboundState
 from packetworker.pipeline import replay as replaying
 from packetworker.pipeline.archive import open_archive
@@ -69,7 +77,7 @@ def test_processed_packets_records_and_apply_latency_reach_metrics(tmp_path, red
         ctx=ctx,
         app_area="OPS",
     )
-    RedisMetrics(client, namespace).flush()  # what a worker does after each message
+    RedisMetrics(client, namespace).flush()  # what a worker does every few seconds
 
     state = RedisOutboundState(client, namespace)
     text = render(collect_metrics(settings, client, state, ["OPS"]))
@@ -107,6 +115,52 @@ def test_counts_from_several_processes_add_up_in_redis(redis_url, namespace):
 
     assert sample[0] == "packetworker_target_requests_total"
     assert sample[3] == 6
+
+
+def one_message(tally: Tally) -> None:
+    """What one processed packet counts: its outcome and its apply latency (16 series)."""
+    labels = {"app_area": "OPS", "outcome": "applied"}
+    tally.inc("packetworker_packets_processed_total", labels)
+    tally.observe("packetworker_apply_duration_seconds", {"app_area": "OPS"}, 0.2)
+
+
+def stored_packets(client: redis.Redis, namespace: str) -> float:
+    samples = RedisMetrics(client, namespace).samples()
+    return sum(v for name, _, _, v in samples if name == "packetworker_packets_processed_total")
+
+
+def test_a_worker_adds_its_counts_to_redis_in_batches_and_the_rest_when_it_stops(
+    redis_url, namespace
+):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    tally = Tally()
+    flusher = PeriodicFlush(lambda: RedisMetrics(client, namespace).flush(tally), interval=3600)
+    flusher.start()
+    for _ in range(20):
+        one_message(tally)
+
+    assert stored_packets(client, namespace) == 0  # not one flush per message
+    flusher.stop()
+
+    assert stored_packets(client, namespace) == 20
+    samples = RedisMetrics(client, namespace).samples()
+    counts = [v for name, _, _, v in samples if name.endswith("_seconds_count")]
+    assert counts == [20]
+
+
+def test_a_busy_worker_adds_its_counts_to_redis_every_interval(redis_url, namespace):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    tally = Tally()
+    flusher = PeriodicFlush(lambda: RedisMetrics(client, namespace).flush(tally), interval=0.05)
+    flusher.start()
+    try:
+        for _ in range(3):
+            one_message(tally)
+        wait_for(lambda: stored_packets(client, namespace) == 3, timeout=10, what="a flush")
+        one_message(tally)
+        wait_for(lambda: stored_packets(client, namespace) == 4, timeout=10, what="another")
+    finally:
+        flusher.stop()
 
 
 class Throttling:

@@ -22,112 +22,166 @@ from packetworker.pipeline.ledger.base import (
 from packetworker.pipeline.locks import RedisLocks
 from packetworker.targets.base import PendingWrite
 
+# Each script writes one transition in as few commands as Redis allows (every command a
+# script runs counts, issue 12 §4): one HGETALL reads the packet (and is merged with what
+# the script writes into the answer, so nothing is read twice), one HSET writes all its
+# fields, and an index is touched only when what it indexes changes. The timeline is trimmed
+# only when it has grown past its length; expiry is set or lifted only when it applies.
+
+# Lua helpers shared by the scripts: a hash's HGETALL answer as a table, and back.
+_HELPERS = """
+local function fields_of(reply)
+  local t = {}
+  for i = 1, #reply, 2 do t[reply[i]] = reply[i + 1] end
+  return t
+end
+local function flat(t)
+  local out = {}
+  for k, v in pairs(t) do
+    out[#out + 1] = k
+    out[#out + 1] = v
+  end
+  return out
+end
+local function is_terminal(state)
+  return state == 'applied' or state == 'quarantined' or state == 'acknowledged'
+end
+"""
+
 # KEYS: packet hash, events list. ARGV: ns, now, number of listing pairs, then field/value
 # pairs (listing pairs first). '' values are skipped. Returns {created (0|1), the stored
-# hash's field/value pairs...}, so a listing costs one round trip.
-_RECORD_LISTED = """
-local h = KEYS[1]
+# hash's field/value pairs...}, so a listing costs one round trip. A known packet costs an
+# HGETALL and at most one HSET; a new one adds its index entries and its first step.
+_RECORD_LISTED = (
+    _HELPERS
+    + """
+local h, events = KEYS[1], KEYS[2]
 local ns, now, nlisting = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local exists = redis.call('EXISTS', h) == 1
+local cur = fields_of(redis.call('HGETALL', h))
+local exists = next(cur) ~= nil
 local last = #ARGV
 if exists then last = 3 + 2 * nlisting end
-for i = 4, last, 2 do
-  if ARGV[i + 1] ~= '' then redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
+local set = {}
+if not exists then
+  set = {'state', 'listed', 'listed_at', now, 'updated_at', now}
+  cur['state'], cur['listed_at'], cur['updated_at'] = 'listed', now, now
 end
+for i = 4, last, 2 do
+  if ARGV[i + 1] ~= '' then
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+    cur[ARGV[i]] = ARGV[i + 1]
+  end
+end
+if #set > 0 then redis.call('HSET', h, unpack(set)) end
 if exists then
-  local out = redis.call('HGETALL', h)
+  local out = flat(cur)
   table.insert(out, 1, 0)
   return out
 end
-redis.call('HSET', h, 'state', 'listed', 'listed_at', now, 'updated_at', now)
-local app = redis.call('HGET', h, 'app_area')
-local id = redis.call('HGET', h, 'packet_id')
+local app, id = cur['app_area'], cur['packet_id']
 local prefix = ns .. ':' .. app .. ':'
 redis.call('ZADD', prefix .. 'state:listed', now, id)
 redis.call('ZADD', prefix .. 'pending', now, id)
 redis.call('SADD', ns .. ':apps', app)
-redis.call('DEL', KEYS[2])
-redis.call('RPUSH', KEYS[2], cjson.encode({event = 'listed', at = tonumber(now), attempt = 0}))
-local out = redis.call('HGETALL', h)
+-- The timeline starts here; a leftover of an earlier life of the id is cut to this step.
+local step = cjson.encode({event = 'listed', at = tonumber(now), attempt = 0})
+if redis.call('RPUSH', events, step) > 1 then redis.call('LTRIM', events, -1, -1) end
+local out = flat(cur)
 table.insert(out, 1, 1)
 return out
 """
+)
 
 # KEYS: packet hash, links hash, events list. ARGV: ns, new state or '', now, ttl, '1' to
 # update only a terminal packet (else ''), field/value pairs ('' deletes the field). Returns
 # 0 for an unknown packet, 1 when the packet was not terminal (with '1'), else the updated
 # hash's field/value pairs, read before it may expire, so an update costs one round trip.
-# A pseudo-field `_note` is no field: it is the detail of the update's timeline step.
-# A state change (or a new error) is appended to the packet's timeline, and the packet moves
+# A pseudo-field `_note` is no field: it is the detail of the update's timeline step. A
+# state change (or a new error) is appended to the packet's timeline, and the packet moves
 # between the `result:<result>` indexes, in the same atomic step.
-_UPDATE = """
+_UPDATE = (
+    _HELPERS
+    + """
 local h, links, events = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('EXISTS', h) == 0 then return 0 end
+local cur = fields_of(redis.call('HGETALL', h))
+if next(cur) == nil then return 0 end
 local ns, now, ttl = ARGV[1], ARGV[3], tonumber(ARGV[4])
-local function is_terminal(state)
-  return state == 'applied' or state == 'quarantined' or state == 'acknowledged'
-end
-if ARGV[5] == '1' and not is_terminal(redis.call('HGET', h, 'state')) then return 1 end
-local old_result = redis.call('HGET', h, 'result') or ''
-local err, note = nil, nil
-for i = 6, #ARGV, 2 do
-  if ARGV[i] == '_note' then note = ARGV[i + 1]
-  else
-    if ARGV[i] == 'last_error' and ARGV[i + 1] ~= '' then err = ARGV[i + 1] end
-    if ARGV[i + 1] == '' then redis.call('HDEL', h, ARGV[i])
-    else redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end
-  end
-end
-local app = redis.call('HGET', h, 'app_area')
-local id = redis.call('HGET', h, 'packet_id')
-local old = redis.call('HGET', h, 'state')
+local old, old_result = cur['state'], cur['result'] or ''
+if ARGV[5] == '1' and not is_terminal(old) then return 1 end
+-- Finished and not quarantined: its keys carry the retention's expiry.
+local expiring = is_terminal(old) and old_result ~= 'quarantined'
 local new = ARGV[2]
 if new == '' then new = old end
-redis.call('HSET', h, 'state', new, 'updated_at', now)
-local prefix = ns .. ':' .. app .. ':'
-if old ~= new then redis.call('ZREM', prefix .. 'state:' .. old, id) end
+local set, gone, err, note = {}, {}, nil, nil
+for i = 6, #ARGV, 2 do
+  local k, v = ARGV[i], ARGV[i + 1]
+  if k == '_note' then note = v
+  elseif v == '' then
+    gone[#gone + 1] = k
+    cur[k] = nil
+  else
+    set[#set + 1] = k
+    set[#set + 1] = v
+    cur[k] = v
+    if k == 'last_error' then err = v end
+  end
+end
+if #gone > 0 then redis.call('HDEL', h, unpack(gone)) end
+set[#set + 1], set[#set + 2], set[#set + 3], set[#set + 4] = 'state', new, 'updated_at', now
+cur['state'], cur['updated_at'] = new, now
+redis.call('HSET', h, unpack(set))
+local id = cur['packet_id']
+local prefix = ns .. ':' .. cur['app_area'] .. ':'
+-- The state's index is scored by the last update (what `stale` reads): it moves always.
 redis.call('ZADD', prefix .. 'state:' .. new, now, id)
 local terminal = is_terminal(new)
-if terminal then
-  redis.call('ZREM', prefix .. 'pending', id)
-else
-  redis.call('ZADD', prefix .. 'pending', 'NX', redis.call('HGET', h, 'listed_at'), id)
+if old ~= new then
+  redis.call('ZREM', prefix .. 'state:' .. old, id)
+  if terminal and not is_terminal(old) then
+    redis.call('ZREM', prefix .. 'pending', id)
+  elseif is_terminal(old) and not terminal then
+    redis.call('ZADD', prefix .. 'pending', cur['listed_at'] or now, id)  -- pending again
+  end
 end
 if new == 'quarantined' then
   redis.call('ZADD', prefix .. 'quarantine', now, id)
-elseif new ~= 'acknowledged' then
+elseif new ~= 'acknowledged' and (old == 'quarantined' or old == 'acknowledged') then
+  -- Re-driven: a quarantined packet stays listed there through its ack, until now.
   redis.call('ZREM', prefix .. 'quarantine', id)
 end
-local result = redis.call('HGET', h, 'result') or ''
-if old_result ~= result and old_result ~= '' then
-  redis.call('ZREM', prefix .. 'result:' .. old_result, id)
-end
-if result ~= '' then
-  redis.call('ZADD', prefix .. 'result:' .. result, now, id)
-  redis.call('SADD', prefix .. 'results', result)
+local result = cur['result'] or ''
+if result ~= old_result then
+  if old_result ~= '' then redis.call('ZREM', prefix .. 'result:' .. old_result, id) end
+  if result ~= '' then
+    redis.call('ZADD', prefix .. 'result:' .. result, now, id)
+    redis.call('SADD', prefix .. 'results', result)
+  end
 end
 if old ~= new or err then
   local name = 'error'
   if old ~= new then name = new end
   if name == 'applied' and result == 'duplicate' then name = 'duplicate' end
-  local attempt = tonumber(redis.call('HGET', h, 'attempts') or '0') or 0
-  local step = {event = name, at = tonumber(now), attempt = attempt}
+  local step = {event = name, at = tonumber(now), attempt = tonumber(cur['attempts'] or '0') or 0}
   if err then step['detail'] = err elseif note then step['detail'] = note end
-  redis.call('RPUSH', events, cjson.encode(step))
-  redis.call('LTRIM', events, -{max_events}, -1)
+  if redis.call('RPUSH', events, cjson.encode(step)) > {max_events} then
+    redis.call('LTRIM', events, -{max_events}, -1)
+  end
 end
-local out = redis.call('HGETALL', h)
+-- A finished packet expires `retention` after its last write; a quarantined or unfinished
+-- one never (and one that was expiring stops).
 if terminal and result ~= 'quarantined' then
   redis.call('EXPIRE', h, ttl)
   redis.call('EXPIRE', links, ttl)
   redis.call('EXPIRE', events, ttl)
-else
+elseif expiring then
   redis.call('PERSIST', h)
   redis.call('PERSIST', links)
   redis.call('PERSIST', events)
 end
-return out
-""".replace("{max_events}", str(MAX_EVENTS))
+return flat(cur)
+"""
+).replace("{max_events}", str(MAX_EVENTS))
 
 # KEYS: claim key. ARGV: old holder, new holder, ttl.
 _REPLACE_CLAIM = """
