@@ -208,7 +208,9 @@ class Settings(BaseSettings):
     )
     outbound_item_variants: bool = Field(False, description="Also push item variants.")
     outbound_mapping: Path | None = Field(
-        None, description="BC → mobile table mapping (TOML); None = the shipped Field Sales one."
+        None,
+        description="BC → mobile table mapping (TOML path); None = the shipped "
+        "mapping_files/outbound/bc-field-sales.toml.",
     )
     outbound_app_area: str = Field(
         "", description="App area pushes go to (empty: the first of dm_app_area)."

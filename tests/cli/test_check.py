@@ -199,7 +199,7 @@ def test_an_unknown_company_fails_and_names_the_companies_there_are(env, monkeyp
 
 
 def test_a_mapping_naming_a_field_bc_lacks_fails(env, monkeypatch, tmp_path):
-    shipped = Path(__file__).resolve().parents[2] / "packetworker/targets/mappings"
+    shipped = Path(__file__).resolve().parents[2] / "packetworker/mapping_files"
     text = (shipped / "bc-field-sales.toml").read_text(encoding="utf-8")
     broken = tmp_path / "typo.toml"
     broken.write_text(

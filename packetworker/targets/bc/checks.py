@@ -26,7 +26,7 @@ from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.client import BCClient
 from packetworker.targets.bc.errors import BCError
 from packetworker.targets.bc.metadata import EntityType, Metadata
-from packetworker.targets.mapping import Mapping, MappingConfigError, load_mapping
+from packetworker.targets.mapping import Mapping, MappingError, load_mapping
 from packetworker.targets.mapping.config import FieldSet
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def _mapping_row(settings: Settings, client: BCClient) -> CheckResult:
     part = f"{PART} mapping"
     try:
         mapping = load_mapping(settings.bc_mapping)
-    except (MappingConfigError, OSError, ValueError) as exc:
+    except (MappingError, OSError, ValueError) as exc:
         return fail(part, f"{describe_error(exc)}; check BC_MAPPING")
     try:
         metadata = client.metadata()

@@ -9,7 +9,7 @@ attached as collections, and which rules a record must pass. `Mapper` applies it
     for item in Mapper(mapping).map_packet(header, records):
         ...  # item.outcome: mapped / skipped / filtered / ignored / error
 
-File format (one file per target data model; shipped ones in `targets/mappings/`):
+File format (one file per target data model; shipped ones in `packetworker/mapping_files/`):
 
     name, description
     unknown_tables = "skip" | "quarantine"   # a table the file does not name
@@ -48,7 +48,7 @@ This package is pure: no network, no Redis, no Dramatiq.
 
 from packetworker.targets.mapping.config import (
     Mapping,
-    MappingConfigError,
+    MappingError,
     load_mapping,
     parse_mapping,
     shipped_mappings,
@@ -72,7 +72,7 @@ __all__ = [
     "MappedItem",
     "Mapper",
     "Mapping",
-    "MappingConfigError",
+    "MappingError",
     "Operation",
     "load_mapping",
     "parse_mapping",

@@ -1,9 +1,11 @@
 """Mapping files: TOML data, validated on load into typed models.
 
 One file describes how one app's packet tables map to one target's entities (see the
-shipped files in `packetworker/targets/mappings/`). Loading checks everything a mapping
+shipped files in `packetworker/mapping_files/`). Loading checks everything a mapping
 can get wrong without seeing a packet — unknown options, bad conversions, JMESPath syntax,
 key/required fields that no row produces — and names the file, table and key at fault.
+The outbound mapping (`outbound/mapping.py`) is read by the same `read_mapping_file` and
+`validate_mapping`, so both directions fail with one error type: `MappingError`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -27,12 +29,26 @@ from pydantic import (
 from packetworker.targets.mapping.convert import ConvertName
 from packetworker.targets.mapping.expressions import Expression, compile_expression
 
-SHIPPED_PACKAGE = "packetworker.targets"
-SHIPPED_FOLDER = "mappings"
+SHIPPED_PACKAGE = "packetworker"
+SHIPPED_FOLDER = "mapping_files"  # the data files; this package (`targets/mapping/`) is code
 
 
-class MappingConfigError(ValueError):
-    """A mapping file cannot be used; the message names the file, table and key."""
+class MappingError(ValueError):
+    """A mapping file cannot be used; the message names the file and the path in it.
+
+    `source` is the file (a shipped name or a path), `path` the dotted place in it
+    (`tables.SalesHeader.key`); either may be None when unknown.
+    """
+
+    def __init__(self, detail: str, *, source: str | None = None, path: str | None = None):
+        self.detail = detail
+        self.source = source
+        self.path = path
+        super().__init__(": ".join(part for part in (source, path, detail) if part))
+
+    def in_file(self, source: str) -> MappingError:
+        """This error, naming `source` as its file (when it named none)."""
+        return self if self.source else MappingError(self.detail, source=source, path=self.path)
 
 
 def _expression(value: Any) -> Any:
@@ -297,46 +313,79 @@ class Mapping(_Model):
         return {c: p for p, spec in self.tables.items() for c in spec.children}
 
 
-def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(part) for part in error["loc"] if part not in ("", None))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"] if part not in ("", None))
+
+
+def _message(error: dict[str, Any]) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def read_toml(text: str, *, source: str) -> dict[str, Any]:
+    """Parse mapping `text` as TOML; `MappingError` names `source`."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"not valid TOML: {exc}", source=source) from None
+
+
+def validate_mapping(model: type[ModelT], data: dict[str, Any], *, source: str) -> ModelT:
+    """`data` validated as `model`; `MappingError` names `source` and the first path at
+    fault (every fault is listed in the message)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        first = _where(errors[0]) or None
+        if len(errors) == 1:
+            raise MappingError(_message(errors[0]), source=source, path=first) from None
+        details = "; ".join(
+            f"{_where(e)}: {_message(e)}" if _where(e) else _message(e) for e in errors
+        )
+        raise MappingError(details, source=source) from None
 
 
 def parse_mapping(text: str, *, source: str) -> Mapping:
     """Validate TOML `text`; `source` names the file in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingConfigError(f"{source}: not valid TOML: {exc}") from None
+    data = read_toml(text, source=source)
     data.setdefault("name", Path(source).stem)
     data["source"] = source
-    try:
-        return Mapping.model_validate(data)
-    except ValidationError as exc:
-        details = "; ".join(_describe(e) for e in exc.errors(include_url=False))
-        raise MappingConfigError(f"{source}: {details}") from None
+    return validate_mapping(Mapping, data, source=source)
 
 
-def shipped_mappings() -> list[str]:
-    """Names of the mapping files shipped with packetworker."""
-    folder = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER)
-    names = (p.name for p in folder.iterdir())
+def shipped_mappings(folder: str = "") -> list[str]:
+    """Names of the mapping files shipped with packetworker (in `folder`, e.g. `outbound`)."""
+    root = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER)
+    if folder:
+        root = root.joinpath(folder)
+    names = (p.name for p in root.iterdir())
     return sorted(n.removesuffix(".toml") for n in names if n.endswith(".toml"))
 
 
-def load_mapping(name_or_path: str | Path) -> Mapping:
-    """Load a shipped mapping by name (`"bc-field-sales"`) or any mapping file by path."""
+def read_mapping_file(name_or_path: str | Path, *, folder: str = "") -> tuple[str, str]:
+    """(text, source) of a shipped mapping by name (`"bc-field-sales"`, looked for in
+    `mapping_files/<folder>`) or of any mapping file by path."""
     text_name = str(name_or_path)
     if isinstance(name_or_path, Path) or text_name.endswith(".toml") or "/" in text_name:
         path = Path(name_or_path)
         try:
-            text = path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:
-            raise MappingConfigError(f"{path}: cannot read mapping file: {exc.strerror}") from None
-        return parse_mapping(text, source=str(path))
-    resource = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER, f"{text_name}.toml")
+            raise MappingError(
+                f"cannot read mapping file: {exc.strerror}", source=str(path)
+            ) from None
+    root = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER)
+    resource = (root.joinpath(folder) if folder else root).joinpath(f"{text_name}.toml")
     if not resource.is_file():
-        known = ", ".join(shipped_mappings()) or "none"
-        raise MappingConfigError(f"no shipped mapping named {text_name!r} (shipped: {known})")
-    return parse_mapping(resource.read_text(encoding="utf-8"), source=f"{text_name}.toml")
+        known = ", ".join(shipped_mappings(folder)) or "none"
+        raise MappingError(f"no shipped mapping named {text_name!r} (shipped: {known})")
+    return resource.read_text(encoding="utf-8"), f"{text_name}.toml"
+
+
+def load_mapping(name_or_path: str | Path) -> Mapping:
+    """Load a shipped mapping by name (`"bc-field-sales"`) or any mapping file by path."""
+    text, source = read_mapping_file(name_or_path)
+    return parse_mapping(text, source=source)
