@@ -45,6 +45,7 @@ from packetworker.targets.mapping import (
     MappedItem,
     Mapper,
     Mapping,
+    MappingFault,
     Operation,
     load_mapping,
     resolve_lookups,
@@ -191,17 +192,6 @@ def crm_options(settings: Settings, mapping: str) -> dict[str, Any]:
     }
 
 
-def check_sentences(mapping: Mapping) -> list[str]:
-    """Every check message a mapping can produce (what marks a mapper error as a record
-    error the policy governs)."""
-    sentences = []
-    for table in mapping.tables.values():
-        sentences += [check.sentence() for check in table.checks]
-        for child in table.children.values():
-            sentences += [check.sentence() for check in child.checks]
-    return sentences
-
-
 @dataclass
 class _Ledger:
     """Outcomes collected per (table, DMS_ROWID), handed back in record order."""
@@ -263,12 +253,10 @@ class CrmTarget(Target):
         self._mapper = Mapper(mapping)
         self._contact_mapper = Mapper(contact_mapping) if contact_mapping else None
         self._contact_tables: set[str] = set()
-        self._check_sentences = check_sentences(mapping)
         if contact_mapping is not None:
             self._contact_tables = set(contact_mapping.tables) | set(
                 contact_mapping.child_parents()
             )
-            self._check_sentences += check_sentences(contact_mapping)
         self.created: list[str] = []  # what `describe` lists
 
     def close(self) -> None:
@@ -390,7 +378,7 @@ class CrmTarget(Target):
         if item.outcome == "skipped":
             return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=item.message)
         message = item.message or "The record could not be mapped."
-        if any(sentence in message for sentence in self._check_sentences):
+        if item.fault is MappingFault.RULE:  # the record breaks a rule: the policy decides
             return self._refused(item.table, item.dms_rowid, message, ctx)
         logger.warning("%s/%s not mapped: %s", item.table, item.dms_rowid or "-", message)
         return RecordOutcome(item.table, item.dms_rowid, Outcome.FAILED, message=message)

@@ -7,7 +7,7 @@ attached as collections, and which rules a record must pass. `Mapper` applies it
 
     mapping = load_mapping("bc-field-sales")
     for item in Mapper(mapping).map_packet(header, records):
-        ...  # item.outcome: mapped / skipped / filtered / ignored / error
+        ...  # item.outcome: mapped / skipped / filtered / ignored / error (item.fault: why)
 
 File format (one file per target data model; shipped ones in `packetworker/mapping_files/`):
 
@@ -60,6 +60,7 @@ from packetworker.targets.mapping.operations import (
     LookupNotFound,
     LookupRef,
     MappedItem,
+    MappingFault,
     Operation,
     resolve_lookups,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "Mapper",
     "Mapping",
     "MappingError",
+    "MappingFault",
     "Operation",
     "load_mapping",
     "parse_mapping",
