@@ -1,4 +1,4 @@
-"""The dataverse target: mapped Field Sales records and seed-002 contacts into Dataverse.
+"""The dataverse target: mapped Field Sales records and contacts into Dataverse.
 
 Documents go out in `$batch` requests, one change set per document (a sales order and its
 lines, an account and its primary contact), so a document is applied whole or not at all
@@ -55,7 +55,6 @@ from packetworker.targets.crm_common import (
     Job,
     OpResult,
     RecordRefused,
-    contact_data,
     crm_options,
     lookup_keys,
     lookup_message,
@@ -65,13 +64,7 @@ from packetworker.targets.crm_common import (
 )
 from packetworker.targets.dataverse.batch import BatchOperation, BatchResponse
 from packetworker.targets.dataverse.client import DataverseClient
-from packetworker.targets.dataverse.contacts import (
-    COMPANY_ENTITY,
-    EMAIL_COLUMN,
-    NUMBER_COLUMN,
-    contact_columns,
-    extra_addresses_note,
-)
+from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note
 from packetworker.targets.dataverse.errors import (
     ConnectionFailed,
     DataverseError,
@@ -96,8 +89,6 @@ NESTED = {"primarycontactid": "contacts"}
 COLLECTIONS = {"order_details": ("salesorderdetails", "salesorderid")}
 # Activity tables share one primary key column.
 ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
-# Lookups a contact mapping declares by a neutral name, and where Dataverse keeps them.
-ENTITY_ALIASES = {"company": COMPANY_ENTITY}
 MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch (crm.md A.11)
 # crm.md A.7: what Dataverse answers when a URI names columns that are no (active) key.
 KEY_NOT_VALID = "key in the request URI is not valid"
@@ -129,7 +120,6 @@ class DataverseTarget(CrmTarget):
     """`DataverseTarget(client, mapping=..., contact_mapping=..., record_errors=...)`."""
 
     name = "dataverse"
-    entity_aliases = ENTITY_ALIASES
     service = "Dataverse"
     client: DataverseClient
 
@@ -164,7 +154,7 @@ class DataverseTarget(CrmTarget):
             try:
                 if job.contact:
                     self._flush(pending, results)  # its company may be in the pending batch
-                    results[index] = self.apply_contact(contact_data(job.operation))
+                    results[index] = self.apply_contact(self.contact(job.operation))
                     continue
                 operation = self._resolve(job.operation, pending, results)
                 self._prepare(index, operation, pending, results)
@@ -558,46 +548,51 @@ class DataverseTarget(CrmTarget):
         first = next(iter(self.client.query(entity_set, select=[id_attr], filter=clauses)), None)
         return None if first is None else str(first[id_attr])
 
-    # --- seed-002 contacts --------------------------------------------------------------
+    # --- contacts (the contact mapping, kept where `contact_columns` say) ------------------
 
     def apply_contact(self, contact: ContactData) -> OpResult:
-        company_id = None
+        store = self.contact_columns
+        entity = store.entity
+        company_id = company = None
         if contact.company is not None:
-            company_id = self.lookup(*COMPANY_ENTITY, contact.company.value)
+            company = self.lookup_at(contact.company)
+            company_id = self.lookup(*company, contact.company.value)
             if company_id is None:
                 raise RecordRefused(lookup_message(contact.company))
         rowid = contact.rowid.lower() if contact.rowid and is_guid(contact.rowid) else None
-        existing = self._find("contacts", {NUMBER_COLUMN: contact.number})
-        if existing is None and contact.email:
-            existing = self._find("contacts", {EMAIL_COLUMN: contact.email})
-        columns = contact_columns(contact, company_id=company_id)
-        key = f"contacts {NUMBER_COLUMN}={contact.number}"
+        existing = self._find(entity, {store.number: contact.number})
+        if existing is None and contact.email and store.email:
+            existing = self._find(entity, {store.email: contact.email})
+        columns = contact_columns(contact, store, company=company, company_id=company_id)
+        key = f"{entity} {store.number}={contact.number}"
         if existing is not None and rowid is None and self.doubts.found([key]):
-            self._created("contacts", existing, f"{contact.full_name} <{contact.email}>")
+            self._created(entity, existing, contact.label)
             return OpResult(Outcome.APPLIED, ref=existing)  # our POST in doubt committed
         if existing is not None:
             if rowid is not None and existing.lower() == rowid:
                 return OpResult(Outcome.UNCHANGED, ref=existing)  # the same row, again
             if contact.prevent_duplicate:
                 raise RecordRefused(contact.duplicate_message)
-            self.client.update("contacts", existing, columns)
+            self.client.update(entity, existing, columns)
             return OpResult(Outcome.UNCHANGED, ref=existing)
-        try:  # detection on: seed 002 wants a duplicate contact reported (crm.md A.9)
+        try:  # detection on: the contact rules want a duplicate reported (crm.md A.9)
             if rowid is not None:  # If-None-Match: * by the row's GUID: safe to repeat
                 ref = (
                     self.client.upsert(
-                        "contacts", rowid, columns, mode="create", detect_duplicates=True
+                        entity, rowid, columns, mode="create", detect_duplicates=True
                     )
                     or rowid
                 )
             else:
                 self.doubts.check_unsent([key])
-                keys = {NUMBER_COLUMN: contact.number, EMAIL_COLUMN: contact.email or ""}
+                keys = {store.number: contact.number}
+                if store.email:
+                    keys[store.email] = contact.email or ""
                 ref = self.send_create(
                     key,
-                    "POST contacts",
+                    f"POST {entity}",
                     keys,
-                    lambda: self.client.create("contacts", columns, detect_duplicates=True),
+                    lambda: self.client.create(entity, columns, detect_duplicates=True),
                 )
         except DuplicateRecord:
             if rowid is not None:  # a record with this row's GUID: an earlier send of ours
@@ -608,8 +603,8 @@ class DataverseTarget(CrmTarget):
         except LookupTargetNotFound:
             assert contact.company is not None
             raise RecordRefused(lookup_message(contact.company)) from None
-        self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
-        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact))
+        self._created(entity, ref, contact.label)
+        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact, store))
 
 
 def _address_key(entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:

@@ -40,13 +40,7 @@ from packetworker.targets.crm_common import (
     resolve_or_refuse,
     write_key,
 )
-from packetworker.targets.dataverse.contacts import (
-    COMPANY_ENTITY,
-    EMAIL_COLUMN,
-    NUMBER_COLUMN,
-    contact_columns,
-    extra_addresses_note,
-)
+from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note
 from packetworker.targets.dataverse.target import COLLECTIONS, NESTED
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.errors import DuplicateRecord, RecordNotFound
@@ -61,7 +55,6 @@ ID_UNKNOWN = (
     "Created by an earlier attempt whose answer was lost (Dynamics refused the re-send as a "
     "duplicate); the proxy cannot be queried, so its id is unknown."
 )
-ENTITY_ALIASES = {"company": COMPANY_ENTITY}
 
 
 def endpoint(entity_set: str) -> str:
@@ -144,7 +137,6 @@ class DynamicsPortalTarget(CrmTarget):
     """`DynamicsPortalTarget(client, mapping=..., contact_mapping=..., index=...)`."""
 
     name = "dynamics-portal"
-    entity_aliases = ENTITY_ALIASES
     service = "the Dynamics portal proxy"
     client: DynamicsPortalClient
 
@@ -279,45 +271,50 @@ class DynamicsPortalTarget(CrmTarget):
             return None
         return record_id
 
-    # --- seed-002 contacts --------------------------------------------------------------
+    # --- contacts (the contact mapping, kept where `contact_columns` say) ------------------
 
     def apply_contact(self, contact: ContactData) -> OpResult:
-        company_id = None
+        store = self.contact_columns
+        entity = store.entity
+        company_id = company = None
         if contact.company is not None:
-            company_id = self._confirmed(self.index.find(*COMPANY_ENTITY, contact.company.value))
+            company = self.lookup_at(contact.company)
+            company_id = self._confirmed(self.index.find(*company, contact.company.value))
             if company_id is None:
                 raise RecordRefused(lookup_message(contact.company))
-        existing = self._existing("contacts", {NUMBER_COLUMN: contact.number})
-        if existing is None and contact.email:
-            existing = self._existing("contacts", {EMAIL_COLUMN: contact.email})
-        columns = contact_columns(contact, company_id=company_id)
+        existing = self._existing(entity, {store.number: contact.number})
+        if existing is None and contact.email and store.email:
+            existing = self._existing(entity, {store.email: contact.email})
+        columns = contact_columns(contact, store, company=company, company_id=company_id)
         if existing is not None:
             if self.index.row("Contact", contact.rowid) == existing:
                 return OpResult(Outcome.UNCHANGED, ref=existing)
             if contact.prevent_duplicate:
                 raise RecordRefused(contact.duplicate_message)
-            self.client.update_record(existing, endpoint("contacts"), columns)
+            self.client.update_record(existing, endpoint(entity), columns)
             return OpResult(Outcome.UNCHANGED, ref=existing)
-        key = f"contacts {NUMBER_COLUMN}={contact.number}"
+        key = f"{entity} {store.number}={contact.number}"
         was_in_doubt = key in self.doubts
         self.doubts.check_unsent([key])
-        keys = {NUMBER_COLUMN: contact.number, EMAIL_COLUMN: contact.email or ""}
+        keys = {store.number: contact.number}
+        if store.email:
+            keys[store.email] = contact.email or ""
         try:
             answer = self.send_create(
                 key,
-                "POST /api/data/v9.2/contacts",
+                f"POST {endpoint(entity)}",
                 keys,
-                lambda: self.client.create_record(endpoint("contacts"), columns),
+                lambda: self.client.create_record(endpoint(entity), columns),
             )
         except DuplicateRecord:
             if was_in_doubt:  # the earlier create whose answer was lost, refused by the rule
-                self._created("contacts", None, f"{contact.full_name} <{contact.email}>")
+                self._created(entity, None, contact.label)
                 return OpResult(Outcome.APPLIED, message=ID_UNKNOWN)
             raise RecordRefused(contact.duplicate_message) from None
         ref = str(answer["dynamics_record_id"])
-        self.index.remember("contacts", ref, columns, row=("Contact", contact.rowid))
-        self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
-        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact))
+        self.index.remember(entity, ref, columns, row=("Contact", contact.rowid))
+        self._created(entity, ref, contact.label)
+        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact, store))
 
 
 def target_from_settings(settings: Settings) -> DynamicsPortalTarget:

@@ -47,6 +47,9 @@ This package is pure: no network, no Redis, no Dramatiq.
 """
 
 from packetworker.targets.mapping.config import (
+    ContactColumns,
+    ContactFields,
+    LookupAt,
     Mapping,
     MappingError,
     load_mapping,
@@ -67,7 +70,10 @@ from packetworker.targets.mapping.operations import (
 
 __all__ = [
     "Action",
+    "ContactColumns",
+    "ContactFields",
     "ItemOutcome",
+    "LookupAt",
     "LookupNotFound",
     "LookupRef",
     "MappedItem",

@@ -280,6 +280,53 @@ class TableSpec(FieldSet):
         return self
 
 
+class ContactFields(_Model):
+    """`[contact_fields]` of a contact mapping: which of the fields it produces are the
+    contact's number, names and email, where its custom fields, company and addresses are.
+    A CRM stores every other field by its own `[contact_columns]`."""
+
+    number: str
+    first_name: str
+    last_name: str
+    email: str
+    custom: str | None = None  # an object of custom fields, stored like the other fields
+    company: str | None = None  # the lookup row naming the contact's company
+    addresses: str | None = None  # the child collection of the contact's addresses
+    address_once: str | None = None  # a row flag: the same address twice is written once
+
+
+class LookupAt(_Model):
+    """Where a target keeps the records a neutral lookup entity (`company`) names."""
+
+    entity: str
+    match: str
+
+
+class ContactColumns(_Model):
+    """`[contact_columns]` of a CRM's mapping: where that CRM keeps a contact produced by
+    the contact mapping (`CONTACT_MAPPING`). Column names are the org's or instance's own:
+    a deployment with another publisher prefix or other custom field ids edits them here."""
+
+    entity: str = "contacts"
+    number: str  # holds the contact's number; looked up before every insert
+    email: str | None = None  # holds its email; looked up before an insert, after the number
+    rowid: str | None = None  # holds the mobile row a contact came from (CRM as a Service)
+    columns: dict[str, str] = {}  # contact field (custom ones included) → column
+    address_columns: dict[str, str] = {}  # address field → column (in each address slot)
+    address_slots: int = Field(default=1, ge=1)  # how many addresses a contact holds
+    address_column: str = "{column}"  # the column of a slot, e.g. "address{slot}_{column}"
+    company_bind: str | None = None  # the column binding the company's id
+
+    @field_validator("address_column")
+    @classmethod
+    def _formats(cls, value: str) -> str:
+        try:
+            value.format(slot=1, column="c")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"use {{slot}} and {{column}} only: {exc}") from None
+        return value
+
+
 class Mapping(_Model):
     """A whole mapping file."""
 
@@ -289,6 +336,10 @@ class Mapping(_Model):
     ignore_tables: list[str] = []
     tables: dict[str, TableSpec] = {}
     options: dict[str, Any] = {}  # target-specific switches; the target checks their values
+    # neutral entity names lookups use (`company`) → where this target keeps those records
+    lookup_entities: dict[str, LookupAt] = {}
+    contact_fields: ContactFields | None = None  # a contact mapping's meaning of its fields
+    contact_columns: ContactColumns | None = None  # where a CRM keeps contacts
     source: str | None = None  # the file it was loaded from (set by load_mapping)
 
     @model_validator(mode="after")
