@@ -10,7 +10,7 @@ from packetworker.targets.crmaas.target import CrmaasTarget
 from packetworker.targets.dataverse.target import DataverseTarget
 from packetworker.targets.mapping import MappingError, load_mapping, parse_mapping
 from packetworker.targets.mapping.config import read_mapping_file
-from tests.crm_targets.harness import CONTACTS, harness_for
+from tests.crm_targets.harness import CONTACTS, SAMPLES, harness_for
 
 OWN_PREFIX = ["cr7_number", "cr7_type", "cr7_recordtype", "cr7_role", "cr7_active", "cr7_company"]
 
@@ -78,3 +78,49 @@ def test_a_crm_mapping_without_contact_columns_is_refused_naming_its_file() -> N
         CrmaasTarget(None, mapping=without, contact_mapping=load_mapping("ipaas-contact"))
 
     assert (caught.value.source, caught.value.path) == ("x.toml", "contact_columns")
+
+
+# -- Dataverse entity sets: `[options]` of the Dataverse mapping ------------------------------
+
+
+def test_dataverse_addresses_records_only_by_the_alternate_keys_its_mapping_names() -> None:
+    # The org has the key, but this deployment's mapping does not name it: looked up first.
+    mapping = shipped_with(
+        "dataverse-field-sales",
+        ('alternate_keys = { accounts = ["accountnumber"] }', "alternate_keys = {}"),
+    )
+    with harness_for("dataverse", org={"account_number_key": "Active"}) as crm:
+        crm.target = DataverseTarget(crm.target.client, mapping=mapping)
+
+        [outcome] = crm.apply_file(SAMPLES / "new-customer.xml")
+
+        assert outcome.outcome is Outcome.APPLIED
+        assert len(crm.emulator.requests_to("GET", "/accounts")) == 1
+        [batch] = crm.emulator.requests_to("POST", "$batch")
+        assert b"accounts(accountnumber=" not in batch.body
+
+
+def test_dataverse_sends_order_lines_to_the_entity_set_its_mapping_names() -> None:
+    mapping = shipped_with(
+        "dataverse-field-sales", ('entity = "salesorderdetails"', 'entity = "cr7_orderlines"')
+    )
+    with harness_for("dataverse") as crm:
+        crm.target = DataverseTarget(crm.target.client, mapping=mapping)
+
+        crm.apply_file(SAMPLES / "sales-order.xml")
+
+        sent = b"".join(r.body for r in crm.emulator.requests_to("POST", "$batch"))
+        assert b"POST cr7_orderlines" in sent or b"/cr7_orderlines" in sent
+        assert b"salesorderdetails" not in sent
+
+
+def test_an_unknown_dataverse_option_is_refused_naming_file_and_path() -> None:
+    mapping = shipped_with("dataverse-field-sales", ("nested = {", "nestd = {"))
+
+    with pytest.raises(MappingError) as caught:
+        DataverseTarget(None, mapping=mapping)  # type: ignore[arg-type]
+
+    assert (caught.value.source, caught.value.path) == (
+        "dataverse-field-sales.toml",
+        "options.nestd",
+    )

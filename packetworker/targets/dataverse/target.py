@@ -75,6 +75,7 @@ from packetworker.targets.dataverse.errors import (
     Throttled,
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
+from packetworker.targets.dataverse.shape import entity_shape
 from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
@@ -82,11 +83,6 @@ from packetworker.targets.required import missing_dataverse, require
 if TYPE_CHECKING:
     from packetworker.settings import Settings
 
-# Single-valued navigation properties a mapping may fill with an object (deep insert): the
-# related record is created in the same change set and bound to its parent.
-NESTED = {"primarycontactid": "contacts"}
-# Collection-valued navigation properties: (entity set of the rows, lookup to the parent).
-COLLECTIONS = {"order_details": ("salesorderdetails", "salesorderid")}
 # Activity tables share one primary key column.
 ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
 MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch (crm.md A.11)
@@ -132,6 +128,7 @@ class DataverseTarget(CrmTarget):
         **options: Any,
     ) -> None:
         super().__init__(client, **options)
+        self.shape = entity_shape(self.mapping)  # nested records, collections, alternate keys
         self.use_batch = use_batch
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
         self._ids: dict[tuple[str, str, str], str] = {}  # (entity, column, value) -> GUID
@@ -215,7 +212,9 @@ class DataverseTarget(CrmTarget):
             fields = {
                 k: v
                 for k, v in operation.body.items()
-                if (names is None or k in names) and k not in NESTED and k not in operation.key
+                if (names is None or k in names)
+                and k not in self.shape.nested
+                and k not in operation.key
             }
             if fields:
                 self.client.update(operation.entity, found, fields)
@@ -270,7 +269,7 @@ class DataverseTarget(CrmTarget):
         parts: list[BatchOperation] = []
         body: dict[str, Any] = {}
         for name, value in operation.body.items():
-            target = NESTED.get(name)
+            target = self.shape.nested.get(name)
             if target is not None and isinstance(value, dict):
                 nested_id = self._next_id()
                 parts.append(BatchOperation("POST", target, value, content_id=nested_id))
@@ -294,13 +293,13 @@ class DataverseTarget(CrmTarget):
             )
         document = _Document(index, operation, parts, head, by_key=key is not None)
         for collection, rows in operation.children.items():
-            try:
-                row_set, parent_lookup = COLLECTIONS[collection]
-            except KeyError:
+            child_set = self.shape.collections.get(collection)
+            if child_set is None:
                 raise RecordRefused(
                     f"The mapping's collection {collection} has no Dataverse table here "
-                    f"(known: {', '.join(sorted(COLLECTIONS))})."
-                ) from None
+                    f"(known: {', '.join(sorted(self.shape.collections))})."
+                )
+            row_set, parent_lookup = child_set.entity, child_set.parent
             for row in rows:
                 row_id = self._next_id()
                 row_body = {**row, f"{parent_lookup}@odata.bind": f"${head}"}
@@ -311,7 +310,9 @@ class DataverseTarget(CrmTarget):
             fields = {
                 k: v
                 for k, v in operation.body.items()
-                if (names is None or k in names) and k not in NESTED and k not in operation.key
+                if (names is None or k in names)
+                and k not in self.shape.nested
+                and k not in operation.key
             }
             document.existing_update = fields
         return document
@@ -535,7 +536,7 @@ class DataverseTarget(CrmTarget):
 
     def _address_key(self, entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
         """`_address_key`, unless the org turned out to lack the table's alternate key."""
-        address = _address_key(entity_set, key)
+        address = _address_key(entity_set, key, self.shape.alternate_keys)
         if isinstance(address, dict) and entity_set in self._keyless:
             return None
         return address
@@ -607,17 +608,19 @@ class DataverseTarget(CrmTarget):
         return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact, store))
 
 
-def _address_key(entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
+def _address_key(
+    entity_set: str, key: dict[str, Any], alternate_keys: dict[str, list[str]]
+) -> str | dict[str, Any] | None:
     """How to address the record of `key`: its GUID (key = the primary column), the key as
-    an alternate key, or None (an ordinary column: found by a query)."""
+    one of the mapping's `alternate_keys`, or None (an ordinary column: found by a query)."""
     if not key:
         return None
     id_attr = id_column(entity_set)
     if list(key) == [id_attr]:
         value = str(key[id_attr])
         return value.lower() if is_guid(value) else None
-    if entity_set == "accounts" and list(key) == ["accountnumber"]:
-        return {"accountnumber": _literal(key["accountnumber"])}
+    if list(key) == alternate_keys.get(entity_set):
+        return {column: _literal(value) for column, value in key.items()}
     return None
 
 

@@ -41,7 +41,7 @@ from packetworker.targets.crm_common import (
     write_key,
 )
 from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note
-from packetworker.targets.dataverse.target import COLLECTIONS, NESTED
+from packetworker.targets.dataverse.shape import entity_shape
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.errors import DuplicateRecord, RecordNotFound
 from packetworker.targets.mapping import LookupRef, Operation
@@ -144,6 +144,7 @@ class DynamicsPortalTarget(CrmTarget):
         self, client: DynamicsPortalClient, *, index: RecordIndex | None = None, **options: Any
     ) -> None:
         super().__init__(client, **options)
+        self.shape = entity_shape(self.mapping)  # nested records and collections
         self.index = index or RecordIndex()
 
     def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
@@ -175,7 +176,7 @@ class DynamicsPortalTarget(CrmTarget):
                 changes = {
                     k: v
                     for k, v in operation.body.items()
-                    if (names is None or k in names) and k not in NESTED
+                    if (names is None or k in names) and k not in self.shape.nested
                 }
                 if changes:
                     self.client.update_record(existing, endpoint(entity), changes)
@@ -186,7 +187,7 @@ class DynamicsPortalTarget(CrmTarget):
             return OpResult(Outcome.FAILED, message=f"No {entity} record has {operation.key}.")
         body: dict[str, Any] = {}
         for name, value in operation.body.items():
-            nested = NESTED.get(name)
+            nested = self.shape.nested.get(name)
             if nested is not None and isinstance(value, dict):
                 nested_id = self._create(nested, value, operation, key=f"{key} {name}")
                 body[f"{name}@odata.bind"] = f"/{nested}({nested_id})"
@@ -230,12 +231,12 @@ class DynamicsPortalTarget(CrmTarget):
         paired = len(rows) == len(sources)
         position = 0
         for collection, collection_rows in operation.children.items():
-            try:
-                row_set, parent_lookup = COLLECTIONS[collection]
-            except KeyError:
+            child_set = self.shape.collections.get(collection)
+            if child_set is None:
                 raise RecordRefused(
                     f"The mapping's collection {collection} has no Dynamics table here."
-                ) from None
+                )
+            row_set, parent_lookup = child_set.entity, child_set.parent
             for row in collection_rows:
                 source = sources[position] if paired else None
                 position += 1

@@ -383,18 +383,24 @@ def read_toml(text: str, *, source: str) -> dict[str, Any]:
         raise MappingError(f"not valid TOML: {exc}", source=source) from None
 
 
-def validate_mapping(model: type[ModelT], data: dict[str, Any], *, source: str) -> ModelT:
-    """`data` validated as `model`; `MappingError` names `source` and the first path at
-    fault (every fault is listed in the message)."""
+def validate_mapping(
+    model: type[ModelT], data: dict[str, Any], *, source: str, at: str = ""
+) -> ModelT:
+    """`data` (found at path `at` of the file) validated as `model`; `MappingError` names
+    `source` and the path at fault (every fault is listed in the message)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        first = _where(errors[0]) or None
+
+        def where(error: dict[str, Any]) -> str:
+            return ".".join(p for p in (at, _where(error)) if p)
+
         if len(errors) == 1:
-            raise MappingError(_message(errors[0]), source=source, path=first) from None
+            path = where(errors[0]) or None
+            raise MappingError(_message(errors[0]), source=source, path=path) from None
         details = "; ".join(
-            f"{_where(e)}: {_message(e)}" if _where(e) else _message(e) for e in errors
+            f"{where(e)}: {_message(e)}" if where(e) else _message(e) for e in errors
         )
         raise MappingError(details, source=source) from None
 
