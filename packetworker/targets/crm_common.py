@@ -1,8 +1,9 @@
 """What the three CRM targets share: mapping a whole packet, the per-record error policy,
-the seed-002 contact shape, and turning results into one outcome per record, in order.
+the contact mapping's contacts, and turning results into one outcome per record, in order.
 
 A CRM target maps a packet with two mappings: its own (Field Sales tables → CRM entities)
-and the contact mapping (seed 002: `Contact` + `ContactAddress`, by default `ipaas-contact`),
+and the contact mapping (the contact rules: `Contact` + `ContactAddress`, by default
+`ipaas-contact`),
 each applied to the tables it names. Subclasses send the resulting operations — one at a
 time (`apply_mapped`, `apply_contact`) or all together (`apply_operations`, to batch) — and
 answer an `OpResult` per operation, or raise `RecordRefused` for a record the CRM or the

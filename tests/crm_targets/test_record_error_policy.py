@@ -1,4 +1,4 @@
-"""`crm_record_errors`: each of seed 002's four errors quarantines the packet by default,
+"""`crm_record_errors`: each of the contact rules' four errors quarantines the packet by default,
 or is skipped and reported while the rest of the packet applies. Never dropped silently."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 from packetworker.packets.model import Record, Status, Table
 from packetworker.targets.base import Outcome
 from tests.crm_targets.harness import CONTACTS, Harness, read_packet
-from tests.crm_targets.test_contact_scenarios import (
+from tests.crm_targets.test_contact_rules import (
     COMPANY_NOT_FOUND,
     DUPLICATE,
     INVALID_EMAIL,

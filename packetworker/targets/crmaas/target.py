@@ -11,7 +11,7 @@ organization (its company lookup, kept where the mapping's `lookup_entities` say
 address and phone, and the fields `[contact_columns]` names under `customFields` (with the
 contact's number and source row, which tell "the same row again" from "a duplicate").
 
-Seed 003 documents no error bodies, so nothing here depends on a status or code for a
+The API reference documents no error bodies, so nothing here depends on a status or code for a
 duplicate, an invalid email or a missing organization. The contact rules' errors come from what
 is documented: the mapping's checks (missing, invalid email), and looking records up
 before creating (the organization, a contact with the same email or number). Should the
@@ -78,7 +78,7 @@ class CrmaasTarget(CrmTarget):
     # --- operations ---------------------------------------------------------------------
 
     def refusal(self, error: TargetError) -> str | None:
-        """A 4xx refusal of a record's data (seed 003: "failed given the information
+        """A 4xx refusal of a record's data (the API reference: "failed given the information
         provided") is a record error; a 404 may be a wrong URL, so it is not."""
         if isinstance(error, CrmaasValidationError | CrmaasConflict):
             return f"CRM as a Service refused the record (HTTP {error.status}): {error.message}"

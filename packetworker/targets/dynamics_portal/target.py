@@ -1,4 +1,4 @@
-"""The dynamics-portal target: the Dataverse mapping sent through the portal proxy (seed 000).
+"""The dynamics-portal target: the Dataverse mapping sent through the portal proxy.
 
 The proxy has five endpoints — authenticate, create, update, get, delete — and no query, so
 the target keeps a `RecordIndex` of what it knows is in Dynamics: every record it created
@@ -8,7 +8,7 @@ a create (key, contact number and email) read the index; an indexed id is confir
 GET before it is trusted. The index is written through to the durable reference map the
 pipeline passes (`ApplyContext.refs`, kept in the Redis ledger) the moment a record is
 created, so another worker process, or this one after a restart or a crash mid-packet,
-finds it. Seed 000 documents no error bodies, so a duplicate rule in Dynamics is only a
+finds it. The proxy's contract documents no error bodies, so a duplicate rule in Dynamics is only a
 backstop (a 409 or Dataverse's duplicate codes passed through); the index decides.
 
 Writes in doubt (`crm_common`): every create is journalled before it is sent. The proxy has
