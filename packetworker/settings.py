@@ -304,7 +304,7 @@ class Settings(BaseSettings):
     dynamics_portal_http_timeout: float = Field(
         30.0, gt=0, description="Seconds a portal proxy call may take (read timeout)."
     )
-    # The proxy's contract states no limit; the proxy fronts Dataverse (crm.md A.2, unconfirmed 2 min).
+    # The proxy's contract states no limit; it fronts Dataverse (crm.md A.2, unconfirmed 2 min).
     dynamics_portal_in_doubt_seconds: float = Field(
         600.0,
         ge=0,
@@ -323,7 +323,7 @@ class Settings(BaseSettings):
     crmaas_http_timeout: float = Field(
         30.0, gt=0, description="Seconds a CRM as a Service call may take (read timeout)."
     )
-    # The CRM as a Service API reference and crm.md B.4 state no request limit (unconfirmed): the same window as BC's.
+    # Its API reference and crm.md B.4 state no request limit (unconfirmed): BC's window.
     crmaas_in_doubt_seconds: float = Field(
         600.0,
         ge=0,
