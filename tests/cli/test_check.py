@@ -215,6 +215,23 @@ def test_a_mapping_naming_a_field_bc_lacks_fails(env, monkeypatch, tmp_path):
     assert "customers.dispName" in detail
 
 
+def test_a_posted_document_look_up_naming_a_set_bc_lacks_fails(env, monkeypatch, tmp_path):
+    shipped = Path(__file__).resolve().parents[2] / "packetworker/mapping_files"
+    text = (shipped / "bc-field-sales.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "posted.toml"
+    broken.write_text(
+        text.replace('{ entity = "salesShipments" }', '{ entity = "postedShipments" }', 1),
+        encoding="utf-8",
+    )
+
+    code, _, rows = check(monkeypatch, BC_MAPPING=str(broken))
+
+    assert code == 1
+    status, detail = rows["Business Central mapping"]
+    assert status == "fail"
+    assert "'postedShipments'" in detail
+
+
 def test_a_mapping_that_does_not_load_fails(env, monkeypatch, tmp_path):
     code, _, rows = check(monkeypatch, BC_MAPPING=str(tmp_path / "missing.toml"))
 

@@ -37,6 +37,21 @@ File format (one file per target data model; shipped ones in `packetworker/mappi
     [tables.<Table>.routes.cases.<value>] entity, collections = { <Child> = "<name>" },
                                           fields / static / formula overrides, drop = [...]
 
+    [lookup_entities.<name>] entity, match     # where this target keeps what lookups name
+                                              # by a neutral entity (`company`)
+    [contact_fields] number, first_name, last_name, email, custom, company, addresses,
+                     address_once             # a contact mapping: what its fields mean
+    [contact_columns] entity, number, email, rowid, columns, address_columns,
+                      address_slots, address_column, company_bind
+                                              # a CRM mapping: where it keeps a contact
+
+Targets read their own `[options]` as typed data too, e.g. BC's `line_prices` and `posted`
+(`targets/bc/posted.py`: where a posted document is looked for) and Dataverse's `nested`,
+`collections`, `alternate_keys` (`targets/dataverse/shape.py`). Every error in a file is a
+`MappingError` naming the file and the path at fault; a record the mapper cannot map has a
+`MappingFault` kind (`item.fault`) for the target to decide on, and a message for people.
+The outbound mapping (`outbound/mapping.py`, BC → mobile) is read by the same loader.
+
 `convert` is one of string, int, decimal, bool, date, datetime, base64. Expressions are
 JMESPath (string literals in single quotes) over the record's fields plus `header`,
 `table`, `parent` (in a child) and `children.<ChildTable>` (in a parent); see
