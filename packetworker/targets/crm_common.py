@@ -8,8 +8,9 @@ fields mean (`[contact_fields]`), the CRM's own mapping where that CRM keeps the
 (`[contact_columns]`), so no column name lives in code. Subclasses send the resulting
 operations — one at a time (`apply_mapped`, `apply_contact`) or all together
 (`apply_operations`, to batch) — and answer an `OpResult` per operation, or raise
-`RecordRefused` for a record the CRM or the mapping's rules refuse. Also shared: the settings every CRM target takes (`crm_options`),
-resolving lookups, and owning the client (and, for the sandbox, an emulator) until `close()`.
+`RecordRefused` for a record the CRM or the mapping's rules refuse. Also shared: the
+settings every CRM target takes (`crm_options`), resolving lookups, and owning the client
+(and, for the sandbox, an emulator) until `close()`.
 
 Writes in doubt (`targets.in_doubt`): a create whose outcome is unknown (a timeout, a reset or
 a 5xx after it was sent, a worker killed mid-request) may still commit. Each target records
