@@ -208,7 +208,9 @@ class Settings(BaseSettings):
     )
     outbound_item_variants: bool = Field(False, description="Also push item variants.")
     outbound_mapping: Path | None = Field(
-        None, description="BC → mobile table mapping (TOML); None = the shipped Field Sales one."
+        None,
+        description="BC → mobile table mapping (TOML path); None = the shipped "
+        "mapping_files/outbound/bc-field-sales.toml.",
     )
     outbound_app_area: str = Field(
         "", description="App area pushes go to (empty: the first of dm_app_area)."
@@ -302,7 +304,7 @@ class Settings(BaseSettings):
     dynamics_portal_http_timeout: float = Field(
         30.0, gt=0, description="Seconds a portal proxy call may take (read timeout)."
     )
-    # Seed 000 states no limit; the proxy fronts Dataverse (crm.md A.2, unconfirmed 2 min).
+    # The proxy's contract states no limit; it fronts Dataverse (crm.md A.2, unconfirmed 2 min).
     dynamics_portal_in_doubt_seconds: float = Field(
         600.0,
         ge=0,
@@ -321,7 +323,7 @@ class Settings(BaseSettings):
     crmaas_http_timeout: float = Field(
         30.0, gt=0, description="Seconds a CRM as a Service call may take (read timeout)."
     )
-    # Seed 003 and crm.md B.4 state no request limit (unconfirmed): the same window as BC's.
+    # Its API reference and crm.md B.4 state no request limit (unconfirmed): BC's window.
     crmaas_in_doubt_seconds: float = Field(
         600.0,
         ge=0,

@@ -1,6 +1,6 @@
 """`packetworker bc …`: Business Central commands. `bc login` signs a BC user in with the
-authorization-code grant (seed 001's set-up) and stores the refresh token in Redis, where the
-workers find it and replace it at every refresh.
+authorization-code grant (an Entra app with a client secret and a callback URL) and stores
+the refresh token in Redis, where the workers find it and replace it at every refresh.
 
 The browser comes back to `BC_REDIRECT_URI`: on `http://localhost:PORT/…` (or 127.0.0.1) a
 small listener on 127.0.0.1 receives it; any other redirect URI (or `--paste`) means the

@@ -3,40 +3,45 @@ packet `Record`.
 
 Field expressions are JMESPath, compiled once: a deployment renames or adds packet fields in
 the data file without touching code (docs/dynamics-mobile.md §5: every app has its own model).
+The shipped file is `packetworker/mapping_files/outbound/bc-field-sales.toml`. It is read and
+validated by the one mapping engine (`targets/mapping/config.py`): the same loader, the same
+JMESPath functions, the same `MappingError` naming the file and the path at fault.
 """
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import jmespath
-from jmespath.parser import ParsedResult
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from packetworker.packets import Record, Status, Table
+from packetworker.targets.mapping.config import (
+    Expr,
+    MappingError,
+    read_mapping_file,
+    read_toml,
+    validate_mapping,
+)
+from packetworker.targets.mapping.expressions import Expression
 
-SHIPPED_MAPPING = "mapping.toml"
-
-
-class MappingError(ValueError):
-    """The mapping file is unusable (unknown key, bad expression, missing entity set)."""
+SHIPPED_MAPPING = "bc-field-sales"  # in mapping_files/outbound/
+FOLDER = "outbound"
 
 
 @dataclass(frozen=True)
 class FieldMap:
     """Packet field name → compiled JMESPath over the BC entity."""
 
-    expressions: dict[str, ParsedResult]
+    expressions: dict[str, Expression]
 
     def apply(self, context: Mapping[str, Any]) -> dict[str, str]:
         out: dict[str, str] = {}
         for name, expression in self.expressions.items():
-            value = format_value(expression.search(context))
+            value = format_value(expression.search(dict(context)))
             if value is not None:
                 out[name] = value
         return out
@@ -81,60 +86,95 @@ class OutboundMapping:
         return {t.entity_set for t in self.master}
 
 
+# -- the file, as validated data ----------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def _text_only(value: Any) -> Any:
+    if isinstance(value, dict):
+        for name, expression in value.items():
+            if not isinstance(expression, str):
+                raise ValueError(f"{name}: expression must be a string")
+    return value
+
+
+Fields = Annotated[dict[str, Expr], BeforeValidator(_text_only), Field(min_length=1)]
+Name = Annotated[str, Field(min_length=1)]
+
+
+class MasterSpec(_Model):
+    """`[master.<Table>]`: one table of the master-data push."""
+
+    entity_set: Name
+    fields: Fields
+    option: str | None = None
+    user_filter: str | None = None
+    key: list[str] = []
+    stock: str | None = None
+
+    @model_validator(mode="after")
+    def _names_fields(self) -> MasterSpec:
+        if not set(self.key) <= set(self.fields):
+            raise ValueError("`key` must list packet fields of the table")
+        if self.stock is not None and self.stock not in self.fields:
+            raise ValueError("`stock` must name a packet field of the table")
+        return self
+
+
+class DocumentSpec(_Model):
+    """`[documents.<entity set>]`: a document pushed to the user of its salesperson."""
+
+    table: Name
+    fields: Fields
+    lines: Name
+    line_table: Name
+    line_fields: Fields
+    user_field: Name
+
+
+class OutboundFile(_Model):
+    master: dict[str, MasterSpec] = {}
+    documents: dict[str, DocumentSpec] = {}
+
+
 def load_mapping(path: Path | str | None = None) -> OutboundMapping:
     """Read a mapping file; None reads the shipped Field Sales mapping."""
-    if path is None:
-        raw = resources.files(__package__).joinpath(SHIPPED_MAPPING).read_bytes()
-        name = SHIPPED_MAPPING
-    else:
-        raw = Path(path).read_bytes()
-        name = str(path)
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-        return parse_mapping(data)
-    except (tomllib.TOMLDecodeError, MappingError) as exc:
-        raise MappingError(f"{name}: {exc}") from None
+    text, source = read_mapping_file(path or SHIPPED_MAPPING, folder=FOLDER)
+    return parse_mapping(read_toml(text, source=source), source=source)
 
 
-def parse_mapping(data: Mapping[str, Any]) -> OutboundMapping:
-    _only(data, {"master", "documents"}, "top level")
+def parse_mapping(data: Mapping[str, Any], *, source: str = "outbound mapping") -> OutboundMapping:
+    """Validate the file's data; `MappingError` names `source` and the path at fault."""
+    spec = validate_mapping(OutboundFile, dict(data), source=source)
     master = []
-    for name, spec in data.get("master", {}).items():
-        where = f"master.{name}"
-        _only(spec, {"entity_set", "fields", "option", "user_filter", "key", "stock"}, where)
-        fields = _fields(spec.get("fields"), where)
-        key = spec.get("key", [])
-        if not isinstance(key, list) or not set(key) <= set(fields.expressions):
-            raise MappingError(f"{where}: `key` must list packet fields of the table")
-        if "SystemId" in fields.expressions:
-            key = ["SystemId", *key]
-        stock = spec.get("stock")
-        if stock is not None and stock not in fields.expressions:
-            raise MappingError(f"{where}: `stock` must name a packet field of the table")
+    for name, table in spec.master.items():
+        key = ["SystemId", *table.key] if "SystemId" in table.fields else table.key
         master.append(
             MasterTable(
                 table=Table(name),
-                entity_set=_required(spec, "entity_set", where),
-                fields=fields,
-                option=spec.get("option"),
-                user_filter=spec.get("user_filter"),
+                entity_set=table.entity_set,
+                fields=FieldMap(dict(table.fields)),
+                option=table.option,
+                user_filter=table.user_filter,
                 key=tuple(dict.fromkeys(key)),
-                stock_field=stock,
+                stock_field=table.stock,
             )
         )
-    documents = {}
-    for entity_set, spec in data.get("documents", {}).items():
-        where = f"documents.{entity_set}"
-        _only(spec, {"table", "fields", "lines", "line_table", "line_fields", "user_field"}, where)
-        documents[entity_set] = DocumentMap(
+    documents = {
+        entity_set: DocumentMap(
             entity_set=entity_set,
-            table=Table(_required(spec, "table", where)),
-            fields=_fields(spec.get("fields"), where),
-            lines=_required(spec, "lines", where),
-            line_table=Table(_required(spec, "line_table", where)),
-            line_fields=_fields(spec.get("line_fields"), f"{where}.line_fields"),
-            user_field=_required(spec, "user_field", where),
+            table=Table(doc.table),
+            fields=FieldMap(dict(doc.fields)),
+            lines=doc.lines,
+            line_table=Table(doc.line_table),
+            line_fields=FieldMap(dict(doc.line_fields)),
+            user_field=doc.user_field,
         )
+        for entity_set, doc in spec.documents.items()
+    }
     return OutboundMapping(master=tuple(master), documents=documents)
 
 
@@ -170,32 +210,3 @@ def format_value(value: Any) -> str | None:
     if isinstance(value, str):
         return value if value.strip() else None
     raise MappingError(f"a field expression produced {type(value).__name__}, not a value")
-
-
-def _fields(spec: Any, where: str) -> FieldMap:
-    if not isinstance(spec, Mapping) or not spec:
-        raise MappingError(f"{where}: `fields` must be a non-empty table")
-    compiled = {}
-    for name, expression in spec.items():
-        if not isinstance(expression, str):
-            raise MappingError(f"{where}.{name}: expression must be a string")
-        try:
-            compiled[name] = jmespath.compile(expression)
-        except jmespath.exceptions.ParseError as exc:
-            raise MappingError(f"{where}.{name}: {exc}") from None
-    return FieldMap(compiled)
-
-
-def _required(spec: Mapping[str, Any], key: str, where: str) -> str:
-    value = spec.get(key)
-    if not isinstance(value, str) or not value:
-        raise MappingError(f"{where}: `{key}` is required")
-    return value
-
-
-def _only(spec: Any, allowed: set[str], where: str) -> None:
-    if not isinstance(spec, Mapping):
-        raise MappingError(f"{where}: expected a table")
-    unknown = set(spec) - allowed
-    if unknown:
-        raise MappingError(f"{where}: unknown keys {sorted(unknown)}")

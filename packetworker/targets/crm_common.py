@@ -1,13 +1,16 @@
 """What the three CRM targets share: mapping a whole packet, the per-record error policy,
-the seed-002 contact shape, and turning results into one outcome per record, in order.
+the contact mapping's contacts, and turning results into one outcome per record, in order.
 
 A CRM target maps a packet with two mappings: its own (Field Sales tables → CRM entities)
-and the contact mapping (seed 002: `Contact` + `ContactAddress`, by default `ipaas-contact`),
-each applied to the tables it names. Subclasses send the resulting operations — one at a
-time (`apply_mapped`, `apply_contact`) or all together (`apply_operations`, to batch) — and
-answer an `OpResult` per operation, or raise `RecordRefused` for a record the CRM or the
-mapping's rules refuse. Also shared: the settings every CRM target takes (`crm_options`),
-resolving lookups, and owning the client (and, for the sandbox, an emulator) until `close()`.
+and the contact mapping (the contact rules: `Contact` + `ContactAddress`, by default
+`ipaas-contact`), each applied to the tables it names. The contact mapping says what its
+fields mean (`[contact_fields]`), the CRM's own mapping where that CRM keeps them
+(`[contact_columns]`), so no column name lives in code. Subclasses send the resulting
+operations — one at a time (`apply_mapped`, `apply_contact`) or all together
+(`apply_operations`, to batch) — and answer an `OpResult` per operation, or raise
+`RecordRefused` for a record the CRM or the mapping's rules refuse. Also shared: the
+settings every CRM target takes (`crm_options`), resolving lookups, and owning the client
+(and, for the sandbox, an emulator) until `close()`.
 
 Writes in doubt (`targets.in_doubt`): a create whose outcome is unknown (a timeout, a reset or
 a 5xx after it was sent, a worker killed mid-request) may still commit. Each target records
@@ -40,11 +43,15 @@ from packetworker.packets.model import PacketHeader, Record
 from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
 from packetworker.targets.in_doubt import InDoubt
 from packetworker.targets.mapping import (
+    ContactColumns,
+    ContactFields,
     LookupNotFound,
     LookupRef,
     MappedItem,
     Mapper,
     Mapping,
+    MappingError,
+    MappingFault,
     Operation,
     load_mapping,
     resolve_lookups,
@@ -58,8 +65,6 @@ logger = logging.getLogger(__name__)
 RecordErrors = Literal["quarantine", "skip"]
 T = TypeVar("T")
 
-# The seed-002 contact shape (iPaaS.com Customer) that the contact mapping produces.
-CONTACT_COMPANY_FIELD = "iPaaS.com Company ID"
 FILTERED = "Filtered out by the mapping's `when` rule; nothing to apply."
 IGNORED = "Table ignored by the mapping; nothing to apply."
 
@@ -93,14 +98,17 @@ class Job:
 
 @dataclass(slots=True)
 class ContactData:
-    """A seed-002 contact, read from the contact mapping's operation (iPaaS.com shape)."""
+    """A contact, read from the contact mapping's operation by its `[contact_fields]`.
+
+    `values` holds every field it produced (custom fields included, by name); a CRM stores
+    those its `[contact_columns]` names. `company` is the lookup naming its company.
+    """
 
     number: str
     first_name: str | None
     last_name: str | None
     email: str | None
-    company_name: str | None
-    custom: dict[str, Any]
+    values: dict[str, Any]
     addresses: list[dict[str, Any]]
     company: LookupRef | None
     rowid: str | None
@@ -111,32 +119,38 @@ class ContactData:
     def full_name(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p)
 
+    @property
+    def label(self) -> str:
+        """How `describe` names the contact."""
+        return f"{self.full_name} <{self.email}>"
 
-def contact_data(operation: Operation) -> ContactData:
-    """Read the contact mapping's operation. Addresses marked `PreventDuplicate` are kept
+
+def contact_data(operation: Operation, fields: ContactFields) -> ContactData:
+    """Read the contact mapping's operation. Addresses flagged `address_once` are kept
     once each (the same address twice would otherwise be written twice)."""
-    body = operation.body
-    custom = dict(body.get("CustomFields") or {})
-    custom.pop(CONTACT_COMPANY_FIELD, None)
+    body = dict(operation.body)
+    custom = dict(body.pop(fields.custom, None) or {}) if fields.custom else {}
+    if fields.company:
+        custom.pop(fields.company, None)
+    number = next(iter(operation.key.values()), body.get(fields.number))
+    values = {**body, **custom}
     addresses: list[dict[str, Any]] = []
-    for row in operation.children.get("Addresses", []):
-        prevent = bool(row.get("PreventDuplicate"))
-        address = {k: v for k, v in row.items() if k != "PreventDuplicate"}
-        if prevent and address in addresses:
+    rows = operation.children.get(fields.addresses, []) if fields.addresses else []
+    for row in rows:
+        once = bool(fields.address_once and row.get(fields.address_once))
+        address = {k: v for k, v in row.items() if k != fields.address_once}
+        if once and address in addresses:
             continue
         addresses.append(address)
-    company = next(
-        (ref for ref in operation.lookups.values() if ref.field == CONTACT_COMPANY_FIELD), None
-    )
-    number = next(iter(operation.key.values()), body.get("CustomerNumber"))
+    refs = operation.lookups.values() if fields.company else ()
+    company = next((ref for ref in refs if ref.field == fields.company), None)
     rowid = next((rowid for _, rowid in operation.source[:1]), None)
     return ContactData(
         number=str(number),
-        first_name=body.get("FirstName"),
-        last_name=body.get("LastName"),
-        email=body.get("EmailAddress") or None,
-        company_name=body.get("Company"),
-        custom=custom,
+        first_name=body.get(fields.first_name),
+        last_name=body.get(fields.last_name),
+        email=body.get(fields.email) or None,
+        values=values,
         addresses=addresses,
         company=company,
         rowid=rowid,
@@ -144,6 +158,28 @@ def contact_data(operation: Operation) -> ContactData:
         duplicate_message=operation.duplicate_message
         or f"A contact with number {number} already exists.",
     )
+
+
+def contact_settings(
+    mapping: Mapping, contact_mapping: Mapping
+) -> tuple[ContactFields, ContactColumns]:
+    """The contact mapping's `[contact_fields]` and the CRM mapping's `[contact_columns]`;
+    `MappingError` names the file that lacks its part."""
+    if contact_mapping.contact_fields is None:
+        raise MappingError(
+            "a contact mapping needs [contact_fields] (which fields are the contact's number, "
+            "names and email)",
+            source=contact_mapping.source or contact_mapping.name,
+            path="contact_fields",
+        )
+    if mapping.contact_columns is None:
+        raise MappingError(
+            "a CRM mapping used with a contact mapping needs [contact_columns] (where this CRM "
+            "keeps a contact)",
+            source=mapping.source or mapping.name,
+            path="contact_columns",
+        )
+    return contact_mapping.contact_fields, mapping.contact_columns
 
 
 def lookup_message(ref: LookupRef) -> str:
@@ -191,17 +227,6 @@ def crm_options(settings: Settings, mapping: str) -> dict[str, Any]:
     }
 
 
-def check_sentences(mapping: Mapping) -> list[str]:
-    """Every check message a mapping can produce (what marks a mapper error as a record
-    error the policy governs)."""
-    sentences = []
-    for table in mapping.tables.values():
-        sentences += [check.sentence() for check in table.checks]
-        for child in table.children.values():
-            sentences += [check.sentence() for check in child.checks]
-    return sentences
-
-
 @dataclass
 class _Ledger:
     """Outcomes collected per (table, DMS_ROWID), handed back in record order."""
@@ -235,12 +260,12 @@ class CrmTarget(Target):
     """Maps whole packets and reports one outcome per record; subclasses send operations.
 
     The target owns `client` and closes it; `on_close` runs after (the sandbox stops its
-    emulator). `entity_aliases` maps a lookup's neutral entity name (`company`) to where
-    this CRM keeps it: (entity, field).
+    emulator). The mapping's `lookup_entities` say where this CRM keeps what a lookup names
+    by a neutral entity (`company`); its `contact_columns` where it keeps a contact of the
+    contact mapping (`contact()` reads one, `contact_columns` say how to store it).
     """
 
     whole_packet = True
-    entity_aliases: ClassVar[dict[str, tuple[str, str]]] = {}
     service: ClassVar[str] = "the CRM"  # how messages about writes in doubt name it
 
     def __init__(
@@ -263,12 +288,13 @@ class CrmTarget(Target):
         self._mapper = Mapper(mapping)
         self._contact_mapper = Mapper(contact_mapping) if contact_mapping else None
         self._contact_tables: set[str] = set()
-        self._check_sentences = check_sentences(mapping)
+        self._contact_fields: ContactFields | None = None
+        self._contact_columns: ContactColumns | None = None
         if contact_mapping is not None:
+            self._contact_fields, self._contact_columns = contact_settings(mapping, contact_mapping)
             self._contact_tables = set(contact_mapping.tables) | set(
                 contact_mapping.child_parents()
             )
-            self._check_sentences += check_sentences(contact_mapping)
         self.created: list[str] = []  # what `describe` lists
 
     def close(self) -> None:
@@ -286,7 +312,7 @@ class CrmTarget(Target):
         `refusal` names it a record error."""
         try:
             if job.contact:
-                return self.apply_contact(contact_data(job.operation))
+                return self.apply_contact(self.contact(job.operation))
             return self.apply_mapped(job.operation)
         except TargetError as error:
             sentence = self.refusal(error)
@@ -301,7 +327,7 @@ class CrmTarget(Target):
         raise NotImplementedError
 
     def apply_contact(self, contact: ContactData) -> OpResult:
-        """Send one seed-002 contact."""
+        """Send one contact of the contact mapping."""
         raise NotImplementedError
 
     def refusal(self, error: TargetError) -> str | None:
@@ -309,8 +335,20 @@ class CrmTarget(Target):
         return None
 
     def lookup_at(self, ref: LookupRef) -> tuple[str, str]:
-        """Where `ref` is looked up: (entity, field), after `entity_aliases`."""
-        return self.entity_aliases.get(ref.entity, (ref.entity, ref.match))
+        """Where `ref` is looked up: (entity, field), after the mapping's `lookup_entities`."""
+        at = self.mapping.lookup_entities.get(ref.entity)
+        return (at.entity, at.match) if at is not None else (ref.entity, ref.match)
+
+    def contact(self, operation: Operation) -> ContactData:
+        """The contact of one operation of the contact mapping."""
+        assert self._contact_fields is not None  # contact jobs come from the contact mapping
+        return contact_data(operation, self._contact_fields)
+
+    @property
+    def contact_columns(self) -> ContactColumns:
+        """Where this CRM keeps contacts (set whenever a contact mapping is)."""
+        assert self._contact_columns is not None
+        return self._contact_columns
 
     def apply_operations(self, jobs: Sequence[Job]) -> list[OpResult | RecordRefused]:
         """Send every operation in order (a batching target overrides this)."""
@@ -390,7 +428,7 @@ class CrmTarget(Target):
         if item.outcome == "skipped":
             return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=item.message)
         message = item.message or "The record could not be mapped."
-        if any(sentence in message for sentence in self._check_sentences):
+        if item.fault is MappingFault.RULE:  # the record breaks a rule: the policy decides
             return self._refused(item.table, item.dms_rowid, message, ctx)
         logger.warning("%s/%s not mapped: %s", item.table, item.dms_rowid or "-", message)
         return RecordOutcome(item.table, item.dms_rowid, Outcome.FAILED, message=message)

@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from packetworker.targets import Outcome
+from packetworker.targets.mapping import MappingError, parse_mapping
+from packetworker.targets.mapping.config import read_mapping_file
 
 from .conftest import SAMPLES, api_requests, apply_file, credit_memos, orders
 
@@ -100,3 +104,30 @@ def test_a_return_whose_credit_memo_was_posted_is_not_credited_again(bc, target)
     ]
     assert list(credit_memos(bc)) == ["BRO-000017"]
     assert [o.outcome for o in second] == applied_as_unchanged(first)
+
+
+def test_the_posted_look_ups_are_the_ones_the_mapping_declares(bc, make_target):
+    text, source = read_mapping_file("bc-field-sales")
+    invoices = '  { entity = "salesInvoices", statuses = ["Open", "Paid"] },\n'
+    assert invoices in text
+    target = make_target(mapping=parse_mapping(text.replace(invoices, ""), source=source))
+    apply_file(target, ORDER)
+    [order] = bc.store(None, "salesOrders")
+    bc.post_document("salesOrders", order["id"])
+    bc.requests.clear()
+
+    apply_file(target, ORDER)
+
+    assert api_requests(bc)[:2] == [("GET", "salesOrders"), ("GET", "salesShipments")]
+    assert ("GET", "salesInvoices") not in api_requests(bc)
+
+
+def test_a_broken_posted_look_up_is_refused_naming_file_and_path(make_target):
+    text, source = read_mapping_file("bc-field-sales")
+    broken = text.replace('{ entity = "salesShipments" }', '{ entity = "salesShipments", x = 1 }')
+
+    with pytest.raises(MappingError) as caught:
+        make_target(mapping=parse_mapping(broken, source=source))
+
+    assert caught.value.source == "bc-field-sales.toml"
+    assert caught.value.path == "options.posted.documents.salesOrders.1.x"

@@ -199,7 +199,7 @@ def test_an_unknown_company_fails_and_names_the_companies_there_are(env, monkeyp
 
 
 def test_a_mapping_naming_a_field_bc_lacks_fails(env, monkeypatch, tmp_path):
-    shipped = Path(__file__).resolve().parents[2] / "packetworker/targets/mappings"
+    shipped = Path(__file__).resolve().parents[2] / "packetworker/mapping_files"
     text = (shipped / "bc-field-sales.toml").read_text(encoding="utf-8")
     broken = tmp_path / "typo.toml"
     broken.write_text(
@@ -213,6 +213,23 @@ def test_a_mapping_naming_a_field_bc_lacks_fails(env, monkeypatch, tmp_path):
     status, detail = rows["Business Central mapping"]
     assert status == "fail"
     assert "customers.dispName" in detail
+
+
+def test_a_posted_document_look_up_naming_a_set_bc_lacks_fails(env, monkeypatch, tmp_path):
+    shipped = Path(__file__).resolve().parents[2] / "packetworker/mapping_files"
+    text = (shipped / "bc-field-sales.toml").read_text(encoding="utf-8")
+    broken = tmp_path / "posted.toml"
+    broken.write_text(
+        text.replace('{ entity = "salesShipments" }', '{ entity = "postedShipments" }', 1),
+        encoding="utf-8",
+    )
+
+    code, _, rows = check(monkeypatch, BC_MAPPING=str(broken))
+
+    assert code == 1
+    status, detail = rows["Business Central mapping"]
+    assert status == "fail"
+    assert "'postedShipments'" in detail
 
 
 def test_a_mapping_that_does_not_load_fails(env, monkeypatch, tmp_path):

@@ -124,8 +124,8 @@ def test_list_passes_filters(crmaas, client):
     assert [c["name"] for c in found] == ["John Doe"]
 
 
-# --- seed 002 failure cases: undocumented, so switchable ----------------------------------------
-# Seed 003 documents status families only; the emulator answers the contact rules per its
+# --- the contact rules' failure cases: undocumented, so switchable ------------------------------
+# The API reference documents status families only; the emulator answers the contact rules per its
 # `contact_errors` variant and the client classifies by status, never by code.
 
 REFUSALS = {

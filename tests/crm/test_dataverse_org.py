@@ -10,6 +10,7 @@ from packetworker.targets.crm_common import ContactData
 from packetworker.targets.dataverse.contacts import contact_columns
 from packetworker.targets.dataverse.errors import InvalidRequest
 from packetworker.targets.dataverse.prerequisites import Check, load_prerequisites, verify_org
+from packetworker.targets.mapping import load_mapping
 from tests.crm.support import make_dataverse_client
 
 
@@ -112,20 +113,29 @@ def test_verify_org_says_a_key_is_not_active_yet(org_with):
 
 
 def test_every_custom_column_the_contact_target_writes_is_a_listed_prerequisite():
+    store = load_mapping("dataverse-field-sales").contact_columns
+    assert store is not None
     contact = ContactData(
         number="CT-1",
         first_name="A",
         last_name="B",
         email="a@b.ie",
-        company_name="Co",
-        custom={"Customer Type": "x", "Record Type": "y", "Role": "z", "Active": "true"},
+        values={
+            "FirstName": "A",
+            "LastName": "B",
+            "Company": "Co",
+            "Customer Type": "x",
+            "Record Type": "y",
+            "Role": "z",
+            "Active": "true",
+        },
         addresses=[],
         company=None,
         rowid=None,
         prevent_duplicate=True,
         duplicate_message="dup",
     )
-    written = {c for c in contact_columns(contact, company_id=None) if c.startswith("new_")}
+    written = {c for c in contact_columns(contact, store) if c.startswith("new_")}
 
     listed = {c.name for c in load_prerequisites().columns if c.table == "contact"}
     assert written == listed

@@ -1,6 +1,6 @@
-"""CRM as a Service answers the contact rules in ways seed 003 does not document, so the
+"""CRM as a Service answers the contact rules in ways its API reference does not document, so the
 target must not depend on them: each variant of the emulator (`plain` 400s, invented
-`coded` statuses, `lenient` acceptance) gives the same seed-002 outcomes, because the
+`coded` statuses, `lenient` acceptance) gives the same contact-rule outcomes, because the
 target decides from its checks and look-ups, and names a refusal by looking again."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from packetworker.targets.base import Outcome, RecordOutcome
 from tests.crm_targets.harness import CONTACTS, harness_for
-from tests.crm_targets.test_contact_scenarios import (
+from tests.crm_targets.test_contact_rules import (
     COMPANY_NOT_FOUND,
     DUPLICATE,
     DUPLICATE_ROW,

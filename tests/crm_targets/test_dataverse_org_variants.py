@@ -10,7 +10,7 @@ import uuid
 from packetworker.packets.model import Record, Status, Table
 from packetworker.targets.base import Outcome, RecordOutcome
 from tests.crm_targets.harness import CONTACTS, SAMPLES, harness_for, read_packet
-from tests.crm_targets.test_contact_scenarios import DUPLICATE, LINKED_ROW
+from tests.crm_targets.test_contact_rules import DUPLICATE, LINKED_ROW
 
 NEW_CUSTOMER = "NEW-PV07-0003"
 

@@ -165,7 +165,7 @@ EMULATORS: dict[str, Callable[[], Any]] = {
     "crmaas": lambda: CrmaasEmulator(
         primary_key=CREDENTIALS.primary_key, secondary_key=CREDENTIALS.secondary_key
     ),
-    # seed 000 documents no duplicate rule; this deployment has one on email (a switch).
+    # the proxy's contract documents no duplicate rule; this deployment has one on email (a switch).
     "dynamics-portal": lambda: DynamicsPortalEmulator(
         clients={CREDENTIALS.client_id: CREDENTIALS.portal_scope},
         unique_columns=("emailaddress1",),

@@ -1,5 +1,5 @@
 """The error policy through the real processing path (Redis ledger, file archive, replay):
-quarantine puts the packet in quarantine with the seed's message; skip applies the packet
+quarantine puts the packet in quarantine with the contact rule's message; skip applies the packet
 and counts the skipped record."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from packetworker.pipeline.ledger import RedisLedger
 from packetworker.pipeline.replay import replay
 from packetworker.settings import Settings
 from tests.crm_targets.harness import CONTACTS, harness_for
-from tests.crm_targets.test_contact_scenarios import COMPANY_NOT_FOUND
+from tests.crm_targets.test_contact_rules import COMPANY_NOT_FOUND
 
 NOT_FOUND_ROW = "40516273-8d9e-4fa0-b1c2-d3e4f5061728"
 
@@ -47,7 +47,7 @@ def run(tmp_path, redis_client, record_errors):
         return replay([str(CONTACTS / "6-company-not-found.xml")], ctx=ctx, app_area="TEST")
 
 
-def test_quarantine_policy_quarantines_the_packet_with_the_seed_message(
+def test_quarantine_policy_quarantines_the_packet_with_the_rules_message(
     tmp_path, redis_client
 ) -> None:
     summary = run(tmp_path, redis_client, "quarantine")

@@ -1,13 +1,14 @@
-"""`crm_record_errors`: each of seed 002's four errors quarantines the packet by default,
+"""`crm_record_errors`: each of the contact rules' four errors quarantines the packet by default,
 or is skipped and reported while the rest of the packet applies. Never dropped silently."""
 
 from __future__ import annotations
 
 import pytest
 
+from packetworker.packets.model import Record, Status, Table
 from packetworker.targets.base import Outcome
 from tests.crm_targets.harness import CONTACTS, Harness, read_packet
-from tests.crm_targets.test_contact_scenarios import (
+from tests.crm_targets.test_contact_rules import (
     COMPANY_NOT_FOUND,
     DUPLICATE,
     INVALID_EMAIL,
@@ -60,3 +61,20 @@ def test_a_skipped_record_is_logged_with_its_message(crm_skipping: Harness, capl
         "packet packet-1: Contact/40516273-8d9e-4fa0-b1c2-d3e4f5061728 refused (skipped): "
         + COMPANY_NOT_FOUND
     ]
+
+
+def test_a_mapping_error_quoting_a_rule_in_its_data_is_not_taken_for_a_rule_failure(
+    crm_skipping: Harness,
+) -> None:
+    # The orphan's join key echoes in its message; it happens to read like a rule's sentence.
+    # Only a failed check row is a record error the skip policy may skip; this one fails.
+    orphan = Record(
+        Table("ContactAddress"),
+        Status.UPSERT,
+        {"DMS_ROWID": "orphan-1", "ContactNo": MISSING_EMAIL, "Address": "Main St 1"},
+    )
+
+    [outcome] = crm_skipping.apply([orphan])
+
+    assert outcome.outcome is Outcome.FAILED
+    assert MISSING_EMAIL in (outcome.message or "")

@@ -1,4 +1,4 @@
-"""Seed 002's contact rules still hold after a worker restart: a new target instance (as a
+"""The contact rules still hold after a worker restart: a new target instance (as a
 new process has) with the same Redis ledger. CRMs that can be queried find their records
 there; the portal proxy, which cannot be queried, finds them in the ledger's reference map."""
 
@@ -18,7 +18,7 @@ from packetworker.pipeline.replay import replay
 from packetworker.settings import Settings
 from packetworker.targets.base import Outcome
 from tests.crm_targets.harness import CONTACTS, Harness
-from tests.crm_targets.test_contact_scenarios import (
+from tests.crm_targets.test_contact_rules import (
     COMPANY_NOT_FOUND,
     DUPLICATE,
     DUPLICATE_ROW,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from packetworker.targets.mapping import (
-    MappingConfigError,
+    MappingError,
     load_mapping,
     parse_mapping,
     shipped_mappings,
@@ -15,7 +15,7 @@ from packetworker.targets.mapping import (
 
 
 def error_of(text: str) -> str:
-    with pytest.raises(MappingConfigError) as caught:
+    with pytest.raises(MappingError) as caught:
         parse_mapping(text, source="my.toml")
     return str(caught.value)
 
@@ -44,7 +44,7 @@ def test_a_mapping_file_loads_from_a_path(tmp_path: Path) -> None:
 
 
 def test_an_unknown_shipped_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(MappingConfigError) as caught:
+    with pytest.raises(MappingError) as caught:
         load_mapping("sap-field-sales")
     assert str(caught.value) == (
         "no shipped mapping named 'sap-field-sales' (shipped: bc-field-sales, "
@@ -54,7 +54,7 @@ def test_an_unknown_shipped_name_lists_the_shipped_ones() -> None:
 
 def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "absent.toml"
-    with pytest.raises(MappingConfigError) as caught:
+    with pytest.raises(MappingError) as caught:
         load_mapping(path)
     assert str(caught.value) == f"{path}: cannot read mapping file: No such file or directory"
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from packetworker.packets.model import PacketHeader, Record, Status
+from packetworker.packets.model import PacketHeader, Record, Status, Table
 from packetworker.targets.mapping import (
     LookupNotFound,
     LookupRef,
     MappedItem,
     Mapper,
+    MappingFault,
     Operation,
     parse_mapping,
     resolve_lookups,
@@ -345,6 +346,7 @@ def test_an_unknown_table_is_an_error_under_the_quarantine_policy() -> None:
         "Mystery",
         "m1",
         "Table Mystery is not in mapping t, whose unknown_tables policy is quarantine.",
+        MappingFault.UNKNOWN_TABLE,
     )
 
 
@@ -412,6 +414,7 @@ def test_a_child_without_its_parent_in_the_packet_is_an_error() -> None:
             "l1",
             "Line row l1 belongs to Head 'D7', which is not in this packet "
             "(mapping docs, tables.Head.children).",
+            MappingFault.NO_PARENT,
         )
     ]
 
@@ -423,13 +426,14 @@ def test_a_child_error_fails_the_whole_document_and_names_every_record() -> None
         "decimal number like -12.5 (mapping docs, tables.Head.children.Line.fields.qty)."
     )
     assert items == [
-        MappedItem(None, "error", "Head", "h1", first),
+        MappedItem(None, "error", "Head", "h1", first, MappingFault.BAD_VALUE),
         MappedItem(
             None,
             "error",
             "Line",
             "l1",
             f"Line row l1 is part of Head row h1, which could not be mapped: {first}",
+            MappingFault.BAD_VALUE,
         ),
     ]
 
@@ -654,3 +658,47 @@ def test_a_lookup_in_a_formula_is_declared_like_a_lookup_row() -> None:
         {},
         {"companyId": LookupRef(("body", "companyId"), "company", "external_id", "42")},
     )
+
+
+def test_each_mapping_error_names_its_kind_and_a_document_shares_its_headers():
+    mapping = parse_mapping(
+        """
+        [tables.Head]
+        entity = "heads"
+        key = ["no"]
+        fields.no = "No"
+        fields.kind = { from = "Kind", values = { A = "a" } }
+        [[tables.Head.checks]]
+        field = "no"
+        pattern = 'H-\\d+'
+        error = "Bad Number"
+        [tables.Head.children.Line]
+        collection = "lines"
+        parent_key = "No"
+        child_key = "HeadNo"
+        fields.qty = "Qty"
+        """,
+        source="kinds.toml",
+    )
+    head = Table("Head")
+    line = Table("Line")
+    records = [
+        Record(head, Status.INSERT, {"DMS_ROWID": "h1", "No": "X"}),
+        Record(line, Status.INSERT, {"DMS_ROWID": "l1", "HeadNo": "X", "Qty": "1"}),
+        Record(head, Status.INSERT, {"DMS_ROWID": "h2", "Kind": "A"}),
+        Record(head, Status.INSERT, {"DMS_ROWID": "h3", "No": "H-3", "Kind": "Z"}),
+        Record(line, Status.INSERT, {"DMS_ROWID": "l9", "HeadNo": "H-9"}),
+        Record(Table("Other"), Status.INSERT, {"DMS_ROWID": "o1"}),
+    ]
+
+    items = Mapper(mapping).map_packet(PacketHeader(salesmancode="u"), records)
+    faults = {item.dms_rowid: item.fault for item in items}
+
+    assert faults == {
+        "h1": MappingFault.RULE,
+        "l1": MappingFault.RULE,
+        "h2": MappingFault.MISSING_VALUE,
+        "h3": MappingFault.BAD_VALUE,
+        "l9": MappingFault.NO_PARENT,
+        "o1": MappingFault.UNKNOWN_TABLE,
+    }

@@ -7,6 +7,7 @@ import pytest
 from packetworker.outbound import MappingError, load_mapping
 from packetworker.outbound.mapping import format_value, parse_mapping, to_record
 from packetworker.packets import Status
+from packetworker.targets.mapping import MappingError as InboundMappingError
 
 
 @pytest.mark.parametrize(
@@ -88,7 +89,7 @@ def test_a_custom_mapping_file_is_read(tmp_path):
     ("data", "message"),
     [
         ({"master": {"T": {"fields": {"A": "a"}}}}, "entity_set"),
-        ({"master": {"T": {"entity_set": "items", "fields": {"A": "a[["}}}}, "master.T.A"),
+        ({"master": {"T": {"entity_set": "items", "fields": {"A": "a[["}}}}, "master.T.fields.A"),
         ({"master": {"T": {"entity_set": "items", "fields": {}}}}, "fields"),
         ({"master": {"T": {"entity_set": "items", "fields": {"A": "a"}, "typo": 1}}}, "typo"),
         ({"extra": {}}, "extra"),
@@ -97,3 +98,24 @@ def test_a_custom_mapping_file_is_read(tmp_path):
 def test_a_broken_mapping_is_refused_with_where_it_is_broken(data, message):
     with pytest.raises(MappingError, match=message):
         parse_mapping(data)
+
+
+def test_outbound_and_inbound_mappings_fail_with_one_error_naming_file_and_path(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('[master.Item]\nentity_set = "items"\nfields = { No = "number[[" }\n')
+
+    with pytest.raises(InboundMappingError) as caught:
+        load_mapping(path)
+
+    assert MappingError is InboundMappingError
+    assert (caught.value.source, caught.value.path) == (str(path), "master.Item.fields.No")
+    assert str(caught.value).startswith(f"{path}: master.Item.fields.No: invalid JMESPath")
+
+
+def test_a_custom_mapping_may_use_the_mapping_functions_of_inbound_files(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('[master.Item]\nentity_set = "items"\nfields = { Name = "trim(name)" }\n')
+
+    [table] = load_mapping(path).master
+
+    assert table.fields.apply({"name": "  Bolt "}) == {"Name": "Bolt"}

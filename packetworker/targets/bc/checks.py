@@ -26,7 +26,8 @@ from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.client import BCClient
 from packetworker.targets.bc.errors import BCError
 from packetworker.targets.bc.metadata import EntityType, Metadata
-from packetworker.targets.mapping import Mapping, MappingConfigError, load_mapping
+from packetworker.targets.bc.posted import posted_lookups
+from packetworker.targets.mapping import Mapping, MappingError, load_mapping
 from packetworker.targets.mapping.config import FieldSet
 
 if TYPE_CHECKING:
@@ -144,7 +145,7 @@ def _mapping_row(settings: Settings, client: BCClient) -> CheckResult:
     part = f"{PART} mapping"
     try:
         mapping = load_mapping(settings.bc_mapping)
-    except (MappingConfigError, OSError, ValueError) as exc:
+    except (MappingError, OSError, ValueError) as exc:
         return fail(part, f"{describe_error(exc)}; check BC_MAPPING")
     try:
         metadata = client.metadata()
@@ -182,7 +183,23 @@ def mapping_gaps(mapping: Mapping, metadata: Metadata) -> list[str]:
                     gaps.append(f"{entity} → collection {collection!r}")
                     continue
                 gaps += _field_gaps(collection, child_shape, _targets(child))
+    gaps += _posted_gaps(mapping, metadata)
     return sorted(set(gaps))
+
+
+def _posted_gaps(mapping: Mapping, metadata: Metadata) -> list[str]:
+    """The entity sets and fields the mapping's posted-document look-ups read."""
+    posted = posted_lookups(mapping)
+    gaps: list[str] = []
+    for document, places in (posted.documents or {}).items():
+        for entity, statuses in places:
+            shape = metadata.of_set(entity)
+            if shape is None:
+                gaps.append(f"{document} posted as → entity set {entity!r}")
+                continue
+            fields = set(posted.key) | ({"status"} if statuses is not None else set())
+            gaps += _field_gaps(entity, shape, fields)
+    return gaps
 
 
 def _child_shape(

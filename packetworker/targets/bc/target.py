@@ -88,6 +88,7 @@ from packetworker.targets.bc.lines import (
     same_price,
 )
 from packetworker.targets.bc.odata import any_of, key_of, literal
+from packetworker.targets.bc.posted import posted_lookups
 from packetworker.targets.in_doubt import InDoubt
 from packetworker.targets.mapping import (
     LookupNotFound,
@@ -110,17 +111,6 @@ DEFAULT_MAPPING = "bc-field-sales"
 
 # Entity sets that live under a parent in API v2.0: journal lines belong to a journal.
 _JOURNAL_LINES = {"customerPayments": "customerPaymentJournals"}
-
-# Where a document goes once BC posts it, beyond its own entity set, and which statuses
-# there mean "posted" (None: any). Invoices and credit memos stay in their own set when
-# posted (status Open or Paid), so their own look-up already finds them.
-_POSTED_AS: dict[str, tuple[tuple[str, frozenset[str] | None], ...]] = {
-    "salesOrders": (
-        ("salesInvoices", frozenset({"Open", "Paid"})),
-        ("salesShipments", None),
-    ),
-}
-_POSTED_KEY = ("externalDocumentNumber",)
 
 # Which sales documents each customer `blocked` value refuses at creation
 # (business-central.md §3.4.2, from Customer.CheckBlockedCustOnDocs in Customer.Table.al).
@@ -246,6 +236,7 @@ class BCTarget(Target):
         self.in_doubt_seconds = in_doubt_seconds
         self._mapper = Mapper(self.mapping)
         self.line_prices = line_prices_option(self.mapping.options)
+        self.posted = posted_lookups(self.mapping)  # where posted documents are looked for
         self._lock = threading.Lock()
         self._journals: dict[tuple[int, str], str] = {}  # (client, code) -> journal id
         self._clients: dict[str, BCClient] = {}  # BC company (lower-cased) -> its client
@@ -391,9 +382,7 @@ class BCTarget(Target):
                 query.want(n for n in work.op.update_fields or work.op.body if "@" not in n)
             if self._checks_prices(work):
                 query.expand.add(DOCUMENT_LINES[work.op.entity])
-            if fields != _POSTED_KEY:
-                continue
-            for posted_set, statuses in _POSTED_AS.get(work.path, ()):
+            for posted_set, statuses in self.posted.of(work.path, fields):
                 query = queries[(posted_set, fields)]
                 query.posted.append((work, statuses))
                 query.want({"id", "number", *fields, *(["status"] if statuses else [])})

@@ -1,5 +1,5 @@
 """CRM as a Service's preflight check (`packetworker check`), live and read-only: each
-configured subscription key reads one contact (seed 003: a key works for one CRM instance;
+configured subscription key reads one contact (the API reference: a key works for one CRM instance;
 APIM answers 401 to a key it does not know)."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """A thin, typed client for the CRM as a Service REST API (TeamsWork, Azure APIM-fronted).
 
-Endpoints and bodies follow the vendor's API reference (seed 003): leads and opportunities
-under `/pipeline`, contacts and organizations under `/directory`, cases under `/cases`.
+Endpoints and bodies follow the vendor's API reference (the user's document, seeds/003):
+leads and opportunities under `/pipeline`, contacts and organizations under `/directory`,
+cases under `/cases`.
 Lists are paged with `page` (from 1) and `size`; answers wrap records in `item`/`items`.
 The base URL is a setting: the vendor does not publish it in text (docs/crm.md B.2).
 

@@ -1,9 +1,9 @@
 """CRM as a Service errors.
 
 The API is fronted by Azure API Management: a refused key is a 401 from APIM, throttling a
-429 with `Retry-After`. Seed 003 documents status families only: 4xx "failed given the
-information provided" (some with a short `code`, none listed), 5xx the CRM's own failure.
-So errors are classified by status alone; which of seed 002's contact errors a refusal
+429 with `Retry-After`. The API reference documents status families only: 4xx "failed given
+the information provided" (some with a short `code`, none listed), 5xx the CRM's own failure.
+So errors are classified by status alone; which of the contact rules' errors a refusal
 was (invalid email, duplicate, unknown organization) is for the target to find out by
 looking records up, never read from a code or status the vendor does not document.
 """

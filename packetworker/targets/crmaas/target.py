@@ -1,4 +1,4 @@
-"""The crmaas target: mapped Field Sales records and seed-002 contacts into CRM as a Service.
+"""The crmaas target: mapped Field Sales records and contacts into CRM as a Service.
 
 The API has no batch and no alternate keys, so every operation is one call (plus paged
 `page`/`size` reads to find what exists): a record is looked for by its mapping `key`
@@ -6,13 +6,13 @@ before it is created, which makes a re-run answer `unchanged`. Lookups by a cust
 (`customer_number` of an organization) read the organization list once and keep an index,
 read again on a miss (the organization may have been created since).
 
-Seed-002 contacts become `/directory/contacts`: name, labelled email, the organization
-(`CompanyID_Contact` → organization by `customer_number`), the first address and phone,
-and the seed's custom fields under `customFields` (with the contact's number and source
-row, which tell "the same row again" from "a duplicate").
+Contacts of the contact mapping become `/directory/contacts`: name, labelled email, the
+organization (its company lookup, kept where the mapping's `lookup_entities` say), the first
+address and phone, and the fields `[contact_columns]` names under `customFields` (with the
+contact's number and source row, which tell "the same row again" from "a duplicate").
 
-Seed 003 documents no error bodies, so nothing here depends on a status or code for a
-duplicate, an invalid email or a missing organization. The seed-002 errors come from what
+The API reference documents no error bodies, so nothing here depends on a status or code for a
+duplicate, an invalid email or a missing organization. The contact rules' errors come from what
 is documented: the mapping's checks (missing, invalid email), and looking records up
 before creating (the organization, a contact with the same email or number). Should the
 CRM still refuse a create (a 4xx: "failed given the information provided"), the records
@@ -53,7 +53,7 @@ from packetworker.targets.crmaas.errors import (
     CrmaasNotFound,
     CrmaasValidationError,
 )
-from packetworker.targets.mapping import LookupRef, Operation
+from packetworker.targets.mapping import ContactColumns, LookupRef, Operation
 from packetworker.targets.required import missing_crmaas, require
 
 if TYPE_CHECKING:
@@ -62,22 +62,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CUSTOM_FIELDS = "customFields"
-NUMBER_FIELD = "customer_number"  # the custom field holding a customer's / contact's number
-ROWID_FIELD = "dms_rowid"  # the custom field holding the mobile row a contact came from
-ENTITY_ALIASES = {"company": ("organizations", NUMBER_FIELD)}
-CUSTOM_NAMES = {
-    "Customer Type": "customer_type",
-    "Record Type": "record_type",
-    "Role": "role",
-    "Active": "active",
-}
 
 
 class CrmaasTarget(CrmTarget):
     """`CrmaasTarget(client, mapping=..., contact_mapping=..., record_errors=...)`."""
 
     name = "crmaas"
-    entity_aliases = ENTITY_ALIASES
     service = "CRM as a Service"
     client: CrmaasClient
 
@@ -88,7 +78,7 @@ class CrmaasTarget(CrmTarget):
     # --- operations ---------------------------------------------------------------------
 
     def refusal(self, error: TargetError) -> str | None:
-        """A 4xx refusal of a record's data (seed 003: "failed given the information
+        """A 4xx refusal of a record's data (the API reference: "failed given the information
         provided") is a record error; a 404 may be a wrong URL, so it is not."""
         if isinstance(error, CrmaasValidationError | CrmaasConflict):
             return f"CRM as a Service refused the record (HTTP {error.status}): {error.message}"
@@ -188,33 +178,35 @@ class CrmaasTarget(CrmTarget):
             if isinstance(value, str | int) and not isinstance(value, bool):
                 self._index.setdefault((entity, name, str(value)), str(record["id"]))
 
-    # --- seed-002 contacts --------------------------------------------------------------
+    # --- contacts (the contact mapping, kept where `contact_columns` say) ------------------
 
     def apply_contact(self, contact: ContactData) -> OpResult:
+        store = self.contact_columns
+        contacts = self._resource(store.entity)
         organization = None
         if contact.company is not None:
-            organization = self.lookup(*ENTITY_ALIASES["company"], contact.company.value)
+            organization = self.lookup(*self.lookup_at(contact.company), contact.company.value)
             if organization is None:
                 raise RecordRefused(lookup_message(contact.company))
-        existing = self._existing_contact(contact)  # seed 002: check before creating
-        body = _contact_body(contact, organization)
-        key = f"contacts {NUMBER_FIELD}={contact.number}"
+        existing = self._existing_contact(contact)  # the contact rules: check before creating
+        body = _contact_body(contact, store, organization)
+        key = f"{store.entity} {store.number}={contact.number}"
         if existing is not None and self.doubts.found([key]):
             ref = str(existing["id"])  # our create, in doubt, committed after all
-            self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
+            self._created(store.entity, ref, contact.label)
             return OpResult(Outcome.APPLIED, ref=ref)
         if existing is not None:
-            if contact.rowid and _rowid(existing) == contact.rowid:
+            if self._same_row(existing, contact):
                 return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
             if contact.prevent_duplicate:
                 raise RecordRefused(contact.duplicate_message)
-            self.client.contacts.update(str(existing["id"]), body)
+            contacts.update(str(existing["id"]), body)
             return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
         self.doubts.check_unsent([key])
-        keys = {"email": contact.email or "", NUMBER_FIELD: contact.number}
+        keys = {"email": contact.email or "", store.number: contact.number}
         try:
             created = self.send_create(
-                key, "POST /directory/contacts", keys, lambda: self.client.contacts.create(body)
+                key, f"POST {contacts.path}", keys, lambda: contacts.create(body)
             )
         except CrmaasError as error:
             if error.transient or not isinstance(
@@ -223,19 +215,20 @@ class CrmaasTarget(CrmTarget):
                 raise
             return self._refused_create(contact, organization, error)
         ref = str(created["id"])
-        self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
+        self._created(store.entity, ref, contact.label)
         return OpResult(Outcome.APPLIED, ref=ref)
 
     def _refused_create(
         self, contact: ContactData, organization: str | None, error: CrmaasError
     ) -> OpResult:
         """Name why the CRM refused a contact by looking again (not by its status)."""
-        if organization is not None and not self._exists(self.client.organizations, organization):
-            assert contact.company is not None
-            raise RecordRefused(lookup_message(contact.company))
+        if organization is not None and contact.company is not None:
+            entity, _ = self.lookup_at(contact.company)
+            if not self._exists(self._resource(entity), organization):
+                raise RecordRefused(lookup_message(contact.company))
         existing = self._existing_contact(contact)
         if existing is not None:
-            if contact.rowid and _rowid(existing) == contact.rowid:
+            if self._same_row(existing, contact):
                 return OpResult(Outcome.UNCHANGED, ref=str(existing["id"]))
             raise RecordRefused(contact.duplicate_message)
         raise RecordRefused(
@@ -249,29 +242,38 @@ class CrmaasTarget(CrmTarget):
             return False
         return True
 
+    def _same_row(self, record: dict[str, Any], contact: ContactData) -> bool:
+        """Whether `record` was created from the same mobile row (not a duplicate)."""
+        rowid = self.contact_columns.rowid
+        return bool(rowid and contact.rowid and _value(record, rowid) == contact.rowid)
+
     def _existing_contact(self, contact: ContactData) -> dict[str, Any] | None:
         """A contact with the same email (the list filter) or number (a custom field)."""
+        contacts = self._resource(self.contact_columns.entity)
         if contact.email:
             wanted = contact.email.casefold()
-            for record in self.client.contacts.list(email=contact.email):
+            for record in contacts.list(email=contact.email):
                 emails = {str(e.get("value")).casefold() for e in record.get("email") or []}
                 if wanted in emails:
                     return record
-        return self._find_number(contact.number)
-
-    def _find_number(self, number: str) -> dict[str, Any] | None:
-        for record in self.client.contacts.list():
-            if str((record.get(CUSTOM_FIELDS) or {}).get(NUMBER_FIELD)) == number:
+        number = self.contact_columns.number
+        for record in contacts.list():
+            if str(_value(record, number)) == contact.number:
                 return record
         return None
 
 
-def _contact_body(contact: ContactData, organization: str | None) -> dict[str, Any]:
-    custom: dict[str, Any] = {NUMBER_FIELD: contact.number, ROWID_FIELD: contact.rowid}
-    for name, value in contact.custom.items():
-        custom[CUSTOM_NAMES.get(name, name)] = value
-    if contact.company_name:
-        custom["company_name"] = contact.company_name
+def _contact_body(
+    contact: ContactData, store: ContactColumns, organization: str | None
+) -> dict[str, Any]:
+    """A directory contact: name, labelled email and phones, the first address as one line,
+    and the fields `store.columns` names as custom fields (with the number and source row)."""
+    custom: dict[str, Any] = {store.number: contact.number}
+    if store.rowid:
+        custom[store.rowid] = contact.rowid
+    for name, value in contact.values.items():
+        if name in store.columns:
+            custom[store.columns[name]] = value
     body: dict[str, Any] = {
         "name": contact.full_name,
         "email": [{"label": "Work", "value": contact.email, "primary": True}]
@@ -292,10 +294,6 @@ def _contact_body(contact: ContactData, organization: str | None) -> dict[str, A
         parts.append(first.get("Country"))
         body["address"] = ", ".join(str(p) for p in parts if p)
     return body
-
-
-def _rowid(record: dict[str, Any]) -> Any:
-    return (record.get(CUSTOM_FIELDS) or {}).get(ROWID_FIELD)
 
 
 def _value(record: dict[str, Any], name: str) -> Any:

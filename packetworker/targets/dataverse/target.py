@@ -1,4 +1,4 @@
-"""The dataverse target: mapped Field Sales records and seed-002 contacts into Dataverse.
+"""The dataverse target: mapped Field Sales records and contacts into Dataverse.
 
 Documents go out in `$batch` requests, one change set per document (a sales order and its
 lines, an account and its primary contact), so a document is applied whole or not at all
@@ -55,7 +55,6 @@ from packetworker.targets.crm_common import (
     Job,
     OpResult,
     RecordRefused,
-    contact_data,
     crm_options,
     lookup_keys,
     lookup_message,
@@ -65,13 +64,7 @@ from packetworker.targets.crm_common import (
 )
 from packetworker.targets.dataverse.batch import BatchOperation, BatchResponse
 from packetworker.targets.dataverse.client import DataverseClient
-from packetworker.targets.dataverse.contacts import (
-    COMPANY_ENTITY,
-    EMAIL_COLUMN,
-    NUMBER_COLUMN,
-    contact_columns,
-    extra_addresses_note,
-)
+from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note
 from packetworker.targets.dataverse.errors import (
     ConnectionFailed,
     DataverseError,
@@ -82,6 +75,7 @@ from packetworker.targets.dataverse.errors import (
     Throttled,
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
+from packetworker.targets.dataverse.shape import entity_shape
 from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
@@ -89,15 +83,8 @@ from packetworker.targets.required import missing_dataverse, require
 if TYPE_CHECKING:
     from packetworker.settings import Settings
 
-# Single-valued navigation properties a mapping may fill with an object (deep insert): the
-# related record is created in the same change set and bound to its parent.
-NESTED = {"primarycontactid": "contacts"}
-# Collection-valued navigation properties: (entity set of the rows, lookup to the parent).
-COLLECTIONS = {"order_details": ("salesorderdetails", "salesorderid")}
 # Activity tables share one primary key column.
 ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
-# Lookups a contact mapping declares by a neutral name, and where Dataverse keeps them.
-ENTITY_ALIASES = {"company": COMPANY_ENTITY}
 MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch (crm.md A.11)
 # crm.md A.7: what Dataverse answers when a URI names columns that are no (active) key.
 KEY_NOT_VALID = "key in the request URI is not valid"
@@ -129,7 +116,6 @@ class DataverseTarget(CrmTarget):
     """`DataverseTarget(client, mapping=..., contact_mapping=..., record_errors=...)`."""
 
     name = "dataverse"
-    entity_aliases = ENTITY_ALIASES
     service = "Dataverse"
     client: DataverseClient
 
@@ -142,6 +128,7 @@ class DataverseTarget(CrmTarget):
         **options: Any,
     ) -> None:
         super().__init__(client, **options)
+        self.shape = entity_shape(self.mapping)  # nested records, collections, alternate keys
         self.use_batch = use_batch
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
         self._ids: dict[tuple[str, str, str], str] = {}  # (entity, column, value) -> GUID
@@ -164,7 +151,7 @@ class DataverseTarget(CrmTarget):
             try:
                 if job.contact:
                     self._flush(pending, results)  # its company may be in the pending batch
-                    results[index] = self.apply_contact(contact_data(job.operation))
+                    results[index] = self.apply_contact(self.contact(job.operation))
                     continue
                 operation = self._resolve(job.operation, pending, results)
                 self._prepare(index, operation, pending, results)
@@ -225,7 +212,9 @@ class DataverseTarget(CrmTarget):
             fields = {
                 k: v
                 for k, v in operation.body.items()
-                if (names is None or k in names) and k not in NESTED and k not in operation.key
+                if (names is None or k in names)
+                and k not in self.shape.nested
+                and k not in operation.key
             }
             if fields:
                 self.client.update(operation.entity, found, fields)
@@ -280,7 +269,7 @@ class DataverseTarget(CrmTarget):
         parts: list[BatchOperation] = []
         body: dict[str, Any] = {}
         for name, value in operation.body.items():
-            target = NESTED.get(name)
+            target = self.shape.nested.get(name)
             if target is not None and isinstance(value, dict):
                 nested_id = self._next_id()
                 parts.append(BatchOperation("POST", target, value, content_id=nested_id))
@@ -304,13 +293,13 @@ class DataverseTarget(CrmTarget):
             )
         document = _Document(index, operation, parts, head, by_key=key is not None)
         for collection, rows in operation.children.items():
-            try:
-                row_set, parent_lookup = COLLECTIONS[collection]
-            except KeyError:
+            child_set = self.shape.collections.get(collection)
+            if child_set is None:
                 raise RecordRefused(
                     f"The mapping's collection {collection} has no Dataverse table here "
-                    f"(known: {', '.join(sorted(COLLECTIONS))})."
-                ) from None
+                    f"(known: {', '.join(sorted(self.shape.collections))})."
+                )
+            row_set, parent_lookup = child_set.entity, child_set.parent
             for row in rows:
                 row_id = self._next_id()
                 row_body = {**row, f"{parent_lookup}@odata.bind": f"${head}"}
@@ -321,7 +310,9 @@ class DataverseTarget(CrmTarget):
             fields = {
                 k: v
                 for k, v in operation.body.items()
-                if (names is None or k in names) and k not in NESTED and k not in operation.key
+                if (names is None or k in names)
+                and k not in self.shape.nested
+                and k not in operation.key
             }
             document.existing_update = fields
         return document
@@ -545,7 +536,7 @@ class DataverseTarget(CrmTarget):
 
     def _address_key(self, entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
         """`_address_key`, unless the org turned out to lack the table's alternate key."""
-        address = _address_key(entity_set, key)
+        address = _address_key(entity_set, key, self.shape.alternate_keys)
         if isinstance(address, dict) and entity_set in self._keyless:
             return None
         return address
@@ -558,46 +549,51 @@ class DataverseTarget(CrmTarget):
         first = next(iter(self.client.query(entity_set, select=[id_attr], filter=clauses)), None)
         return None if first is None else str(first[id_attr])
 
-    # --- seed-002 contacts --------------------------------------------------------------
+    # --- contacts (the contact mapping, kept where `contact_columns` say) ------------------
 
     def apply_contact(self, contact: ContactData) -> OpResult:
-        company_id = None
+        store = self.contact_columns
+        entity = store.entity
+        company_id = company = None
         if contact.company is not None:
-            company_id = self.lookup(*COMPANY_ENTITY, contact.company.value)
+            company = self.lookup_at(contact.company)
+            company_id = self.lookup(*company, contact.company.value)
             if company_id is None:
                 raise RecordRefused(lookup_message(contact.company))
         rowid = contact.rowid.lower() if contact.rowid and is_guid(contact.rowid) else None
-        existing = self._find("contacts", {NUMBER_COLUMN: contact.number})
-        if existing is None and contact.email:
-            existing = self._find("contacts", {EMAIL_COLUMN: contact.email})
-        columns = contact_columns(contact, company_id=company_id)
-        key = f"contacts {NUMBER_COLUMN}={contact.number}"
+        existing = self._find(entity, {store.number: contact.number})
+        if existing is None and contact.email and store.email:
+            existing = self._find(entity, {store.email: contact.email})
+        columns = contact_columns(contact, store, company=company, company_id=company_id)
+        key = f"{entity} {store.number}={contact.number}"
         if existing is not None and rowid is None and self.doubts.found([key]):
-            self._created("contacts", existing, f"{contact.full_name} <{contact.email}>")
+            self._created(entity, existing, contact.label)
             return OpResult(Outcome.APPLIED, ref=existing)  # our POST in doubt committed
         if existing is not None:
             if rowid is not None and existing.lower() == rowid:
                 return OpResult(Outcome.UNCHANGED, ref=existing)  # the same row, again
             if contact.prevent_duplicate:
                 raise RecordRefused(contact.duplicate_message)
-            self.client.update("contacts", existing, columns)
+            self.client.update(entity, existing, columns)
             return OpResult(Outcome.UNCHANGED, ref=existing)
-        try:  # detection on: seed 002 wants a duplicate contact reported (crm.md A.9)
+        try:  # detection on: the contact rules want a duplicate reported (crm.md A.9)
             if rowid is not None:  # If-None-Match: * by the row's GUID: safe to repeat
                 ref = (
                     self.client.upsert(
-                        "contacts", rowid, columns, mode="create", detect_duplicates=True
+                        entity, rowid, columns, mode="create", detect_duplicates=True
                     )
                     or rowid
                 )
             else:
                 self.doubts.check_unsent([key])
-                keys = {NUMBER_COLUMN: contact.number, EMAIL_COLUMN: contact.email or ""}
+                keys = {store.number: contact.number}
+                if store.email:
+                    keys[store.email] = contact.email or ""
                 ref = self.send_create(
                     key,
-                    "POST contacts",
+                    f"POST {entity}",
                     keys,
-                    lambda: self.client.create("contacts", columns, detect_duplicates=True),
+                    lambda: self.client.create(entity, columns, detect_duplicates=True),
                 )
         except DuplicateRecord:
             if rowid is not None:  # a record with this row's GUID: an earlier send of ours
@@ -608,21 +604,23 @@ class DataverseTarget(CrmTarget):
         except LookupTargetNotFound:
             assert contact.company is not None
             raise RecordRefused(lookup_message(contact.company)) from None
-        self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
-        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact))
+        self._created(entity, ref, contact.label)
+        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact, store))
 
 
-def _address_key(entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
+def _address_key(
+    entity_set: str, key: dict[str, Any], alternate_keys: dict[str, list[str]]
+) -> str | dict[str, Any] | None:
     """How to address the record of `key`: its GUID (key = the primary column), the key as
-    an alternate key, or None (an ordinary column: found by a query)."""
+    one of the mapping's `alternate_keys`, or None (an ordinary column: found by a query)."""
     if not key:
         return None
     id_attr = id_column(entity_set)
     if list(key) == [id_attr]:
         value = str(key[id_attr])
         return value.lower() if is_guid(value) else None
-    if entity_set == "accounts" and list(key) == ["accountnumber"]:
-        return {"accountnumber": _literal(key["accountnumber"])}
+    if list(key) == alternate_keys.get(entity_set):
+        return {column: _literal(value) for column, value in key.items()}
     return None
 
 

@@ -1,5 +1,5 @@
 """The Dynamics portal proxy's preflight checks (`packetworker check`), live and read-only:
-the service account gets a session (seed 000 `authenticate`), and the session is accepted
+the service account gets a session (the proxy's `authenticate`), and the session is accepted
 by the records endpoint — a GET of an id no record has answers 404, a refused session 401."""
 
 from __future__ import annotations

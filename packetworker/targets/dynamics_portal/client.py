@@ -1,4 +1,5 @@
-"""Client of the Dynamics portal proxy: a REST facade over Dynamics 365 (seed 000).
+"""Client of the Dynamics portal proxy: a REST facade over Dynamics 365 (its contract:
+seeds/000).
 
 Five endpoints: authenticate, and create/update/get/delete of a record, where each write
 names the Dynamics Web API `endpoint` (`/api/data/v9.2/contacts`) and carries a `payload`.

@@ -1,8 +1,8 @@
 """Errors of the Dynamics portal proxy client.
 
-The proxy's contract (seed 000) shows only success bodies; errors are read tolerantly:
-`{"error": {"code", "message"}}` (Dataverse's shape, which a proxy passes through) or a
-top-level `message`/`error`. Messages are redacted; session tokens never appear.
+The proxy's contract (the user's document, seeds/000) shows only success bodies; errors are
+read tolerantly: `{"error": {"code", "message"}}` (Dataverse's shape, which a proxy passes
+through) or a top-level `message`/`error`. Messages are redacted; session tokens never appear.
 """
 
 from __future__ import annotations

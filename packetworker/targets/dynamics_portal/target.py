@@ -1,4 +1,4 @@
-"""The dynamics-portal target: the Dataverse mapping sent through the portal proxy (seed 000).
+"""The dynamics-portal target: the Dataverse mapping sent through the portal proxy.
 
 The proxy has five endpoints — authenticate, create, update, get, delete — and no query, so
 the target keeps a `RecordIndex` of what it knows is in Dynamics: every record it created
@@ -8,7 +8,7 @@ a create (key, contact number and email) read the index; an indexed id is confir
 GET before it is trusted. The index is written through to the durable reference map the
 pipeline passes (`ApplyContext.refs`, kept in the Redis ledger) the moment a record is
 created, so another worker process, or this one after a restart or a crash mid-packet,
-finds it. Seed 000 documents no error bodies, so a duplicate rule in Dynamics is only a
+finds it. The proxy's contract documents no error bodies, so a duplicate rule in Dynamics is only a
 backstop (a 409 or Dataverse's duplicate codes passed through); the index decides.
 
 Writes in doubt (`crm_common`): every create is journalled before it is sent. The proxy has
@@ -40,14 +40,8 @@ from packetworker.targets.crm_common import (
     resolve_or_refuse,
     write_key,
 )
-from packetworker.targets.dataverse.contacts import (
-    COMPANY_ENTITY,
-    EMAIL_COLUMN,
-    NUMBER_COLUMN,
-    contact_columns,
-    extra_addresses_note,
-)
-from packetworker.targets.dataverse.target import COLLECTIONS, NESTED
+from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note
+from packetworker.targets.dataverse.shape import entity_shape
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.errors import DuplicateRecord, RecordNotFound
 from packetworker.targets.mapping import LookupRef, Operation
@@ -61,7 +55,6 @@ ID_UNKNOWN = (
     "Created by an earlier attempt whose answer was lost (Dynamics refused the re-send as a "
     "duplicate); the proxy cannot be queried, so its id is unknown."
 )
-ENTITY_ALIASES = {"company": COMPANY_ENTITY}
 
 
 def endpoint(entity_set: str) -> str:
@@ -144,7 +137,6 @@ class DynamicsPortalTarget(CrmTarget):
     """`DynamicsPortalTarget(client, mapping=..., contact_mapping=..., index=...)`."""
 
     name = "dynamics-portal"
-    entity_aliases = ENTITY_ALIASES
     service = "the Dynamics portal proxy"
     client: DynamicsPortalClient
 
@@ -152,6 +144,7 @@ class DynamicsPortalTarget(CrmTarget):
         self, client: DynamicsPortalClient, *, index: RecordIndex | None = None, **options: Any
     ) -> None:
         super().__init__(client, **options)
+        self.shape = entity_shape(self.mapping)  # nested records and collections
         self.index = index or RecordIndex()
 
     def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
@@ -183,7 +176,7 @@ class DynamicsPortalTarget(CrmTarget):
                 changes = {
                     k: v
                     for k, v in operation.body.items()
-                    if (names is None or k in names) and k not in NESTED
+                    if (names is None or k in names) and k not in self.shape.nested
                 }
                 if changes:
                     self.client.update_record(existing, endpoint(entity), changes)
@@ -194,7 +187,7 @@ class DynamicsPortalTarget(CrmTarget):
             return OpResult(Outcome.FAILED, message=f"No {entity} record has {operation.key}.")
         body: dict[str, Any] = {}
         for name, value in operation.body.items():
-            nested = NESTED.get(name)
+            nested = self.shape.nested.get(name)
             if nested is not None and isinstance(value, dict):
                 nested_id = self._create(nested, value, operation, key=f"{key} {name}")
                 body[f"{name}@odata.bind"] = f"/{nested}({nested_id})"
@@ -238,12 +231,12 @@ class DynamicsPortalTarget(CrmTarget):
         paired = len(rows) == len(sources)
         position = 0
         for collection, collection_rows in operation.children.items():
-            try:
-                row_set, parent_lookup = COLLECTIONS[collection]
-            except KeyError:
+            child_set = self.shape.collections.get(collection)
+            if child_set is None:
                 raise RecordRefused(
                     f"The mapping's collection {collection} has no Dynamics table here."
-                ) from None
+                )
+            row_set, parent_lookup = child_set.entity, child_set.parent
             for row in collection_rows:
                 source = sources[position] if paired else None
                 position += 1
@@ -279,45 +272,50 @@ class DynamicsPortalTarget(CrmTarget):
             return None
         return record_id
 
-    # --- seed-002 contacts --------------------------------------------------------------
+    # --- contacts (the contact mapping, kept where `contact_columns` say) ------------------
 
     def apply_contact(self, contact: ContactData) -> OpResult:
-        company_id = None
+        store = self.contact_columns
+        entity = store.entity
+        company_id = company = None
         if contact.company is not None:
-            company_id = self._confirmed(self.index.find(*COMPANY_ENTITY, contact.company.value))
+            company = self.lookup_at(contact.company)
+            company_id = self._confirmed(self.index.find(*company, contact.company.value))
             if company_id is None:
                 raise RecordRefused(lookup_message(contact.company))
-        existing = self._existing("contacts", {NUMBER_COLUMN: contact.number})
-        if existing is None and contact.email:
-            existing = self._existing("contacts", {EMAIL_COLUMN: contact.email})
-        columns = contact_columns(contact, company_id=company_id)
+        existing = self._existing(entity, {store.number: contact.number})
+        if existing is None and contact.email and store.email:
+            existing = self._existing(entity, {store.email: contact.email})
+        columns = contact_columns(contact, store, company=company, company_id=company_id)
         if existing is not None:
             if self.index.row("Contact", contact.rowid) == existing:
                 return OpResult(Outcome.UNCHANGED, ref=existing)
             if contact.prevent_duplicate:
                 raise RecordRefused(contact.duplicate_message)
-            self.client.update_record(existing, endpoint("contacts"), columns)
+            self.client.update_record(existing, endpoint(entity), columns)
             return OpResult(Outcome.UNCHANGED, ref=existing)
-        key = f"contacts {NUMBER_COLUMN}={contact.number}"
+        key = f"{entity} {store.number}={contact.number}"
         was_in_doubt = key in self.doubts
         self.doubts.check_unsent([key])
-        keys = {NUMBER_COLUMN: contact.number, EMAIL_COLUMN: contact.email or ""}
+        keys = {store.number: contact.number}
+        if store.email:
+            keys[store.email] = contact.email or ""
         try:
             answer = self.send_create(
                 key,
-                "POST /api/data/v9.2/contacts",
+                f"POST {endpoint(entity)}",
                 keys,
-                lambda: self.client.create_record(endpoint("contacts"), columns),
+                lambda: self.client.create_record(endpoint(entity), columns),
             )
         except DuplicateRecord:
             if was_in_doubt:  # the earlier create whose answer was lost, refused by the rule
-                self._created("contacts", None, f"{contact.full_name} <{contact.email}>")
+                self._created(entity, None, contact.label)
                 return OpResult(Outcome.APPLIED, message=ID_UNKNOWN)
             raise RecordRefused(contact.duplicate_message) from None
         ref = str(answer["dynamics_record_id"])
-        self.index.remember("contacts", ref, columns, row=("Contact", contact.rowid))
-        self._created("contacts", ref, f"{contact.full_name} <{contact.email}>")
-        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact))
+        self.index.remember(entity, ref, columns, row=("Contact", contact.rowid))
+        self._created(entity, ref, contact.label)
+        return OpResult(Outcome.APPLIED, ref=ref, message=extra_addresses_note(contact, store))
 
 
 def target_from_settings(settings: Settings) -> DynamicsPortalTarget:

@@ -7,9 +7,9 @@ attached as collections, and which rules a record must pass. `Mapper` applies it
 
     mapping = load_mapping("bc-field-sales")
     for item in Mapper(mapping).map_packet(header, records):
-        ...  # item.outcome: mapped / skipped / filtered / ignored / error
+        ...  # item.outcome: mapped / skipped / filtered / ignored / error (item.fault: why)
 
-File format (one file per target data model; shipped ones in `targets/mappings/`):
+File format (one file per target data model; shipped ones in `packetworker/mapping_files/`):
 
     name, description
     unknown_tables = "skip" | "quarantine"   # a table the file does not name
@@ -37,6 +37,21 @@ File format (one file per target data model; shipped ones in `targets/mappings/`
     [tables.<Table>.routes.cases.<value>] entity, collections = { <Child> = "<name>" },
                                           fields / static / formula overrides, drop = [...]
 
+    [lookup_entities.<name>] entity, match     # where this target keeps what lookups name
+                                              # by a neutral entity (`company`)
+    [contact_fields] number, first_name, last_name, email, custom, company, addresses,
+                     address_once             # a contact mapping: what its fields mean
+    [contact_columns] entity, number, email, rowid, columns, address_columns,
+                      address_slots, address_column, company_bind
+                                              # a CRM mapping: where it keeps a contact
+
+Targets read their own `[options]` as typed data too, e.g. BC's `line_prices` and `posted`
+(`targets/bc/posted.py`: where a posted document is looked for) and Dataverse's `nested`,
+`collections`, `alternate_keys` (`targets/dataverse/shape.py`). Every error in a file is a
+`MappingError` naming the file and the path at fault; a record the mapper cannot map has a
+`MappingFault` kind (`item.fault`) for the target to decide on, and a message for people.
+The outbound mapping (`outbound/mapping.py`, BC → mobile) is read by the same loader.
+
 `convert` is one of string, int, decimal, bool, date, datetime, base64. Expressions are
 JMESPath (string literals in single quotes) over the record's fields plus `header`,
 `table`, `parent` (in a child) and `children.<ChildTable>` (in a parent); see
@@ -47,8 +62,11 @@ This package is pure: no network, no Redis, no Dramatiq.
 """
 
 from packetworker.targets.mapping.config import (
+    ContactColumns,
+    ContactFields,
+    LookupAt,
     Mapping,
-    MappingConfigError,
+    MappingError,
     load_mapping,
     parse_mapping,
     shipped_mappings,
@@ -60,19 +78,24 @@ from packetworker.targets.mapping.operations import (
     LookupNotFound,
     LookupRef,
     MappedItem,
+    MappingFault,
     Operation,
     resolve_lookups,
 )
 
 __all__ = [
     "Action",
+    "ContactColumns",
+    "ContactFields",
     "ItemOutcome",
+    "LookupAt",
     "LookupNotFound",
     "LookupRef",
     "MappedItem",
     "Mapper",
     "Mapping",
-    "MappingConfigError",
+    "MappingError",
+    "MappingFault",
     "Operation",
     "load_mapping",
     "parse_mapping",

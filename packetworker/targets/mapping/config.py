@@ -1,9 +1,11 @@
 """Mapping files: TOML data, validated on load into typed models.
 
 One file describes how one app's packet tables map to one target's entities (see the
-shipped files in `packetworker/targets/mappings/`). Loading checks everything a mapping
+shipped files in `packetworker/mapping_files/`). Loading checks everything a mapping
 can get wrong without seeing a packet — unknown options, bad conversions, JMESPath syntax,
 key/required fields that no row produces — and names the file, table and key at fault.
+The outbound mapping (`outbound/mapping.py`) is read by the same `read_mapping_file` and
+`validate_mapping`, so both directions fail with one error type: `MappingError`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -27,12 +29,26 @@ from pydantic import (
 from packetworker.targets.mapping.convert import ConvertName
 from packetworker.targets.mapping.expressions import Expression, compile_expression
 
-SHIPPED_PACKAGE = "packetworker.targets"
-SHIPPED_FOLDER = "mappings"
+SHIPPED_PACKAGE = "packetworker"
+SHIPPED_FOLDER = "mapping_files"  # the data files; this package (`targets/mapping/`) is code
 
 
-class MappingConfigError(ValueError):
-    """A mapping file cannot be used; the message names the file, table and key."""
+class MappingError(ValueError):
+    """A mapping file cannot be used; the message names the file and the path in it.
+
+    `source` is the file (a shipped name or a path), `path` the dotted place in it
+    (`tables.SalesHeader.key`); either may be None when unknown.
+    """
+
+    def __init__(self, detail: str, *, source: str | None = None, path: str | None = None):
+        self.detail = detail
+        self.source = source
+        self.path = path
+        super().__init__(": ".join(part for part in (source, path, detail) if part))
+
+    def in_file(self, source: str) -> MappingError:
+        """This error, naming `source` as its file (when it named none)."""
+        return self if self.source else MappingError(self.detail, source=source, path=self.path)
 
 
 def _expression(value: Any) -> Any:
@@ -264,6 +280,53 @@ class TableSpec(FieldSet):
         return self
 
 
+class ContactFields(_Model):
+    """`[contact_fields]` of a contact mapping: which of the fields it produces are the
+    contact's number, names and email, where its custom fields, company and addresses are.
+    A CRM stores every other field by its own `[contact_columns]`."""
+
+    number: str
+    first_name: str
+    last_name: str
+    email: str
+    custom: str | None = None  # an object of custom fields, stored like the other fields
+    company: str | None = None  # the lookup row naming the contact's company
+    addresses: str | None = None  # the child collection of the contact's addresses
+    address_once: str | None = None  # a row flag: the same address twice is written once
+
+
+class LookupAt(_Model):
+    """Where a target keeps the records a neutral lookup entity (`company`) names."""
+
+    entity: str
+    match: str
+
+
+class ContactColumns(_Model):
+    """`[contact_columns]` of a CRM's mapping: where that CRM keeps a contact produced by
+    the contact mapping (`CONTACT_MAPPING`). Column names are the org's or instance's own:
+    a deployment with another publisher prefix or other custom field ids edits them here."""
+
+    entity: str = "contacts"
+    number: str  # holds the contact's number; looked up before every insert
+    email: str | None = None  # holds its email; looked up before an insert, after the number
+    rowid: str | None = None  # holds the mobile row a contact came from (CRM as a Service)
+    columns: dict[str, str] = {}  # contact field (custom ones included) → column
+    address_columns: dict[str, str] = {}  # address field → column (in each address slot)
+    address_slots: int = Field(default=1, ge=1)  # how many addresses a contact holds
+    address_column: str = "{column}"  # the column of a slot, e.g. "address{slot}_{column}"
+    company_bind: str | None = None  # the column binding the company's id
+
+    @field_validator("address_column")
+    @classmethod
+    def _formats(cls, value: str) -> str:
+        try:
+            value.format(slot=1, column="c")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"use {{slot}} and {{column}} only: {exc}") from None
+        return value
+
+
 class Mapping(_Model):
     """A whole mapping file."""
 
@@ -273,6 +336,10 @@ class Mapping(_Model):
     ignore_tables: list[str] = []
     tables: dict[str, TableSpec] = {}
     options: dict[str, Any] = {}  # target-specific switches; the target checks their values
+    # neutral entity names lookups use (`company`) → where this target keeps those records
+    lookup_entities: dict[str, LookupAt] = {}
+    contact_fields: ContactFields | None = None  # a contact mapping's meaning of its fields
+    contact_columns: ContactColumns | None = None  # where a CRM keeps contacts
     source: str | None = None  # the file it was loaded from (set by load_mapping)
 
     @model_validator(mode="after")
@@ -297,46 +364,85 @@ class Mapping(_Model):
         return {c: p for p, spec in self.tables.items() for c in spec.children}
 
 
-def _describe(error: dict[str, Any]) -> str:
-    where = ".".join(str(part) for part in error["loc"] if part not in ("", None))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(str(part) for part in error["loc"] if part not in ("", None))
+
+
+def _message(error: dict[str, Any]) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def read_toml(text: str, *, source: str) -> dict[str, Any]:
+    """Parse mapping `text` as TOML; `MappingError` names `source`."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise MappingError(f"not valid TOML: {exc}", source=source) from None
+
+
+def validate_mapping(
+    model: type[ModelT], data: dict[str, Any], *, source: str, at: str = ""
+) -> ModelT:
+    """`data` (found at path `at` of the file) validated as `model`; `MappingError` names
+    `source` and the path at fault (every fault is listed in the message)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+
+        def where(error: dict[str, Any]) -> str:
+            return ".".join(p for p in (at, _where(error)) if p)
+
+        if len(errors) == 1:
+            path = where(errors[0]) or None
+            raise MappingError(_message(errors[0]), source=source, path=path) from None
+        details = "; ".join(
+            f"{where(e)}: {_message(e)}" if where(e) else _message(e) for e in errors
+        )
+        raise MappingError(details, source=source) from None
 
 
 def parse_mapping(text: str, *, source: str) -> Mapping:
     """Validate TOML `text`; `source` names the file in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise MappingConfigError(f"{source}: not valid TOML: {exc}") from None
+    data = read_toml(text, source=source)
     data.setdefault("name", Path(source).stem)
     data["source"] = source
-    try:
-        return Mapping.model_validate(data)
-    except ValidationError as exc:
-        details = "; ".join(_describe(e) for e in exc.errors(include_url=False))
-        raise MappingConfigError(f"{source}: {details}") from None
+    return validate_mapping(Mapping, data, source=source)
 
 
-def shipped_mappings() -> list[str]:
-    """Names of the mapping files shipped with packetworker."""
-    folder = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER)
-    names = (p.name for p in folder.iterdir())
+def shipped_mappings(folder: str = "") -> list[str]:
+    """Names of the mapping files shipped with packetworker (in `folder`, e.g. `outbound`)."""
+    root = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER)
+    if folder:
+        root = root.joinpath(folder)
+    names = (p.name for p in root.iterdir())
     return sorted(n.removesuffix(".toml") for n in names if n.endswith(".toml"))
 
 
-def load_mapping(name_or_path: str | Path) -> Mapping:
-    """Load a shipped mapping by name (`"bc-field-sales"`) or any mapping file by path."""
+def read_mapping_file(name_or_path: str | Path, *, folder: str = "") -> tuple[str, str]:
+    """(text, source) of a shipped mapping by name (`"bc-field-sales"`, looked for in
+    `mapping_files/<folder>`) or of any mapping file by path."""
     text_name = str(name_or_path)
     if isinstance(name_or_path, Path) or text_name.endswith(".toml") or "/" in text_name:
         path = Path(name_or_path)
         try:
-            text = path.read_text(encoding="utf-8")
+            return path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:
-            raise MappingConfigError(f"{path}: cannot read mapping file: {exc.strerror}") from None
-        return parse_mapping(text, source=str(path))
-    resource = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER, f"{text_name}.toml")
+            raise MappingError(
+                f"cannot read mapping file: {exc.strerror}", source=str(path)
+            ) from None
+    root = resources.files(SHIPPED_PACKAGE).joinpath(SHIPPED_FOLDER)
+    resource = (root.joinpath(folder) if folder else root).joinpath(f"{text_name}.toml")
     if not resource.is_file():
-        known = ", ".join(shipped_mappings()) or "none"
-        raise MappingConfigError(f"no shipped mapping named {text_name!r} (shipped: {known})")
-    return parse_mapping(resource.read_text(encoding="utf-8"), source=f"{text_name}.toml")
+        known = ", ".join(shipped_mappings(folder)) or "none"
+        raise MappingError(f"no shipped mapping named {text_name!r} (shipped: {known})")
+    return resource.read_text(encoding="utf-8"), f"{text_name}.toml"
+
+
+def load_mapping(name_or_path: str | Path) -> Mapping:
+    """Load a shipped mapping by name (`"bc-field-sales"`) or any mapping file by path."""
+    text, source = read_mapping_file(name_or_path)
+    return parse_mapping(text, source=source)

@@ -25,6 +25,7 @@ from packetworker.targets.mapping.operations import (
     Action,
     LookupRef,
     MappedItem,
+    MappingFault,
     Operation,
 )
 
@@ -37,7 +38,12 @@ _ACTIONS: dict[Status, Action] = {
 
 
 class _RowError(Exception):
-    """One row of a mapping could not be applied to one record; the message is for users."""
+    """One row of a mapping could not be applied to one record; the message is for users,
+    `fault` for the target."""
+
+    def __init__(self, fault: MappingFault, message: str) -> None:
+        super().__init__(message)
+        self.fault = fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +137,7 @@ class Mapper:
                         orphan.dms_rowid,
                         f"{_label(orphan)} belongs to {parent} {key!r}, which is not in this "
                         f"packet (mapping {self.mapping.name}, tables.{parent}.children).",
+                        MappingFault.NO_PARENT,
                     )
 
     def _hold_child(
@@ -149,6 +156,7 @@ class Mapper:
                 record.dms_rowid,
                 f"{_label(record)} has no {aliases} to join it to its {parent} "
                 f"(mapping {self.mapping.name}, tables.{parent}.children.{name}.child_key).",
+                MappingFault.NO_PARENT,
             )
         waiting.setdefault(name, {}).setdefault(str(key), []).append(record)
         return None
@@ -171,9 +179,11 @@ class Mapper:
         name = record.table.name
         every = [record, *(c for group in children.values() for c in group)]
 
-        def each(outcome: Any, message: str | None = None) -> Iterator[MappedItem]:
+        def each(
+            outcome: Any, message: str | None = None, fault: MappingFault | None = None
+        ) -> Iterator[MappedItem]:
             for r in every:
-                yield MappedItem(None, outcome, r.table.name, r.dms_rowid, message)
+                yield MappedItem(None, outcome, r.table.name, r.dms_rowid, message, fault)
 
         if name in self.mapping.ignore_tables:
             yield from each("ignored")
@@ -187,6 +197,7 @@ class Mapper:
                     "error",
                     f"Table {name} is not in mapping {self.mapping.name}, "
                     "whose unknown_tables policy is quarantine.",
+                    MappingFault.UNKNOWN_TABLE,
                 )
             return
         if record.status is Status.READ:
@@ -201,7 +212,7 @@ class Mapper:
             operation, filtered = self._operation(header, record, spec, context, children)
         except _RowError as exc:
             first = str(exc)
-            yield MappedItem(None, "error", name, record.dms_rowid, first)
+            yield MappedItem(None, "error", name, record.dms_rowid, first, exc.fault)
             for r in every[1:]:
                 yield MappedItem(
                     None,
@@ -209,6 +220,7 @@ class Mapper:
                     r.table.name,
                     r.dms_rowid,
                     f"{_label(r)} is part of {_label(record)}, which could not be mapped: {first}",
+                    exc.fault,
                 )
             return
         yield MappedItem(operation, "mapped", name, record.dms_rowid)
@@ -288,8 +300,9 @@ class Mapper:
                 value = [value]
             if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
                 raise _RowError(
+                    MappingFault.EXPRESSION,
                     f"{_label(record)}: collection {collection} must be a list of objects "
-                    f"(mapping {self.mapping.name}, tables.{name}.collections.{collection})."
+                    f"(mapping {self.mapping.name}, tables.{name}.collections.{collection}).",
                 )
             if value:
                 out_children[collection] = value
@@ -298,8 +311,9 @@ class Mapper:
         for field in spec.key:
             if _absent(body.get(field)):
                 raise _RowError(
+                    MappingFault.MISSING_VALUE,
                     f"{_label(record)}: the key field {field} has no value "
-                    f"(mapping {self.mapping.name}, tables.{name}.key)."
+                    f"(mapping {self.mapping.name}, tables.{name}.key).",
                 )
             key[field] = body[field]
         operation = Operation(
@@ -352,8 +366,9 @@ class Mapper:
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(item, dict) for item in items):
             raise _RowError(
+                MappingFault.EXPRESSION,
                 f"{_label(record)}: the append expression must give objects "
-                f"(mapping {self.mapping.name}, {where})."
+                f"(mapping {self.mapping.name}, {where}).",
             )
         # Appended rows are source-shaped: stringify like packet text, drop nulls.
         return [
@@ -373,8 +388,9 @@ class Mapper:
             known = ", ".join(spec.routes.cases)
             shown = "no value" if value is None else repr(value)
             raise _RowError(
+                MappingFault.BAD_VALUE,
                 f"{_label(record)}: {field} has {shown}, which has no route (known: {known}) "
-                f"(mapping {self.mapping.name}, tables.{name}.routes)."
+                f"(mapping {self.mapping.name}, tables.{name}.routes).",
             )
         overridden = set(case.fields) | set(case.static) | set(case.formula)
         drop = frozenset(case.drop) | overridden
@@ -411,7 +427,7 @@ class Mapper:
             return expression.search(context)
         except ValueError as exc:
             message = f"{_label(record)}: {exc} (mapping {self.mapping.name}, {where})."
-            raise _RowError(message) from None
+            raise _RowError(MappingFault.EXPRESSION, message) from None
 
     def _build(
         self,
@@ -445,8 +461,9 @@ class Mapper:
                 if value not in spec.values:
                     known = ", ".join(spec.values)
                     raise _RowError(
+                        MappingFault.BAD_VALUE,
                         f"{_label(record)}: {alias} has {value!r}, which has no translation "
-                        f"(known: {known}) (mapping {mapping}, {rows.at('fields', target)})."
+                        f"(known: {known}) (mapping {mapping}, {rows.at('fields', target)}).",
                     )
                 value = spec.values[value]
             try:
@@ -454,8 +471,9 @@ class Mapper:
             except ValueError as exc:
                 kind = KIND_WORDS.get(spec.convert or "", "a value")
                 raise _RowError(
+                    MappingFault.BAD_VALUE,
                     f"{_label(record)}: {alias or 'the default'} cannot be read as {kind} for "
-                    f"{target}: {exc} (mapping {mapping}, {rows.at('fields', target)})."
+                    f"{target}: {exc} (mapping {mapping}, {rows.at('fields', target)}).",
                 ) from None
             place(target, value, spec.into)
 
@@ -482,8 +500,9 @@ class Mapper:
                         value = convert(value, formula.convert, max_length=formula.max_length)
                     except ValueError as exc:
                         raise _RowError(
+                            MappingFault.BAD_VALUE,
                             f"{_label(record)}: the formula for {target} gave a bad value: "
-                            f"{exc} (mapping {mapping}, {where})."
+                            f"{exc} (mapping {mapping}, {where}).",
                         ) from None
             place(target, value, formula.into)
 
@@ -510,14 +529,16 @@ class Mapper:
             if _absent(body.get(target)) and target not in lookups:
                 origin = self._origin(rows, target)
                 raise _RowError(
+                    MappingFault.MISSING_VALUE,
                     f"{_label(record)}: required field {target} has no value{origin} "
-                    f"(mapping {mapping}, {rows.where}.required)."
+                    f"(mapping {mapping}, {rows.where}.required).",
                 )
         for index, check in enumerate(rows.checks):
             if not self._passes(check, body, context, record, rows.where, index):
                 raise _RowError(
+                    MappingFault.RULE,
                     f"{check.sentence()} ({_label(record)}; mapping {mapping}, "
-                    f"{rows.where}.checks[{index}])"
+                    f"{rows.where}.checks[{index}])",
                 )
         return body, lookups
 

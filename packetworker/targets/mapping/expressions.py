@@ -149,7 +149,7 @@ class Expression:
 
 
 # `Type == "Person"` is valid JMESPath that compares two *fields* and is always false for a
-# record without a `Person` field — the seed documents write filters that way. Refuse it.
+# record without a `Person` field — the user's mapping documents write filters that way. Refuse it.
 _DOUBLE_QUOTED_OPERAND = re.compile(r'(==|!=|<=|>=|<|>)\s*"([^"]*)"')
 
 

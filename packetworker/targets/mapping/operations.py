@@ -10,10 +10,23 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any, Literal
 
 Action = Literal["create", "update", "upsert", "delete"]
 ItemOutcome = Literal["mapped", "skipped", "filtered", "ignored", "error"]
+
+
+class MappingFault(StrEnum):
+    """Why the mapper could not map a record: what a target decides on (its message is for
+    people and may change)."""
+
+    RULE = "rule"  # the record breaks a check row of the mapping (Missing Email, Invalid Email)
+    MISSING_VALUE = "missing-value"  # a required or key field has no value
+    BAD_VALUE = "bad-value"  # a value without translation or route, or that cannot be converted
+    EXPRESSION = "expression"  # a filter, formula or collection expression failed
+    UNKNOWN_TABLE = "unknown-table"  # a table the mapping does not name (policy quarantine)
+    NO_PARENT = "no-parent"  # a child row whose parent is not in the packet
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +82,8 @@ class MappedItem:
 
     Every packet record is accounted for exactly once: as an item's own `table`/`dms_rowid`
     or in a mapped item's `operation.source`. `message` is a plain sentence naming the
-    mapping row for `error` (and the reason for `skipped`).
+    mapping row for `error` (and the reason for `skipped`); `fault` says which kind of
+    error it is (the rows of a document share their header's).
     """
 
     operation: Operation | None
@@ -77,6 +91,7 @@ class MappedItem:
     table: str
     dms_rowid: str | None
     message: str | None = None
+    fault: MappingFault | None = None
 
 
 class LookupNotFound(LookupError):

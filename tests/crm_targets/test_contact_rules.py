@@ -1,4 +1,5 @@
-"""Seed 002's test scenarios, plus invalid email and company not found, on every CRM.
+"""The contact rules on every CRM: a valid contact, a duplicate, a missing email, a contact
+linked to its company, an invalid email and an unknown company.
 
 Each scenario is a sample packet in `samples/contacts/`; outcomes are compared exactly,
 and what the CRM holds afterwards is read back from its emulator.
@@ -46,7 +47,7 @@ def kinds(outcomes: list[RecordOutcome]) -> list[tuple[str, str | None, Outcome]
     return [(o.table, o.dms_rowid, o.outcome) for o in outcomes]
 
 
-def test_scenario_1_a_valid_contact_is_created_with_its_address(crm: Harness) -> None:
+def test_a_valid_contact_is_created_with_its_address(crm: Harness) -> None:
     outcomes = crm.apply_file(CONTACTS / "1-valid-contact.xml")
 
     assert kinds(outcomes) == [
@@ -73,7 +74,7 @@ def test_the_company_type_contact_is_filtered_out_with_a_reason(crm: Harness) ->
     assert outcomes[1].message == FILTERED
 
 
-def test_scenario_2_a_duplicate_contact_is_refused_with_the_seed_message(crm: Harness) -> None:
+def test_a_duplicate_contact_is_refused_with_the_duplicate_contact_message(crm: Harness) -> None:
     crm.apply_file(CONTACTS / "1-valid-contact.xml")
 
     outcomes = crm.apply_file(CONTACTS / "2-duplicate-contact.xml")
@@ -98,7 +99,7 @@ def test_the_same_email_under_another_number_is_a_duplicate(crm: Harness) -> Non
     assert outcomes == [RecordOutcome("Contact", LINKED_ROW, Outcome.FAILED, message=DUPLICATE)]
 
 
-def test_scenario_3_a_contact_without_email_fails_with_the_seed_message(crm: Harness) -> None:
+def test_a_contact_without_email_fails_with_the_missing_email_message(crm: Harness) -> None:
     outcomes = crm.apply_file(CONTACTS / "3-missing-email.xml")
 
     assert outcomes == [
@@ -107,7 +108,7 @@ def test_scenario_3_a_contact_without_email_fails_with_the_seed_message(crm: Har
     assert crm.contacts() == []
 
 
-def test_scenario_4_a_contact_is_linked_to_its_company(crm: Harness) -> None:
+def test_a_contact_is_linked_to_its_company(crm: Harness) -> None:
     outcomes = crm.apply_file(CONTACTS / "4-linked-company.xml")
 
     assert kinds(outcomes) == [("Contact", LINKED_ROW, Outcome.APPLIED)]
@@ -127,7 +128,7 @@ def test_the_json_form_of_a_contact_packet_applies_alike(crm: Harness) -> None:
     assert contact.company_id == crm.company_id()
 
 
-def test_an_invalid_email_fails_with_the_seed_message(crm: Harness) -> None:
+def test_an_invalid_email_fails_with_the_invalid_email_message(crm: Harness) -> None:
     outcomes = crm.apply_file(CONTACTS / "5-invalid-email.xml")
 
     assert outcomes == [
@@ -136,7 +137,7 @@ def test_an_invalid_email_fails_with_the_seed_message(crm: Harness) -> None:
     assert crm.contacts() == []
 
 
-def test_an_unknown_company_fails_with_the_seed_message(crm: Harness) -> None:
+def test_an_unknown_company_fails_with_the_company_not_found_message(crm: Harness) -> None:
     outcomes = crm.apply_file(CONTACTS / "6-company-not-found.xml")
 
     assert outcomes == [
