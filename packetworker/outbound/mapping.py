@@ -18,12 +18,13 @@ from typing import Any
 import jmespath
 from jmespath.parser import ParsedResult
 
+from packetworker.errors import PacketworkerError
 from packetworker.packets import Record, Status, Table
 
 SHIPPED_MAPPING = "mapping.toml"
 
 
-class MappingError(ValueError):
+class MappingError(ValueError, PacketworkerError):
     """The mapping file is unusable (unknown key, bad expression, missing entity set)."""
 
 

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from packetworker.errors import PacketworkerError
 from packetworker.targets.mapping.convert import ConvertName
 from packetworker.targets.mapping.expressions import Expression, compile_expression
 
@@ -31,7 +32,7 @@ SHIPPED_PACKAGE = "packetworker.targets"
 SHIPPED_FOLDER = "mappings"
 
 
-class MappingConfigError(ValueError):
+class MappingConfigError(ValueError, PacketworkerError):
     """A mapping file cannot be used; the message names the file, table and key."""
 
 

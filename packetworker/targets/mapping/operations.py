@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from packetworker.errors import PacketworkerError
+
 Action = Literal["create", "update", "upsert", "delete"]
 ItemOutcome = Literal["mapped", "skipped", "filtered", "ignored", "error"]
 
@@ -79,7 +81,7 @@ class MappedItem:
     message: str | None = None
 
 
-class LookupNotFound(LookupError):
+class LookupNotFound(LookupError, PacketworkerError):
     """A declared lookup matched nothing in the target; `message` is the mapping's sentence."""
 
     def __init__(self, ref: LookupRef) -> None:
