@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import dramatiq
-import httpx
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
@@ -33,7 +32,7 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from packetworker.pipeline.results import TransientError
+from packetworker.errors import PacketworkerError
 from packetworker.pipeline.shutdown import GracefulShutdown
 from packetworker.settings import Settings, get_settings
 
@@ -43,12 +42,11 @@ logger = logging.getLogger(__name__)
 POLL_QUEUE = "pw-poll"
 PACKETS_QUEUE = "pw-packets"
 
-#: Exceptions a later attempt may get past: the portal, the target or Redis being briefly away.
-#: Everything else (bugs, invalid packets) is permanent: retrying would only repeat it.
+#: Exceptions from outside the project a later attempt may get past: Redis or a socket being
+#: briefly away. (HTTP failures reach here as the clients' own transient errors.)
 RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     ConnectionError,  # includes socket-level refusals and resets
     TimeoutError,
-    httpx.TransportError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
@@ -63,8 +61,13 @@ REDIS_HEALTH_CHECK_INTERVAL = 30
 
 
 def retryable(exception: BaseException) -> bool:
-    """Whether `exception` is transient, i.e. worth another attempt later."""
-    return isinstance(exception, (TransientError, *RETRYABLE_EXCEPTIONS))
+    """Whether `exception` is transient, i.e. worth another attempt later: one of the
+    project's errors that says so (`PacketworkerError.transient`: the portal, the target or
+    a request budget briefly away), or Redis or a socket failing. Everything else (bugs,
+    invalid packets) is permanent: retrying would only repeat it."""
+    if isinstance(exception, PacketworkerError):
+        return exception.transient
+    return isinstance(exception, RETRYABLE_EXCEPTIONS)
 
 
 def make_retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
