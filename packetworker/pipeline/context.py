@@ -16,6 +16,7 @@ from packetworker.pipeline.archive import Archive, open_archive
 from packetworker.pipeline.ledger import Ledger, MemoryLedger, RedisLedger
 from packetworker.pipeline.limits import SharedBudgets
 from packetworker.portal import PortalClient
+from packetworker.redis_client import redis_for
 from packetworker.request_budget import RequestLimiter, using_limiters
 from packetworker.settings import Settings, get_settings
 from packetworker.targets import Target, UnknownTarget, check_target, get_target
@@ -115,12 +116,7 @@ class PipelineContext:
         """The production composition: Redis ledger, configured archive and target, and the
         request budgets every worker process shares through Redis (`pipeline.limits`)."""
         settings = settings or get_settings()
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-        )
+        client = redis_for(settings)
         ledger = RedisLedger(
             client, settings.ledger_namespace, retention=settings.ledger_retention_days * 86400
         )
@@ -143,9 +139,7 @@ class PipelineContext:
         retention = settings.ledger_retention_days * 86400
         ledger: Ledger = MemoryLedger(retention=retention)
         if os.environ.get("REDIS_URL"):
-            client = redis.Redis.from_url(
-                settings.redis_url, decode_responses=True, socket_connect_timeout=2
-            )
+            client = redis_for(settings, connect_timeout=2)
             try:
                 client.ping()
                 ledger = RedisLedger(client, settings.ledger_namespace, retention=retention)
