@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from packetworker.sandbox.base import LoggedRequest, RequestLog, ServerThread
 from packetworker.sandbox.bc.auth import Tokens
 from packetworker.sandbox.bc.batch import run_batch
 from packetworker.sandbox.bc.clock import isoformat, utcnow
@@ -41,16 +40,6 @@ from packetworker.sandbox.bc.odata import API, json_response
 from packetworker.sandbox.bc.routes import EntityRoutes
 from packetworker.sandbox.bc.store import Store
 from packetworker.sandbox.bc.subscriptions import RUNTIME_API, Subscriptions
-from packetworker.sandbox.server import ServerThread
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedRequest:
-    method: str
-    path: str
-    query: str
-    status: int
-    user: str | None
 
 
 def _setting(part: str, name: str) -> property:
@@ -132,12 +121,11 @@ class BCSandbox:
             notification_delay=notification_delay,
         )
         self._late = LateCommits()
-        self.requests: list[LoggedRequest] = []
+        self.requests = RequestLog()
         self.token_grants = self._auth.grants
         self.used_refresh_tokens = self._auth.used_refresh_tokens
         self.handshakes = self._subs.handshakes
         self.subscriptions = self._subs.items
-        self._log_lock = threading.Lock()
         self._server: ServerThread | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -409,16 +397,15 @@ class BCSandbox:
                 response = self._limits.run(user, lambda: self._late_or_now(request))
         except ODataError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
-        with self._log_lock:
-            self.requests.append(
-                LoggedRequest(
-                    request.method,
-                    request.path,
-                    request.query_string.decode(),
-                    response.status_code,
-                    user,
-                )
+        self.requests.add(
+            LoggedRequest(
+                request.method,
+                request.path,
+                request.query_string.decode(),
+                status=response.status_code,
+                user=user,
             )
+        )
         return response(environ, start_response)
 
     def _late_or_now(self, request: Request) -> Response:
