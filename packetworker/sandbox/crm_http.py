@@ -10,9 +10,6 @@ An emulator subclasses `Emulator`, implements `dispatch()` and is used as a cont
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -25,6 +22,7 @@ from packetworker.sandbox.base import (
     redacted_headers,
 )
 from packetworker.sandbox.base import json_response as _json_response
+from packetworker.sandbox.faults import Faults
 from packetworker.sandbox.late import LateCommits
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -35,83 +33,6 @@ def json_response(
 ) -> Response:
     """The CRMs' JSON answer (`sandbox.base.json_response`, UTF-8 declared)."""
     return _json_response(status, payload, headers, content_type="application/json; charset=utf-8")
-
-
-class Faults:
-    """Switches a test flips to make an emulator misbehave the way the real service does."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self._storm = 0
-        self._retry_after = 1
-        self._barrier: threading.Barrier | None = None
-        self._released = threading.Event()
-        self._released.set()
-        self.in_flight = 0
-        self.peak_in_flight = 0
-        self.throttled = 0
-        self._failures = 0
-        self._failure_status = 503
-
-    def storm(self, count: int, *, retry_after: int = 1, together: int | None = None) -> None:
-        """Answer the next `count` API requests with 429 + `Retry-After`. With `together`,
-        those answers are held until `together` of them have arrived, so every client thread
-        is throttled at the same moment (a deterministic "storm")."""
-        with self._lock:
-            self._storm = count
-            self._retry_after = retry_after
-            self._barrier = threading.Barrier(together, timeout=WAIT_TIMEOUT) if together else None
-
-    def take_throttle(self) -> int | None:
-        """Retry-After seconds if this request falls into the storm, else None."""
-        with self._lock:
-            if self._storm <= 0:
-                return None
-            self._storm -= 1
-            self.throttled += 1
-            barrier = self._barrier
-        if barrier is not None:
-            barrier.wait()
-        return self._retry_after
-
-    def fail(self, count: int, *, status: int = 503) -> None:
-        """Answer the next `count` API requests with `status` (after running nothing)."""
-        with self._lock:
-            self._failures = count
-            self._failure_status = status
-
-    def take_failure(self) -> int | None:
-        with self._lock:
-            if self._failures <= 0:
-                return None
-            self._failures -= 1
-            return self._failure_status
-
-    def hold(self) -> None:
-        """Keep API requests waiting (in flight) until `release()`."""
-        self._released.clear()
-
-    def release(self) -> None:
-        self._released.set()
-
-    @contextmanager
-    def track(self) -> Iterator[None]:
-        with self._lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            self._lock.notify_all()
-        try:
-            self._released.wait(WAIT_TIMEOUT)
-            yield
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-                self._lock.notify_all()
-
-    def wait_in_flight(self, count: int, timeout: float = WAIT_TIMEOUT) -> bool:
-        """Block until at least `count` requests are in flight (True) or `timeout` passes."""
-        with self._lock:
-            return self._lock.wait_for(lambda: self.in_flight >= count, timeout)
 
 
 class Emulator:
@@ -205,12 +126,13 @@ class Emulator:
         if not self.is_api(request):
             return self.dispatch(request)(environ, start_response)
         with self.faults.track():
-            retry_after = self.faults.take_throttle()
-            failure = self.faults.take_failure() if retry_after is None else None
-            if retry_after is not None:
-                response = self.throttled(retry_after)
-            elif failure is not None:
-                response = json_response(failure, {"message": "Service Unavailable"})
+            # Status faults only (`fail`, `storm`, `add`); a slow or dropped answer is the
+            # portal sandbox's (`sandbox.wsgi`).
+            fault = self.faults.take(request.path, request.query_string.decode())
+            if fault is not None and fault.status == 429:
+                response = self.throttled(int(float(fault.retry_after or 1)))
+            elif fault is not None and fault.kind == "status":
+                response = json_response(fault.status, {"message": "Service Unavailable"})
             elif request.method in WRITE_METHODS:
                 response = self.late.run(lambda: self.dispatch(request))
             else:

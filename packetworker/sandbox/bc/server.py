@@ -40,6 +40,7 @@ from packetworker.sandbox.bc.odata import API, json_response
 from packetworker.sandbox.bc.routes import EntityRoutes
 from packetworker.sandbox.bc.store import Store
 from packetworker.sandbox.bc.subscriptions import RUNTIME_API, Subscriptions
+from packetworker.sandbox.faults import Faults
 
 
 def _setting(part: str, name: str) -> property:
@@ -106,8 +107,10 @@ class BCSandbox:
         self._auth = Tokens(
             client_id=client_id, client_secret=client_secret, ttl=token_ttl, clock=self.clock
         )
+        self.faults = Faults()
         self._limits = RequestLimits(
             clock=self.clock,
+            faults=self.faults,
             max_concurrent=max_concurrent,
             max_connections=max_connections,
             rate_limit=rate_limit,
@@ -143,7 +146,7 @@ class BCSandbox:
         self._subs.notifier.start()
 
     def stop(self) -> None:
-        self._limits.release()
+        self.faults.release()
         self._late.close()
         self._subs.notifier.stop()
         if self._server is not None:
@@ -295,7 +298,7 @@ class BCSandbox:
     def throttle(self, times: int, *, retry_after: int | None = 1) -> None:
         """The next `times` API requests get 429 with `Retry-After: retry_after` (None: no
         Retry-After header)."""
-        self._limits.throttle(times, retry_after=retry_after)
+        self.faults.storm(times, retry_after=retry_after)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is now expired."""
@@ -307,7 +310,7 @@ class BCSandbox:
 
     def holding_requests(self) -> AbstractContextManager[None]:
         """API requests wait inside the server until the block exits (to observe concurrency)."""
-        return self._limits.holding()
+        return self.faults.holding()
 
     def commit_late(self, times: int = 1) -> None:
         """The next `times` write requests (`$batch`, POST, PATCH, DELETE) are accepted and
