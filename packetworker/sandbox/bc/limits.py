@@ -59,10 +59,10 @@ class RequestLimits:
         self._window: dict[str, deque] = {}
         self._state = threading.Condition()
 
-    def run(self, user: str, call: Callable[[], T]) -> T:
+    def run(self, user: str, call: Callable[[], T], *, path: str = "") -> T:
         """`call()` within `user`'s limits; raises BC's 429/503/408/504 when over one."""
         arrived = self._now()
-        fault = self.faults.take()
+        fault = self.faults.take(path)
         if fault is not None and fault.kind == "status":
             if fault.status == 429:
                 raise too_many(None if fault.retry_after is None else int(fault.retry_after))

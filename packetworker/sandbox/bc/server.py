@@ -397,7 +397,9 @@ class BCSandbox:
                 response = self._auth.authorize(request)
             else:
                 user = self._auth.authenticate(request)
-                response = self._limits.run(user, lambda: self._late_or_now(request))
+                response = self._limits.run(
+                    user, lambda: self._late_or_now(request), path=request.path
+                )
         except ODataError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
         self.requests.add(
