@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from support.portal import DEMO_API_KEY
 
 from packetworker.http import is_transient_status, never_sent, open_client
 from packetworker.metrics import METRICS, TARGET_REQUESTS
+from packetworker.portal import PortalClient
 from packetworker.request_budget import SlotUnavailable
 from packetworker.sandbox.bc import BCSandbox
 from packetworker.sandbox.crmaas import CrmaasEmulator
 from packetworker.targets.bc import BCAuth, BCClient
 from packetworker.targets.bc.errors import NoAnswer, NotSent
-from packetworker.targets.crmaas import CrmaasClient, CrmaasUnavailable
+from packetworker.targets.crmaas import CrmaasClient, CrmaasError, CrmaasUnavailable
 
 
 class FailOnce(httpx.BaseTransport):
@@ -178,3 +180,38 @@ def test_a_client_on_a_budget_holds_a_slot_per_request_and_counts_it(crmaas):
     }
     assert counted == {(("code", "200"), ("target", "crm-test")): 1}
     assert (limiter.taken, limiter.held) == (1, 0)
+
+
+def test_a_crm_request_the_service_refused_is_not_sent_again(crmaas):
+    with crmaas_client(crmaas, httpx.HTTPTransport()) as client, pytest.raises(CrmaasError):
+        client.contacts.create({"name": "No Email"})  # the emulator requires an email
+
+    assert len(crmaas.requests_to("POST", "/directory/contacts")) == 1
+
+
+class NoSlots:
+    """A request budget that never has a slot free."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def acquire(self):
+        self.asked += 1
+        raise SlotUnavailable("no slot", retry_after=5)
+
+
+def test_a_portal_call_without_a_budget_slot_is_handed_back_at_once(portal_sandbox):
+    limiter = NoSlots()
+    client = PortalClient(
+        base_url=portal_sandbox.url,
+        app_area="DEMO",
+        api_key=DEMO_API_KEY,
+        limiter=limiter,
+        sleep=lambda _: None,
+        retries=5,
+    )
+    with client, pytest.raises(SlotUnavailable) as raised:
+        client.pull()
+
+    assert raised.value.retry_after == 5
+    assert limiter.asked == 1
