@@ -20,7 +20,7 @@ from packetworker.sandbox.bc import BCSandbox
 from packetworker.sandbox.crmaas import CrmaasEmulator
 from packetworker.targets.bc import BCAuth, BCClient
 from packetworker.targets.bc.errors import NoAnswer, NotSent
-from packetworker.targets.crmaas import CrmaasClient, CrmaasError, CrmaasUnavailable
+from packetworker.targets.crmaas import CrmaasClient, CrmaasError, CrmaasNotFound, CrmaasUnavailable
 
 
 class FailOnce(httpx.BaseTransport):
@@ -183,10 +183,14 @@ def test_a_client_on_a_budget_holds_a_slot_per_request_and_counts_it(crmaas):
 
 
 def test_a_crm_request_the_service_refused_is_not_sent_again(crmaas):
-    with crmaas_client(crmaas, httpx.HTTPTransport()) as client, pytest.raises(CrmaasError):
-        client.contacts.create({"name": "No Email"})  # the emulator requires an email
+    with crmaas_client(crmaas, httpx.HTTPTransport()) as client:
+        with pytest.raises(CrmaasError):
+            client.contacts.create({"name": "No Email"})  # the emulator requires an email
+        with pytest.raises(CrmaasNotFound):
+            client.contacts.get("no-such-id")  # a read: idempotent, yet a 404 is final
 
     assert len(crmaas.requests_to("POST", "/directory/contacts")) == 1
+    assert len(crmaas.requests_to("GET", "/directory/contacts/no-such-id")) == 1
 
 
 class NoSlots:
