@@ -30,16 +30,20 @@ from typing import Protocol
 
 import httpx
 
+from packetworker.errors import PacketworkerError
+
 Release = Callable[[], None]
 
 #: Sliding window of the services' per-user rate limits (BC and Dataverse: 5 minutes).
 WINDOW_SECONDS = 300.0
 
 
-class SlotUnavailable(httpx.PoolTimeout):
+class SlotUnavailable(httpx.PoolTimeout, PacketworkerError):
     """No request slot came free within the wait bound; the request was not sent.
 
     `retry_after` is when a slot is expected (seconds), a hint for rescheduling."""
+
+    transient = True
 
     def __init__(self, message: str, *, retry_after: float) -> None:
         super().__init__(message)

@@ -27,7 +27,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Request, Response
 
-from packetworker.console import pages
+import packetworker.console.pages as pages
 from packetworker.console.auth import LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Gate
 from packetworker.pipeline import operations
 from packetworker.pipeline.operations import Enqueue, Views

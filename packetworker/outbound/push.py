@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from packetworker.errors import PacketworkerError
 from packetworker.logs import bind
 from packetworker.outbound.context import OutboundContext
 from packetworker.outbound.mapping import DocumentMap, MasterTable, to_record
@@ -40,12 +41,14 @@ Mode = Literal["complete", "incremental", "stock"]
 MODES: tuple[Mode, ...] = ("complete", "incremental", "stock")
 
 
-class InvalidOutboundPacket(ValueError):
+class InvalidOutboundPacket(ValueError, PacketworkerError):
     """A packet we built does not pass the schema; it is not uploaded."""
 
 
-class PushBusy(Exception):
+class PushBusy(PacketworkerError):
     """Another push to the same user is running; this one is retried later."""
+
+    transient = True
 
 
 @dataclass

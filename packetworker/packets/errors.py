@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from packetworker.errors import PacketworkerError
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -22,7 +24,7 @@ class Location:
         return where
 
 
-class PacketError(Exception):
+class PacketError(PacketworkerError):
     """A packet is malformed, unsafe or too large. Permanent: retrying will not help."""
 
     def __init__(self, message: str, location: Location | None = None) -> None:

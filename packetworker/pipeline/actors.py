@@ -30,15 +30,15 @@ from packetworker.pipeline import holds
 from packetworker.pipeline.broker import (
     PACKETS_QUEUE,
     POLL_QUEUE,
-    RETRYABLE_EXCEPTIONS,
     make_retry_when,
+    retryable,
     setup_broker,
 )
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.operations import dlq_retry
 from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packet as process
-from packetworker.pipeline.results import BUSY, TransientError
+from packetworker.pipeline.results import BUSY
 from packetworker.redact import redact_text
 from packetworker.settings import get_settings
 from packetworker.targets.bc import BCClient
@@ -154,15 +154,15 @@ def poll(app_area: str) -> None:
             return
         try:
             result = poll_once(context, app_area)
-        except (TransientError, *RETRYABLE_EXCEPTIONS) as exc:
-            log.warning("Poll failed, the next tick retries: %s", exc)
-            _note_poll(context, app_area, f"failed: {exc}")
-            return
         except Exception as exc:
             # Not retried and not dead-lettered: a poll carries no data, and the clock sends
             # the next one; a dead letter per tick would only bury the useful ones.
-            log.exception("Poll failed, the next tick retries.")
-            _note_poll(context, app_area, f"failed: {type(exc).__name__}: {exc}")
+            if retryable(exc):
+                log.warning("Poll failed, the next tick retries: %s", exc)
+                _note_poll(context, app_area, f"failed: {exc}")
+            else:
+                log.exception("Poll failed, the next tick retries.")
+                _note_poll(context, app_area, f"failed: {type(exc).__name__}: {exc}")
             return
         _note_poll(
             context,
@@ -193,8 +193,9 @@ def process_packet(app_area: str, packet_id: str) -> None:
     log = bind(logger, app_area=app_area, packet_id=packet_id)
     try:
         result = process(get_context(), app_area, packet_id)
-    except (TransientError, *RETRYABLE_EXCEPTIONS) as exc:
-        log.warning("Transient failure, will retry with backoff: %s", exc)
+    except Exception as exc:
+        if retryable(exc):
+            log.warning("Transient failure, will retry with backoff: %s", exc)
         raise
     if result.error == BUSY:
         _retry_busy(log)

@@ -30,13 +30,14 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from packetworker.errors import PacketworkerError
 from packetworker.redact import redact_url
 
 META_SUFFIX = ".meta.json"
 _SECRET_META_KEYS = {"receipt_handle", "receipthandle", "link", "download_url", "presigned_url"}
 
 
-class ArchiveError(Exception):
+class ArchiveError(PacketworkerError):
     """The archive could not store or read an object."""
 
 

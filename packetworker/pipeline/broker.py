@@ -3,9 +3,8 @@ default, RabbitMQ when `BROKER_URL` is an `amqp://` URL. Only the queues move to
 the ledger, locks and request budgets stay on Redis.
 
 Dramatiq does not read `REDIS_URL` itself, and when given `url=` it builds its own connection
-pool, which makes redis-py ignore every other connection option. So the client is built here
-with `redis.Redis.from_url(...)` and handed over whole; that is where TLS options for Heroku
-Redis (`rediss://` with a self-signed certificate) go.
+pool, which makes redis-py ignore every other connection option. So the client is built by
+`packetworker.redis_client` (TLS options for Heroku Redis included) and handed over whole.
 
 The middleware list is explicit rather than Dramatiq's default, so an upgrade cannot silently
 change retry or time-limit behaviour, and so retries apply only to errors worth retrying.
@@ -19,7 +18,6 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 import dramatiq
-import httpx
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
@@ -33,8 +31,9 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from packetworker.pipeline.results import TransientError
+from packetworker.errors import PacketworkerError
 from packetworker.pipeline.shutdown import GracefulShutdown
+from packetworker.redis_client import redis_for
 from packetworker.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -43,28 +42,24 @@ logger = logging.getLogger(__name__)
 POLL_QUEUE = "pw-poll"
 PACKETS_QUEUE = "pw-packets"
 
-#: Exceptions a later attempt may get past: the portal, the target or Redis being briefly away.
-#: Everything else (bugs, invalid packets) is permanent: retrying would only repeat it.
+#: Exceptions from outside the project a later attempt may get past: Redis or a socket being
+#: briefly away. (HTTP failures reach here as the clients' own transient errors.)
 RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     ConnectionError,  # includes socket-level refusals and resets
     TimeoutError,
-    httpx.TransportError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
 
-#: Seconds to wait for Redis to accept a connection before failing over to a retry.
-REDIS_CONNECT_TIMEOUT = 5.0
-#: Socket read timeout; Dramatiq's Redis consumer never blocks server-side, so this only
-#: bounds a stalled connection.
-REDIS_SOCKET_TIMEOUT = 30.0
-#: Ping idle connections before use: hosted Redis closes idle sockets without telling us.
-REDIS_HEALTH_CHECK_INTERVAL = 30
-
 
 def retryable(exception: BaseException) -> bool:
-    """Whether `exception` is transient, i.e. worth another attempt later."""
-    return isinstance(exception, (TransientError, *RETRYABLE_EXCEPTIONS))
+    """Whether `exception` is transient, i.e. worth another attempt later: one of the
+    project's errors that says so (`PacketworkerError.transient`: the portal, the target or
+    a request budget briefly away), or Redis or a socket failing. Everything else (bugs,
+    invalid packets) is permanent: retrying would only repeat it."""
+    if isinstance(exception, PacketworkerError):
+        return exception.transient
+    return isinstance(exception, RETRYABLE_EXCEPTIONS)
 
 
 def make_retry_when(max_retries: int) -> Callable[[int, BaseException], bool]:
@@ -91,19 +86,8 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
 
 
 def redis_client(settings: Settings) -> redis.Redis:
-    """A Redis client for `settings.redis_url` (`redis://` or `rediss://`).
-
-    Options in the URL's query string (e.g. `?ssl_cert_reqs=none`) win over the defaults here.
-    """
-    options: dict[str, object] = {
-        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
-        "socket_timeout": REDIS_SOCKET_TIMEOUT,
-        "health_check_interval": REDIS_HEALTH_CHECK_INTERVAL,
-    }
-    if urlsplit(settings.redis_url).scheme == "rediss" and settings.redis_tls_insecure:
-        # Heroku Redis presents a self-signed certificate; its docs say to skip verification.
-        options["ssl_cert_reqs"] = "none"
-    return redis.Redis.from_url(settings.redis_url, **options)
+    """The broker's Redis client (bytes, as Dramatiq reads them), from the one factory."""
+    return redis_for(settings, decode_responses=False)
 
 
 def make_middleware(settings: Settings) -> list[Middleware]:

@@ -131,12 +131,7 @@ class PipelineContext:
         """The production composition: Redis ledger, configured archive and target, and the
         request budgets every worker process shares through Redis (`pipeline.limits`)."""
         settings = settings or get_settings()
-        client = redis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            health_check_interval=30,
-        )
+        client = redis_for(settings)
         ledger = RedisLedger(
             client, settings.ledger_namespace, retention=settings.ledger_retention_days * 86400
         )
@@ -159,9 +154,7 @@ class PipelineContext:
         retention = settings.ledger_retention_days * 86400
         ledger: Ledger = MemoryLedger(retention=retention)
         if os.environ.get("REDIS_URL"):
-            client = redis.Redis.from_url(
-                settings.redis_url, decode_responses=True, socket_connect_timeout=2
-            )
+            client = redis_for(settings, connect_timeout=2)
             try:
                 client.ping()
                 ledger = RedisLedger(client, settings.ledger_namespace, retention=retention)

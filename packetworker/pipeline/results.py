@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import dramatiq
 
+from packetworker.errors import PacketworkerError
+
 # The portal's two lists: packets (applied) and files (attachments, archived only).
 LIST_TYPES = ("packet", "file")
 
@@ -16,9 +18,11 @@ LIST_TYPES = ("packet", "file")
 BUSY = "busy: another worker holds the packet"
 
 
-class TransientError(Exception):
+class TransientError(PacketworkerError):
     """Processing could not finish for a reason that may pass (portal, storage or target
     unavailable). The packet is left as it was; run it again later."""
+
+    transient = True
 
 
 class RetryLater(TransientError, dramatiq.Retry):

@@ -22,6 +22,7 @@ import httpx
 import orjson
 from tenacity import RetryCallState
 
+from packetworker.http import is_transient_status, never_sent, open_client, resend_policy
 from packetworker.portal.entries import (
     Download,
     ListFormatError,
@@ -40,16 +41,15 @@ from packetworker.portal.errors import (
     PortalUnavailable,
 )
 from packetworker.portal.links import Resolver, check_link, parse_hosts, system_resolver
-from packetworker.portal.retry import RetryableStatus, is_retryable_status, retrying
 from packetworker.redact import redact_text, redact_url
 from packetworker.request_budget import (
     WINDOW_SECONDS,
     LocalLimiter,
     RequestLimiter,
     SlotUnavailable,
-    budgeted,
     limiter_for,
 )
+from packetworker.retrying import parse_retry_after
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -65,6 +65,24 @@ _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 _LINK_REFUSED = frozenset({400, 401, 403})
 
 T = TypeVar("T")
+
+
+class RetryableStatus(Exception):
+    """Internal: an answer worth retrying (429/5xx); carries what the final error needs."""
+
+    def __init__(self, response: httpx.Response, body: bytes) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.status = response.status_code
+        self.body = body
+        self.retry_after = parse_retry_after(response.headers.get("retry-after"))
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """Connection errors and transient answers; not a request budget that had no slot
+    (waiting again is the caller's call)."""
+    if isinstance(error, SlotUnavailable):
+        return False
+    return isinstance(error, httpx.TransportError | RetryableStatus)
 
 
 class PortalClient:
@@ -110,14 +128,18 @@ class PortalClient:
         self._sleep = sleep
         self._secrets = (api_key,) if api_key else ()
         limits = httpx.Timeout(timeout)  # connect, read, write and pool alike
-        self._api = httpx.Client(
+        self._api = open_client(
+            service=None,  # /metrics counts target systems' requests, not the portal's
+            # API calls spend the app area's request budget; storage links do not.
+            transport=transport,
+            limiter=limiter,
             headers={"x-api-key": api_key, "Content-Type": "application/json"},
             timeout=limits,
-            # API calls spend the app area's request budget; storage links do not.
-            transport=budgeted(transport, limiter),
             follow_redirects=False,  # a redirect must never carry the key elsewhere
         )
-        self._storage = httpx.Client(timeout=limits, transport=transport, follow_redirects=False)
+        self._storage = open_client(
+            service=None, transport=transport, timeout=limits, follow_redirects=False
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> PortalClient:
@@ -340,7 +362,7 @@ class PortalClient:
         if 200 <= status < 300:
             return
         excerpt = _head(response)
-        if is_retryable_status(status):
+        if is_transient_status(status):
             raise RetryableStatus(response, excerpt)
         cls = LinkExpired if status in _LINK_REFUSED else PortalError
         raise cls(
@@ -364,7 +386,7 @@ class PortalClient:
         def attempt() -> T:
             with self._api.stream(method, url, **kwargs) as response:
                 self._log_response(response)
-                if is_retryable_status(response.status_code):
+                if is_transient_status(response.status_code):
                     raise RetryableStatus(response, _head(response))
                 if not 200 <= response.status_code < 300:
                     self._raise_for_api(method, url, response, _head(response))
@@ -390,7 +412,7 @@ class PortalClient:
         def attempt() -> httpx.Response:
             response = self._api.request(method, url, **kwargs)
             self._log_response(response)
-            if is_retryable_status(response.status_code):
+            if is_transient_status(response.status_code):
                 raise RetryableStatus(response, response.content)
             return response
 
@@ -413,7 +435,12 @@ class PortalClient:
                 state.upcoming_sleep,
             )
 
-        policy = retrying(
+        # Every portal call may be sent again (reads, acknowledgements by receipt handle,
+        # uploads to one presigned key), so a failure after sending is retried too.
+        policy = resend_policy(
+            idempotent=True,
+            worth_retrying=_worth_retrying,
+            not_run=never_sent,
             attempts=self.retries,
             backoff_base=self.backoff_base,
             backoff_max=self.backoff_max,

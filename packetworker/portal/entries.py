@@ -18,6 +18,8 @@ import ijson
 import orjson
 from lxml import etree
 
+from packetworker.errors import PacketworkerError
+
 # Field name in the API (camelCase) -> attribute name.
 _FIELDS = {
     "id": "id",
@@ -39,7 +41,7 @@ MAX_RECEIPT_HANDLE_CHARS = 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-class ListFormatError(ValueError):
+class ListFormatError(ValueError, PacketworkerError):
     """A pull-list body that is not a list of entries."""
 
 

@@ -8,12 +8,13 @@ and everything is run through `packetworker.redact` before it is stored.
 
 from __future__ import annotations
 
+from packetworker.errors import PacketworkerError
 from packetworker.redact import redact_text
 
 EXCERPT_CHARS = 300
 
 
-class PortalError(Exception):
+class PortalError(PacketworkerError):
     """Base class: a call to the Dynamics Mobile ERP API (or its storage) failed."""
 
     transient: bool = False

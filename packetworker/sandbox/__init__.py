@@ -5,18 +5,18 @@ handles, download links, done, push) over real HTTP on loopback, with moto's S3 
 front that enforces presigned-URL expiry.
 """
 
-from packetworker.sandbox.clock import Clock
+from packetworker.sandbox.base import Clock, LoggedRequest
 from packetworker.sandbox.faults import Faults
 from packetworker.sandbox.portal_sandbox import PortalSandbox
-from packetworker.sandbox.records import DoneCall, RequestLogEntry, Upload
+from packetworker.sandbox.records import DoneCall, Upload
 from packetworker.sandbox.serve import serve_forever
 
 __all__ = [
     "Clock",
     "DoneCall",
     "Faults",
+    "LoggedRequest",
     "PortalSandbox",
-    "RequestLogEntry",
     "Upload",
     "serve_forever",
 ]

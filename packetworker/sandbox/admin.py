@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from packetworker.sandbox.wsgi import json_response
+from packetworker.sandbox.base import json_response
 
 if TYPE_CHECKING:
     from packetworker.sandbox.portal_sandbox import PortalSandbox
@@ -72,11 +72,11 @@ class AdminApp:
             endpoint, _ = URLS.bind_to_environ(environ).match()
             response = getattr(self, endpoint)(request)
         except HTTPException as exc:
-            response = json_response({"message": exc.name}, exc.code or 500)
+            response = json_response(exc.code or 500, {"message": exc.name})
         except BadEnqueue as exc:
-            response = json_response({"message": str(exc), "usage": ENQUEUE_USAGE}, 400)
+            response = json_response(400, {"message": str(exc), "usage": ENQUEUE_USAGE})
         except (KeyError, ValueError, TypeError) as exc:
-            response = json_response({"message": str(exc)}, 400)
+            response = json_response(400, {"message": str(exc)})
         return response(environ, start_response)
 
     def _app_area(self, request: Request) -> str:
@@ -111,7 +111,7 @@ class AdminApp:
             operation=args.get("operation") or None,
             company_id=args.get("company_id", "CRONUS"),
         )
-        return json_response({"id": packet_id, "user": user})
+        return json_response(200, {"id": packet_id, "user": user})
 
     def state(self, request: Request) -> Response:
         app_area = self._app_area(request)
@@ -126,13 +126,14 @@ class AdminApp:
             for u in self.sandbox.uploads(app_area)
         ]
         return json_response(
+            200,
             {
                 "appArea": app_area,
                 "pending": self.sandbox.pending(app_area),
                 "done": self.sandbox.done_ids(app_area),
                 "doneCalls": [asdict(c) for c in self.sandbox.done_calls(app_area)],
                 "uploads": uploads,
-            }
+            },
         )
 
     def requests(self, request: Request) -> Response:
@@ -140,7 +141,7 @@ class AdminApp:
             {"server": e.server, "method": e.method, "path": e.path, "status": e.status}
             for e in self.sandbox.requests()
         ]
-        return json_response(entries)
+        return json_response(200, entries)
 
     def add_fault(self, request: Request) -> Response:
         spec = orjson.loads(request.get_data() or b"{}")
@@ -164,12 +165,12 @@ class AdminApp:
                 retry_after=spec.get("retryAfter"),
                 path_prefix=prefix,
             )
-        return json_response({"pending": len(self.sandbox.faults.pending())})
+        return json_response(200, {"pending": len(self.sandbox.faults.pending())})
 
     def clear_faults(self, request: Request) -> Response:
         self.sandbox.faults.clear()
-        return json_response({"pending": 0})
+        return json_response(200, {"pending": 0})
 
     def clock(self, request: Request) -> Response:
         self.sandbox.clock.advance(float(request.args.get("advance", "0")))
-        return json_response({"now": self.sandbox.clock.now()})
+        return json_response(200, {"now": self.sandbox.clock.now()})

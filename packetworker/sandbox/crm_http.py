@@ -1,6 +1,6 @@
-"""What the CRM emulators share: a threaded werkzeug server on 127.0.0.1, a request log,
-and fault switches (a 429 storm, holding requests to observe concurrency, writes that
-commit after the client gave up: `commit_late`).
+"""What the CRM emulators share on top of the sandbox's base (`sandbox.base`: server thread,
+request log, JSON answers): fault switches (a 429 storm, holding requests to observe
+concurrency, writes that commit after the client gave up: `commit_late`).
 
 An emulator subclasses `Emulator`, implements `dispatch()` and is used as a context manager:
 
@@ -10,133 +10,38 @@ An emulator subclasses `Emulator`, implements `dispatch()` and is used as a cont
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from packetworker.redact import redact_text
+from packetworker.sandbox.base import (
+    WAIT_TIMEOUT,
+    LoggedRequest,
+    RequestLog,
+    ServerThread,
+    redacted_headers,
+)
+from packetworker.sandbox.base import json_response as _json_response
+from packetworker.sandbox.faults import Faults
 from packetworker.sandbox.late import LateCommits
 
-WAIT_TIMEOUT = 10.0  # seconds any emulator-side wait gives up after (never hangs a test)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def json_response(
     status: int, payload: Any = None, headers: dict[str, str] | None = None
 ) -> Response:
-    body = b"" if payload is None else json.dumps(payload).encode()
-    response = Response(body, status=status, headers=headers or {})
-    if payload is not None:
-        response.content_type = "application/json; charset=utf-8"
-    return response
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedRequest:
-    """One request as the emulator saw it; credential headers are masked."""
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-
-class Faults:
-    """Switches a test flips to make an emulator misbehave the way the real service does."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self._storm = 0
-        self._retry_after = 1
-        self._barrier: threading.Barrier | None = None
-        self._released = threading.Event()
-        self._released.set()
-        self.in_flight = 0
-        self.peak_in_flight = 0
-        self.throttled = 0
-        self._failures = 0
-        self._failure_status = 503
-
-    def storm(self, count: int, *, retry_after: int = 1, together: int | None = None) -> None:
-        """Answer the next `count` API requests with 429 + `Retry-After`. With `together`,
-        those answers are held until `together` of them have arrived, so every client thread
-        is throttled at the same moment (a deterministic "storm")."""
-        with self._lock:
-            self._storm = count
-            self._retry_after = retry_after
-            self._barrier = threading.Barrier(together, timeout=WAIT_TIMEOUT) if together else None
-
-    def take_throttle(self) -> int | None:
-        """Retry-After seconds if this request falls into the storm, else None."""
-        with self._lock:
-            if self._storm <= 0:
-                return None
-            self._storm -= 1
-            self.throttled += 1
-            barrier = self._barrier
-        if barrier is not None:
-            barrier.wait()
-        return self._retry_after
-
-    def fail(self, count: int, *, status: int = 503) -> None:
-        """Answer the next `count` API requests with `status` (after running nothing)."""
-        with self._lock:
-            self._failures = count
-            self._failure_status = status
-
-    def take_failure(self) -> int | None:
-        with self._lock:
-            if self._failures <= 0:
-                return None
-            self._failures -= 1
-            return self._failure_status
-
-    def hold(self) -> None:
-        """Keep API requests waiting (in flight) until `release()`."""
-        self._released.clear()
-
-    def release(self) -> None:
-        self._released.set()
-
-    @contextmanager
-    def track(self) -> Iterator[None]:
-        with self._lock:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            self._lock.notify_all()
-        try:
-            self._released.wait(WAIT_TIMEOUT)
-            yield
-        finally:
-            with self._lock:
-                self.in_flight -= 1
-                self._lock.notify_all()
-
-    def wait_in_flight(self, count: int, timeout: float = WAIT_TIMEOUT) -> bool:
-        """Block until at least `count` requests are in flight (True) or `timeout` passes."""
-        with self._lock:
-            return self._lock.wait_for(lambda: self.in_flight >= count, timeout)
+    """The CRMs' JSON answer (`sandbox.base.json_response`, UTF-8 declared)."""
+    return _json_response(status, payload, headers, content_type="application/json; charset=utf-8")
 
 
 class Emulator:
     """Base of the CRM emulators: serving, logging, faults. Subclasses implement `dispatch`."""
 
     def __init__(self) -> None:
-        self.requests: list[LoggedRequest] = []
+        self._log = RequestLog()
         self.faults = Faults()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._log_lock = threading.Lock()
+        self._server: ServerThread | None = None
         self.late = LateCommits(dropped=self.late_dropped)
 
     # subclasses -----------------------------------------------------------------------------
@@ -184,24 +89,23 @@ class Emulator:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError("the emulator is not running; use it as a context manager")
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return self._server.base_url
+
+    @property
+    def requests(self) -> RequestLog:
+        """Every request so far, in arrival order."""
+        return self._log
 
     def __enter__(self):
-        self._server = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._server = ServerThread(self._wsgi)
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.faults.release()
         self.late.close()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(WAIT_TIMEOUT)
+            self._server.stop()
 
     def requests_to(self, method: str, path_part: str = "") -> list[LoggedRequest]:
         """Logged requests with `method` whose path contains `path_part`."""
@@ -210,24 +114,25 @@ class Emulator:
     def _wsgi(self, environ, start_response):
         request = Request(environ)
         body = request.get_data(cache=True)
-        headers = {
-            k: redact_text(f"{k}: {v}").split(": ", 1)[1] for k, v in request.headers.items()
-        }
-        with self._log_lock:
-            self.requests.append(
-                LoggedRequest(
-                    request.method, request.path, request.query_string.decode(), headers, body
-                )
+        self._log.add(
+            LoggedRequest(
+                request.method,
+                request.path,
+                request.query_string.decode(),
+                headers=redacted_headers(dict(request.headers.items())),
+                body=body,
             )
+        )
         if not self.is_api(request):
             return self.dispatch(request)(environ, start_response)
         with self.faults.track():
-            retry_after = self.faults.take_throttle()
-            failure = self.faults.take_failure() if retry_after is None else None
-            if retry_after is not None:
-                response = self.throttled(retry_after)
-            elif failure is not None:
-                response = json_response(failure, {"message": "Service Unavailable"})
+            # Status faults only (`fail`, `storm`, `add`); a slow or dropped answer is the
+            # portal sandbox's (`sandbox.wsgi`).
+            fault = self.faults.take(request.path, request.query_string.decode())
+            if fault is not None and fault.status == 429:
+                response = self.throttled(int(float(fault.retry_after or 1)))
+            elif fault is not None and fault.kind == "status":
+                response = json_response(fault.status, {"message": "Service Unavailable"})
             elif request.method in WRITE_METHODS:
                 response = self.late.run(lambda: self.dispatch(request))
             else:

@@ -1,16 +1,22 @@
-"""Scripted failures: error statuses, slow answers, trickling bodies and dropped connections.
+"""The faults every emulator takes: scripted failures (error statuses, 429 storms, slow
+answers, trickling bodies, dropped connections) and a gate that holds requests in flight.
 
-Faults are consumed in the order they were added by the next requests whose path starts
-with `path_prefix` (any request when None), on the portal API and the storage front alike.
-A prefix with a `?` is matched against the path and query string, e.g.
-`/mobile/erp/pull/DEMO?packetType=file` to fail only the file listing.
+Scripted faults are consumed in the order they were added by the next requests whose path
+starts with `path_prefix` (any request when None). A prefix with a `?` is matched against the
+path and query string, e.g. `/mobile/erp/pull/DEMO?packetType=file` to fail only the file
+listing. How a fault is answered is each emulator's (its service's error shape and headers);
+which faults it honours is listed in its docstring.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
+
+from packetworker.sandbox.base import WAIT_TIMEOUT
 
 
 @dataclass
@@ -22,6 +28,7 @@ class Fault:
     seconds: float = 0.0
     piece_bytes: int = 0
     path_prefix: str | None = None
+    together: threading.Barrier | None = None  # a storm's answers go out at one moment
 
     def matches(self, path: str, query: str = "") -> bool:
         if self.remaining < 1:
@@ -33,11 +40,17 @@ class Fault:
 
 
 class Faults:
-    """Thread-safe list of pending faults."""
+    """Thread-safe list of pending faults, the in-flight gate and what they observed:
+    `throttled` (429s answered), `in_flight` and `peak_in_flight` (inside `track`)."""
 
     def __init__(self) -> None:
         self._faults: list[Fault] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._released = threading.Event()
+        self._released.set()
+        self.throttled = 0
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     def add(
         self,
@@ -51,6 +64,34 @@ class Faults:
         after = None if retry_after is None else _header_value(retry_after)
         self._push(
             Fault("status", count, status=status, retry_after=after, path_prefix=path_prefix)
+        )
+
+    def fail(self, count: int, *, status: int = 503, path_prefix: str | None = None) -> None:
+        """Answer the next `count` requests with `status` (after running nothing)."""
+        self.add(status=status, count=count, path_prefix=path_prefix)
+
+    def storm(
+        self,
+        count: int,
+        *,
+        retry_after: float | str | None = 1,
+        together: int | None = None,
+        path_prefix: str | None = None,
+    ) -> None:
+        """Answer the next `count` requests with 429 and `Retry-After` (None: no header).
+        With `together`, those answers are held until `together` of them have arrived, so
+        every client thread is throttled at the same moment (a deterministic storm)."""
+        after = None if retry_after is None else _header_value(retry_after)
+        barrier = threading.Barrier(together, timeout=WAIT_TIMEOUT) if together else None
+        self._push(
+            Fault(
+                "status",
+                count,
+                status=429,
+                retry_after=after,
+                path_prefix=path_prefix,
+                together=barrier,
+            )
         )
 
     def slow(self, seconds: float, *, count: int = 1, path_prefix: str | None = None) -> None:
@@ -87,14 +128,61 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
-    def take(self, path: str, query: str = "") -> Fault | None:
-        """The fault that applies to this request, if any (consumes one of its count)."""
+    def take(self, path: str = "", query: str = "") -> Fault | None:
+        """The fault that applies to this request, if any (consumes one of its count). A
+        storm's 429 waits here until the rest of its `together` have arrived."""
         with self._lock:
-            for fault in self._faults:
-                if fault.matches(path, query):
-                    fault.remaining -= 1
-                    return fault
-        return None
+            fault = next((f for f in self._faults if f.matches(path, query)), None)
+            if fault is None:
+                return None
+            fault.remaining -= 1
+            if fault.status == 429:
+                self.throttled += 1
+        if fault.together is not None:
+            fault.together.wait()
+        return fault
+
+    # --- holding requests in flight ------------------------------------------------------
+
+    def hold(self) -> None:
+        """Keep requests waiting (in flight) inside the emulator until `release()`."""
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Requests wait inside the emulator until the block exits."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.release()
+
+    def wait_released(self) -> None:
+        """Where a request waits while held (never longer than `WAIT_TIMEOUT`)."""
+        self._released.wait(WAIT_TIMEOUT)
+
+    @contextmanager
+    def track(self) -> Iterator[None]:
+        """Count a request in flight while the block runs; held requests wait here."""
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            self._lock.notify_all()
+        try:
+            self.wait_released()
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                self._lock.notify_all()
+
+    def wait_in_flight(self, count: int, timeout: float = WAIT_TIMEOUT) -> bool:
+        """Block until at least `count` requests are in flight (True) or `timeout` passes."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self.in_flight >= count, timeout)
 
     def pending(self) -> list[Fault]:
         with self._lock:

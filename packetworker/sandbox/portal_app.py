@@ -11,8 +11,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from packetworker.sandbox.base import json_response
 from packetworker.sandbox.records import DoneCall
-from packetworker.sandbox.wsgi import json_response
 
 if TYPE_CHECKING:
     from packetworker.sandbox.portal_sandbox import PortalSandbox
@@ -42,16 +42,16 @@ class PortalApp:
                 request, **args
             )
         except NotFound:
-            response = json_response({"message": "Not Found"}, 404)
+            response = json_response(404, {"message": "Not Found"})
         except HTTPException as exc:
-            response = json_response({"message": exc.name}, exc.code or 500)
+            response = json_response(exc.code or 500, {"message": exc.name})
         return response(environ, start_response)
 
     def _authorized(self, request: Request, app_area: str) -> Response | None:
         expected = self.sandbox.app_areas.get(app_area)
         if expected is None or request.headers.get("x-api-key") != expected:
             # Never echo the key that was sent.
-            return json_response({"message": "Unauthorized: missing or invalid x-api-key"}, 401)
+            return json_response(401, {"message": "Unauthorized: missing or invalid x-api-key"})
         return None
 
     def pull(self, request: Request, app_area: str) -> Response:
@@ -59,11 +59,11 @@ class PortalApp:
         fmt = request.args.get("format", "json")
         if list_type not in ("packet", "file") or fmt not in ("json", "xml"):
             return json_response(
-                {"message": "packetType must be packet|file, format json|xml"}, 400
+                400, {"message": "packetType must be packet|file, format json|xml"}
             )
         entries = self.sandbox.queue(app_area).receive(list_type)
         if fmt == "json":
-            return json_response(entries)
+            return json_response(200, entries)
         root = etree.Element("messages")
         for entry in entries:
             message = etree.SubElement(root, "message")
@@ -74,8 +74,8 @@ class PortalApp:
     def link(self, request: Request, app_area: str) -> Response:
         path = request.args.get("path", "")
         if not self.sandbox.has_object(app_area, path):
-            return json_response({"message": f"no packet at {path!r}"}, 404)
-        return json_response({"url": self.sandbox.storage.presign("GET", path)})
+            return json_response(404, {"message": f"no packet at {path!r}"})
+        return json_response(200, {"url": self.sandbox.storage.presign("GET", path)})
 
     def done(self, request: Request, app_area: str) -> Response:
         fmt = request.args.get("format", "")
@@ -83,24 +83,26 @@ class PortalApp:
         try:
             pairs = _done_pairs(request.get_data())
         except ValueError as exc:
-            return json_response({"success": False, "message": str(exc)}, 400)
+            return json_response(400, {"success": False, "message": str(exc)})
         queue = self.sandbox.queue(app_area)
         rejected = tuple(i for i, handle in pairs if not queue.delete(i, handle))
         call = DoneCall(list_type, fmt, tuple(i for i, _ in pairs), rejected)
         self.sandbox.record_done(app_area, call)
-        return json_response({"success": True})  # the real API says success either way
+        return json_response(200, {"success": True})  # the real API says success either way
 
     def push(self, request: Request, app_area: str, user: str) -> Response:
         size = request.args.get("size", "")
         fmt = request.args.get("packetType", "xml")
         if not user.strip() or not size.isdigit() or fmt not in ("xml", "json"):
             message = "user, a size in bytes and packetType xml|json are required"
-            return json_response({"success": False, "message": message}, 400)
+            return json_response(400, {"success": False, "message": message})
         packet_id = request.args.get("packetUniqueId") or str(uuid.uuid4())
         sync_log_id, upload_path = self.sandbox.open_upload(
             app_area, user=user, packet_unique_id=packet_id, packet_type=fmt, size=int(size)
         )
-        return json_response({"success": True, "syncLogId": sync_log_id, "uploadPath": upload_path})
+        return json_response(
+            200, {"success": True, "syncLogId": sync_log_id, "uploadPath": upload_path}
+        )
 
 
 def _done_pairs(body: bytes) -> list[tuple[str, str]]:

@@ -16,15 +16,14 @@ import orjson
 from lxml import etree
 
 from packetworker.sandbox.admin import PREFIX, AdminApp
-from packetworker.sandbox.clock import Clock
+from packetworker.sandbox.base import Clock, LoggedRequest, RequestLog, ServerThread
 from packetworker.sandbox.faults import Faults
 from packetworker.sandbox.portal_app import PortalApp
 from packetworker.sandbox.queue import Message, PendingQueue, iso_ms
-from packetworker.sandbox.records import DoneCall, RequestLogEntry, Upload
+from packetworker.sandbox.records import DoneCall, Upload
 from packetworker.sandbox.renditions import data_keys, file_key, renditions
-from packetworker.sandbox.server import ServerThread
 from packetworker.sandbox.storage import Storage
-from packetworker.sandbox.wsgi import Instrumented, RequestLog
+from packetworker.sandbox.wsgi import Instrumented
 
 log = logging.getLogger("packetworker.sandbox")
 
@@ -235,7 +234,7 @@ class PortalSandbox:
             for key, s in slots
         ]
 
-    def requests(self) -> list[RequestLogEntry]:
+    def requests(self) -> list[LoggedRequest]:
         """Every request the API and the storage front saw (admin calls excluded)."""
         return self._log.entries()
 

@@ -25,14 +25,3 @@ class Upload:
     body: bytes
     declared_size: int = 0
     sync_log_id: str = ""
-
-
-@dataclass(frozen=True)
-class RequestLogEntry:
-    """One HTTP request seen by the portal API ("portal") or the storage front ("storage")."""
-
-    server: str
-    method: str
-    path: str
-    status: int  # 0 when the connection was dropped on purpose (faults.refuse)
-    header_names: frozenset[str] = frozenset()

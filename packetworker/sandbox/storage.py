@@ -22,8 +22,7 @@ import httpx
 from botocore.config import Config
 from werkzeug.wrappers import Request, Response
 
-from packetworker.sandbox.clock import Clock
-from packetworker.sandbox.server import ServerThread
+from packetworker.sandbox.base import Clock, ServerThread
 
 CHUNK_BYTES = 64 * 1024
 # Fixed fake credentials so boto3 never looks for real ones (env, ~/.aws, instance roles).

@@ -1,4 +1,4 @@
-"""WSGI plumbing shared by the sandbox servers: request log, fault injection, JSON answers."""
+"""The portal sandbox's fronts (API, storage) wrapped in its request log and scripted faults."""
 
 from __future__ import annotations
 
@@ -8,33 +8,10 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import orjson
-from werkzeug.wrappers import Response
-
+from packetworker.sandbox.base import LoggedRequest, RequestLog, json_response, redacted_headers
 from packetworker.sandbox.faults import Faults
-from packetworker.sandbox.records import RequestLogEntry
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-def json_response(data: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(data), status=status, mimetype="application/json")
-
-
-class RequestLog:
-    """Append-only, thread-safe list of `RequestLogEntry`."""
-
-    def __init__(self) -> None:
-        self._entries: list[RequestLogEntry] = []
-        self._lock = threading.Lock()
-
-    def add(self, entry: RequestLogEntry) -> None:
-        with self._lock:
-            self._entries.append(entry)
-
-    def entries(self) -> list[RequestLogEntry]:
-        with self._lock:
-            return list(self._entries)
 
 
 class Instrumented:
@@ -66,10 +43,12 @@ class Instrumented:
         if self.exempt_prefix and path.startswith(self.exempt_prefix):
             return self.app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "")
-        headers = _header_names(environ)
+        headers = _headers(environ)
 
         def record(status: int) -> None:
-            self.log.add(RequestLogEntry(self.server, method, path, status, headers))
+            self.log.add(
+                LoggedRequest(method, path, status=status, headers=headers, server=self.server)
+            )
 
         fault = self.faults.take(path, environ.get("QUERY_STRING", ""))
         if fault is not None and fault.kind == "refuse":
@@ -78,8 +57,8 @@ class Instrumented:
         if fault is not None and fault.kind == "status":
             record(fault.status)
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            response = json_response({"message": f"sandbox fault {fault.status}"}, fault.status)
-            response.headers.update(extra)
+            message = {"message": f"sandbox fault {fault.status}"}
+            response = json_response(fault.status, message, extra)
             return response(environ, start_response)
         if fault is not None and fault.kind == "slow":
             self.stopping.wait(fault.seconds)  # interruptible, so stop() is never held up
@@ -117,9 +96,14 @@ def _drop_connection(environ: dict[str, Any], start_response: Callable[..., Any]
     return [b""]
 
 
-def _header_names(environ: dict[str, Any]) -> frozenset[str]:
-    names = {k[5:].replace("_", "-").lower() for k in environ if k.startswith("HTTP_")}
-    names.update(
-        k.replace("_", "-").lower() for k in ("CONTENT_TYPE", "CONTENT_LENGTH") if environ.get(k)
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers (lower-case names), credential values redacted."""
+    headers = {
+        k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+    }
+    headers.update(
+        (k.replace("_", "-").lower(), environ[k])
+        for k in ("CONTENT_TYPE", "CONTENT_LENGTH")
+        if environ.get(k)
     )
-    return frozenset(names)
+    return redacted_headers(headers)

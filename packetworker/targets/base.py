@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from packetworker.errors import PacketworkerError
 from packetworker.packets.model import PacketHeader, Record
 
 
@@ -135,7 +136,7 @@ def record_key(record: Record) -> str | None:
     return None
 
 
-class TargetError(Exception):
+class TargetError(PacketworkerError):
     """A whole `apply` call failed. `transient` says whether a later retry may succeed."""
 
     def __init__(self, message: str, *, transient: bool) -> None:

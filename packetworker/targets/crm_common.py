@@ -39,6 +39,7 @@ from collections.abc import Mapping as MappingABC
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
+from packetworker.errors import PacketworkerError
 from packetworker.packets.model import PacketHeader, Record
 from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
 from packetworker.targets.in_doubt import InDoubt
@@ -69,7 +70,7 @@ FILTERED = "Filtered out by the mapping's `when` rule; nothing to apply."
 IGNORED = "Table ignored by the mapping; nothing to apply."
 
 
-class RecordRefused(Exception):
+class RecordRefused(PacketworkerError):
     """One record cannot be applied because of its data; governed by the error policy."""
 
     def __init__(self, message: str) -> None:

@@ -36,7 +36,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from packetworker.targets.http_errors import is_transient_status
+from packetworker.errors import PacketworkerError
+from packetworker.http import is_transient_status
 from packetworker.targets.tokens import (
     MemoryTokenStore,
     StoredToken,
@@ -61,7 +62,7 @@ DEFAULT_AUTHORIZE_URL = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/
 OFFLINE_ACCESS = "offline_access"
 
 
-class SignInError(ValueError):
+class SignInError(ValueError, PacketworkerError):
     """The authorization-code sign-in failed: refused, wrong state, or no code."""
 
 

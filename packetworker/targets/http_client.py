@@ -1,7 +1,7 @@
 """What the CRM clients (CRM as a Service, Dataverse, the Dynamics portal proxy) share: one
-`httpx.Client` with their retry settings and request budget (`packetworker.request_budget`),
-closing it (and its auth, when that holds anything), use as a context manager, and a JSON
-call resent on the shared policy.
+`httpx.Client` opened by `packetworker.http` (request budget, metrics) with their retry
+settings, closing it (and its auth, when that holds anything), use as a context manager,
+and a JSON call resent on the shared policy.
 
 Each client keeps its own error classes and how it reads an error answer (`_error`).
 """
@@ -12,13 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self
 
 import httpx
+from tenacity import Retrying
 
-from packetworker.metrics import response_hook
-from packetworker.request_budget import RequestLimiter, SlotUnavailable, budgeted
-from packetworker.targets.http_errors import HTTPTargetError, Resending, transport_error
+from packetworker.http import open_client, resend_policy
+from packetworker.request_budget import RequestLimiter, SlotUnavailable
+from packetworker.targets.http_errors import HTTPTargetError, transport_error
 
 
-class HTTPClient(Resending):
+class HTTPClient:
     """Base of the CRM clients. Subclasses set the three error classes below and `_error`."""
 
     throttled: ClassVar[type[HTTPTargetError]]  # a 429: certainly not run
@@ -44,17 +45,19 @@ class HTTPClient(Resending):
     ) -> None:
         """Keep the retry settings and open the client (`options` go to `httpx.Client`);
         with a `limiter`, every request holds one of its slots while in flight."""
-        self._retry_settings(
-            attempts=attempts, backoff_base=backoff_base, backoff_max=backoff_max, sleep=sleep
-        )
-        self._http = httpx.Client(
+        self.attempts = max(1, attempts)
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._sleep = sleep
+        self._http = open_client(
+            # Requests and 429s per target system (its package's name), for /metrics.
+            service=type(self).__module__.split(".")[-2],
+            transport=transport,
+            limiter=limiter,
             base_url=base_url,
             auth=auth,
             headers=headers or {"Accept": "application/json"},
             timeout=httpx.Timeout(timeout),
-            transport=budgeted(transport, limiter, limits=options.pop("limits", None)),
-            # Requests and 429s per target system, for /metrics (`packetworker.metrics`).
-            event_hooks={"response": [response_hook(type(self).__module__.split(".")[-2])]},
             **options,
         )
 
@@ -73,6 +76,23 @@ class HTTPClient(Resending):
     def _error(self, response: httpx.Response) -> HTTPTargetError:
         raise NotImplementedError
 
+    def _retrying(
+        self, *, idempotent: bool, not_run: tuple[type[BaseException], ...], **options: Any
+    ) -> Retrying:
+        """The policy for one request: a transient error is sent again, and for a write that
+        is not idempotent only one of `not_run` (throttled, never sent), which certainly
+        did not run. `options` go to `packetworker.retrying.retrying`."""
+        return resend_policy(
+            idempotent=idempotent,
+            worth_retrying=lambda error: isinstance(error, HTTPTargetError) and error.transient,
+            not_run=lambda error: isinstance(error, not_run),
+            attempts=self.attempts,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
+            sleep=self._sleep,
+            **options,
+        )
+
     def _json_call(
         self,
         method: str,
@@ -82,7 +102,7 @@ class HTTPClient(Resending):
         params: Mapping[str, Any] | None = None,
         idempotent: bool = True,
     ) -> Any:
-        """One request and its JSON answer (None when empty), resent while `may_resend`
+        """One request and its JSON answer (None when empty), resent while `_retrying`
         allows: a write that is not idempotent only when it certainly did not run."""
 
         def send() -> Any:

@@ -1,37 +1,26 @@
 """What the target clients' HTTP errors share: construction, redaction, pickling, reading
-an error answer, and which failures may be sent again (on `packetworker.retrying`'s policy).
+an error answer, and a transport failure as an error of the client's own kinds.
 
 Each client keeps its own error classes (and how it classifies an answer); they all derive
 from `HTTPTargetError`, which holds the HTTP `status` (0 when no answer came), the service's
 error `code` ("" if none), the redacted message and the server's `Retry-After` in seconds.
+Which failures are transient or never sent is `packetworker.http`'s call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import httpx
-from tenacity import Retrying
 
+from packetworker.http import is_transient_status, never_sent
 from packetworker.redact import redact_text
-from packetworker.retrying import retrying
 from packetworker.targets.base import TargetError
 
-# Statuses the services document as "try again later" (429/503 carry Retry-After; 408 and
-# 504 mean the operation ran too long and may succeed when the service is less busy).
-TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
-# The connection was never made, so the request certainly did not run.
-CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 ERROR_CHARS = 500
 
 E = TypeVar("E", bound="HTTPTargetError")
-
-
-def is_transient_status(status: int) -> bool:
-    """Whether an answer with `status` may succeed when sent again."""
-    return status in TRANSIENT_STATUSES or status >= 500
 
 
 class HTTPTargetError(TargetError):
@@ -102,9 +91,10 @@ class StatusKinds(Generic[E]):
 def transport_error(
     exc: httpx.TransportError, where: str, *, not_sent: type[E], unavailable: type[E]
 ) -> E:
-    """A transient error for a request that got no answer: `not_sent` when the connection
-    was never made (safe to send again), else `unavailable` (it may have run)."""
-    kind = not_sent if isinstance(exc, CONNECT_ERRORS) else unavailable
+    """A transient error for a request that got no answer: `not_sent` when it certainly never
+    left (`packetworker.http.never_sent`: safe to send again), else `unavailable` (it may
+    have run)."""
+    kind = not_sent if never_sent(exc) else unavailable
     return kind(0, "", f"{where}: {type(exc).__name__}", transient=True)
 
 
@@ -128,45 +118,3 @@ def error_parts(response: httpx.Response, *, secrets: tuple[str, ...] = ()) -> t
     else:
         message = response.text[:ERROR_CHARS]
     return code, redact_text(message or response.reason_phrase, *secrets)[:ERROR_CHARS]
-
-
-def may_resend(
-    error: BaseException, *, idempotent: bool, not_run: tuple[type[BaseException], ...]
-) -> bool:
-    """Whether a failed request is worth sending again: a transient error, and for a write
-    that is not idempotent (a POST that creates) only one that certainly did not run —
-    `not_run`: throttled, or never connected — since resending could create a second record.
-    """
-    if not isinstance(error, HTTPTargetError) or not error.transient:
-        return False
-    return idempotent or isinstance(error, not_run)
-
-
-class Resending:
-    """Mixin of the CRM clients: their retry settings and the shared policy bound to them."""
-
-    def _retry_settings(
-        self,
-        *,
-        attempts: int,
-        backoff_base: float,
-        backoff_max: float,
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.attempts = max(1, attempts)
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self._sleep = sleep
-
-    def _retrying(
-        self, *, idempotent: bool, not_run: tuple[type[BaseException], ...], **options: Any
-    ) -> Retrying:
-        """The policy for one request (see `may_resend`); `options` go to `retrying`."""
-        return retrying(
-            retry=lambda error: may_resend(error, idempotent=idempotent, not_run=not_run),
-            attempts=self.attempts,
-            backoff_base=self.backoff_base,
-            backoff_max=self.backoff_max,
-            sleep=self._sleep,
-            **options,
-        )

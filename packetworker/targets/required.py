@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from packetworker.errors import PacketworkerError
+
 if TYPE_CHECKING:
     from packetworker.settings import Settings
 
 
-class NotConfigured(ValueError):
+class NotConfigured(ValueError, PacketworkerError):
     """`subject` cannot run without settings; the message names them (never their values)."""
 
     def __init__(self, subject: str, missing: Sequence[str] = (), *, hint: str = "") -> None:

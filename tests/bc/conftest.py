@@ -7,13 +7,13 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from packetworker.sandbox.bc import BCSandbox, ManualClock
+from packetworker.sandbox.bc import BCSandbox, Clock
 from packetworker.targets.bc import BCAuth, BCClient
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
+def clock() -> Clock:
+    return Clock(frozen=True)
 
 
 @pytest.fixture

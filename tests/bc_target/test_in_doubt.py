@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 import redis
 
@@ -20,7 +21,7 @@ from packetworker.pipeline.processing import process_packet
 from packetworker.pipeline.results import RetryLater
 from packetworker.settings import Settings
 from packetworker.targets import Outcome
-from packetworker.targets.base import WriteInDoubt
+from packetworker.targets.base import TargetError, WriteInDoubt
 
 from .conftest import SAMPLES, apply_file, apply_records, credit_memos, orders, payments, rec
 
@@ -253,3 +254,34 @@ def test_the_pipeline_retries_a_packet_in_doubt_later_and_applies_it_once(
     assert orders(bc) == ORDER
     for client in ctx.portal_factory.clients.values():
         client.close()
+
+
+class BatchesNeverConnect(httpx.BaseTransport):
+    """Every `$batch` fails before it leaves (no connection); everything else reaches BC."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/$batch"):
+            raise httpx.ConnectError("connection refused")
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_write_that_never_left_is_not_in_doubt_and_is_sent_on_the_next_try(
+    bc, make_target, journal
+):
+    path = SAMPLES / "sales-order.xml"
+    refused = make_target(transport=BatchesNeverConnect(), in_doubt_seconds=WINDOW)
+
+    with pytest.raises(TargetError) as caught:
+        apply_file(refused, path, journal=journal)
+
+    assert not isinstance(caught.value, WriteInDoubt)
+    assert caught.value.transient
+    assert journal.writes_in_doubt(path.stem) == {}
+    apply_file(make_target(in_doubt_seconds=WINDOW), path, journal=journal)  # no window to wait
+    assert orders(bc) == ORDER

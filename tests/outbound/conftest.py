@@ -20,7 +20,7 @@ from packetworker.outbound import (
     WebhookConfig,
     load_mapping,
 )
-from packetworker.sandbox.bc import BCSandbox, ManualClock
+from packetworker.sandbox.bc import BCSandbox, Clock
 from packetworker.targets.bc import BCAuth, BCClient
 from packetworker.web import WebApp
 
@@ -30,8 +30,8 @@ USER_MAP = {"SP1": "user1", "SP2": "user2", "SP3": "user3"}
 
 
 @pytest.fixture
-def bc_clock() -> ManualClock:
-    return ManualClock()
+def bc_clock() -> Clock:
+    return Clock(frozen=True)
 
 
 def seed(sb: BCSandbox) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 
-import httpx
 import pytest
 import redis
 from dramatiq.middleware import (
@@ -18,6 +17,7 @@ from dramatiq.middleware import (
 )
 from pydantic import ValidationError
 
+from packetworker.packets.errors import PacketTooLarge
 from packetworker.pipeline.broker import (
     make_broker,
     make_retry_when,
@@ -26,7 +26,10 @@ from packetworker.pipeline.broker import (
     worker_argv,
 )
 from packetworker.pipeline.shutdown import GracefulShutdown
+from packetworker.portal.errors import PortalAuthError, PortalUnavailable
+from packetworker.request_budget import SlotUnavailable
 from packetworker.settings import Settings
+from packetworker.targets.bc.errors import BCError, NoAnswer
 
 
 def settings(**values) -> Settings:
@@ -115,12 +118,35 @@ def test_broker_reaches_redis(redis_url):
     [
         ConnectionRefusedError("refused"),
         TimeoutError("slow"),
-        httpx.ConnectError("refused"),
         redis.exceptions.ConnectionError("gone"),
     ],
 )
 def test_connection_errors_are_retried(exception):
     assert make_retry_when(3)(0, exception) is True
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        PortalUnavailable("GET /pull kept failing", status=503),
+        NoAnswer(0, "", "POST $batch: ReadTimeout", transient=True),
+        SlotUnavailable("no slot", retry_after=3),
+    ],
+)
+def test_the_clients_transient_errors_are_retried(exception):
+    assert make_retry_when(3)(0, exception) is True
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        PortalAuthError("GET /pull was refused", status=401),
+        BCError(400, "BadRequest", "no such field", transient=False),
+        PacketTooLarge("too big"),
+    ],
+)
+def test_the_projects_permanent_errors_are_never_retried(exception):
+    assert make_retry_when(3)(0, exception) is False
 
 
 def test_transient_errors_are_retried():

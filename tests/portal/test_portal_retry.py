@@ -37,6 +37,22 @@ def test_500_then_success_returns_the_list(portal_sandbox, portal_client, retry_
     assert 0 <= retry_waits[0] <= portal_client.backoff_max
 
 
+@pytest.mark.parametrize("status", [408, 502, 503])
+def test_a_link_answered_with_a_transient_status_is_asked_for_again(
+    portal_sandbox, portal_client, retry_waits, status
+):
+    portal_sandbox.enqueue("DEMO", xml_packet(), user="user1")
+    [entry] = portal_client.pull()
+    portal_sandbox.faults.fail(1, status=status, path_prefix="/mobile/erp/pull/DEMO/link")
+
+    url = portal_client.link(entry.url)
+
+    assert url.startswith("http")
+    links = [r.status for r in portal_sandbox.requests() if r.path.endswith("/pull/DEMO/link")]
+    assert links == [status, 200]
+    assert len(retry_waits) == 1
+
+
 def test_503_beyond_the_retries_is_unavailable(portal_sandbox, portal_client, retry_waits):
     portal_sandbox.faults.add(status=503, count=10)
 

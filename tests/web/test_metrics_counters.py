@@ -3,7 +3,6 @@ latency histogram, target requests and 429s, in valid Prometheus text."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 from support.waiting import wait_for
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
 from packetworker.metrics import (
@@ -29,6 +27,7 @@ from packetworker.pipeline import replay as replaying
 from packetworker.pipeline.archive import open_archive
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import RedisLedger
+from packetworker.sandbox.base import ServerThread
 from packetworker.settings import Settings
 from packetworker.targets import get_target
 from packetworker.targets.bc.client import BCClient
@@ -176,14 +175,12 @@ class Throttling:
                 environ, start_response
             )
 
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.server = ServerThread(app)
+        self.server.start()
+        self.url = self.server.base_url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
 
 def test_target_requests_and_429s_are_counted_per_target():

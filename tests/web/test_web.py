@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 
+from packetworker.sandbox.base import ServerThread
 from packetworker.web import WebApp, render_metrics
 
 SECRET = "cs-web-1b2c3d4e5f"
@@ -21,19 +20,14 @@ RESOURCE = (
 
 class Served:
     def __init__(self, app: WebApp) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}
-        )
-        self._thread.start()
-        self.root = f"http://127.0.0.1:{self._server.server_port}"
+        self._server = ServerThread(app)
+        self._server.start()
+        self.root = self._server.base_url
         self.http = httpx.Client(base_url=self.root, timeout=5)
 
     def close(self) -> None:
         self.http.close()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=10)
+        self._server.stop()
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from packetworker.pipeline.ledger.base import (
     clean_fields,
 )
 from packetworker.pipeline.locks import RedisLocks
+from packetworker.redis_client import redis_from_url
 from packetworker.targets.base import PendingWrite
 
 # Each script writes one transition in as few commands as Redis allows (every command a
@@ -213,7 +214,9 @@ class RedisLedger(Ledger):
 
     @classmethod
     def from_url(cls, url: str, namespace: str = "pw", **options: Any) -> RedisLedger:
-        return cls(redis.Redis.from_url(url, decode_responses=True), namespace, **options)
+        """A ledger on `url` with the factory's defaults (tools and tests; the pipeline
+        builds its client from the settings, `PipelineContext.from_settings`)."""
+        return cls(redis_from_url(url), namespace, **options)
 
     def _packet(self, packet_id: str) -> str:
         return f"{self.ns}:packet:{packet_id}"

@@ -1,6 +1,6 @@
 """A local Business Central API v2.0 emulator (OAuth, OData, $batch, webhooks)."""
 
-from packetworker.sandbox.bc.clock import ManualClock
-from packetworker.sandbox.bc.server import BCSandbox, LoggedRequest
+from packetworker.sandbox.base import Clock, LoggedRequest
+from packetworker.sandbox.bc.server import BCSandbox
 
-__all__ = ["BCSandbox", "LoggedRequest", "ManualClock"]
+__all__ = ["BCSandbox", "Clock", "LoggedRequest"]

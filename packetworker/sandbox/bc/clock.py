@@ -1,30 +1,13 @@
-"""A clock tests can move: token expiry and subscription expiry follow it."""
+"""BC's time: now in UTC, and its timestamp style. (A clock tests move is the sandbox's
+`sandbox.base.Clock`, frozen: token and subscription expiry follow it.)"""
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class ManualClock:
-    """Returns a fixed UTC time until `advance` moves it forward."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._now = start or utcnow()
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            return self._now
 
 
 def isoformat(moment: datetime) -> str:

@@ -1,5 +1,6 @@
 """BC's per-user request limits as the emulator applies them (business-central.md §5.4),
-plus scripted 429 storms and a gate tests close to hold requests in flight.
+and the sandbox's faults (`sandbox.faults`: scripted statuses and 429 storms, the gate tests
+close to hold requests in flight) at the point BC would answer them.
 
 Per user: `max_concurrent` requests run at once and the rest wait in a queue; beyond
 `max_connections` (running + queued) or `rate_limit` (6,000 per sliding 5 minutes) BC answers
@@ -12,13 +13,13 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
 from packetworker.sandbox.bc.errors import ODataError
 from packetworker.sandbox.bc.odata import too_many
+from packetworker.sandbox.faults import Faults
 
 T = TypeVar("T")
 
@@ -31,6 +32,7 @@ class RequestLimits:
         self,
         *,
         clock: Callable[[], datetime],
+        faults: Faults,
         max_concurrent: int = 5,
         max_connections: int = 100,
         rate_limit: tuple[int, float] | None = (6000, 300.0),
@@ -39,6 +41,7 @@ class RequestLimits:
         request_timeout: float = 600.0,
     ) -> None:
         self.clock = clock
+        self.faults = faults
         self.max_concurrent = max_concurrent  # §5.4: 5 processed at a time per user
         self.max_connections = max_connections  # §5.4: 100 processing + queued, then 429
         self.rate_limit = rate_limit  # §5.4: (6,000, 300 s) sliding window per user, or None
@@ -54,25 +57,23 @@ class RequestLimits:
         self._running: dict[str, int] = {}
         self._queued: dict[str, int] = {}
         self._window: dict[str, deque] = {}
-        self._throttle_left = 0
-        self._throttle_retry_after: int | None = 1
-        self._gate = threading.Event()
-        self._gate.set()
         self._state = threading.Condition()
 
-    def run(self, user: str, call: Callable[[], T]) -> T:
+    def run(self, user: str, call: Callable[[], T], *, path: str = "") -> T:
         """`call()` within `user`'s limits; raises BC's 429/503/408/504 when over one."""
         arrived = self._now()
+        fault = self.faults.take(path)
+        if fault is not None and fault.kind == "status":
+            if fault.status == 429:
+                raise too_many(None if fault.retry_after is None else int(fault.retry_after))
+            raise ODataError(fault.status, "Unknown", f"sandbox fault {fault.status}")
         with self._state:
-            if self._throttle_left > 0:
-                self._throttle_left -= 1
-                raise too_many(self._throttle_retry_after)
             if self.rate_limit is not None:
                 self._check_window(user, arrived)
             self._enter_queue(user, arrived)
         started = self._now()
         try:
-            self._gate.wait(timeout=30)
+            self.faults.wait_released()
             cancelled = self._now() - started > self.operation_timeout
             result = None if cancelled and not self.timeouts_commit else call()
             if self._now() - started > self.operation_timeout:
@@ -133,22 +134,6 @@ class RequestLimits:
 
     def _now(self) -> float:
         return self.clock().timestamp()
-
-    def throttle(self, times: int, *, retry_after: int | None = 1) -> None:
-        with self._state:
-            self._throttle_left = times
-            self._throttle_retry_after = retry_after
-
-    @contextmanager
-    def holding(self) -> Iterator[None]:
-        self._gate.clear()
-        try:
-            yield
-        finally:
-            self._gate.set()
-
-    def release(self) -> None:
-        self._gate.set()
 
     def wait_in_flight(self, count: int, timeout: float = 10.0) -> bool:
         """Wait until `count` requests run at once (all users)."""

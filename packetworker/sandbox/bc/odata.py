@@ -3,13 +3,13 @@ BC's 429 and the JSON answer with its OData headers."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import unquote
 
 from werkzeug.wrappers import Response
 
+from packetworker.sandbox import base
 from packetworker.sandbox.bc.errors import ODataError
 
 API = "api/v2.0"
@@ -47,9 +47,9 @@ def too_many(
 
 
 def json_response(status: int, payload: Any, headers: dict | None = None) -> Response:
-    data = b"" if payload is None else json.dumps(payload).encode()
-    response = Response(data, status=status, headers=headers or {})
-    if payload is not None:
-        response.content_type = "application/json; odata.metadata=minimal"
+    """BC's JSON answer (`sandbox.base.json_response`) with its OData headers."""
+    response = base.json_response(
+        status, payload, headers, content_type="application/json; odata.metadata=minimal"
+    )
     response.headers["OData-Version"] = "4.0"
     return response

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from packetworker.sandbox.base import LoggedRequest, RequestLog, ServerThread
 from packetworker.sandbox.bc.auth import Tokens
 from packetworker.sandbox.bc.batch import run_batch
 from packetworker.sandbox.bc.clock import isoformat, utcnow
@@ -41,16 +40,7 @@ from packetworker.sandbox.bc.odata import API, json_response
 from packetworker.sandbox.bc.routes import EntityRoutes
 from packetworker.sandbox.bc.store import Store
 from packetworker.sandbox.bc.subscriptions import RUNTIME_API, Subscriptions
-from packetworker.sandbox.server import ServerThread
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedRequest:
-    method: str
-    path: str
-    query: str
-    status: int
-    user: str | None
+from packetworker.sandbox.faults import Faults
 
 
 def _setting(part: str, name: str) -> property:
@@ -117,8 +107,10 @@ class BCSandbox:
         self._auth = Tokens(
             client_id=client_id, client_secret=client_secret, ttl=token_ttl, clock=self.clock
         )
+        self.faults = Faults()
         self._limits = RequestLimits(
             clock=self.clock,
+            faults=self.faults,
             max_concurrent=max_concurrent,
             max_connections=max_connections,
             rate_limit=rate_limit,
@@ -132,12 +124,11 @@ class BCSandbox:
             notification_delay=notification_delay,
         )
         self._late = LateCommits()
-        self.requests: list[LoggedRequest] = []
+        self.requests = RequestLog()
         self.token_grants = self._auth.grants
         self.used_refresh_tokens = self._auth.used_refresh_tokens
         self.handshakes = self._subs.handshakes
         self.subscriptions = self._subs.items
-        self._log_lock = threading.Lock()
         self._server: ServerThread | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -155,7 +146,7 @@ class BCSandbox:
         self._subs.notifier.start()
 
     def stop(self) -> None:
-        self._limits.release()
+        self.faults.release()
         self._late.close()
         self._subs.notifier.stop()
         if self._server is not None:
@@ -307,7 +298,7 @@ class BCSandbox:
     def throttle(self, times: int, *, retry_after: int | None = 1) -> None:
         """The next `times` API requests get 429 with `Retry-After: retry_after` (None: no
         Retry-After header)."""
-        self._limits.throttle(times, retry_after=retry_after)
+        self.faults.storm(times, retry_after=retry_after)
 
     def expire_tokens(self) -> None:
         """Every access token issued so far is now expired."""
@@ -319,7 +310,7 @@ class BCSandbox:
 
     def holding_requests(self) -> AbstractContextManager[None]:
         """API requests wait inside the server until the block exits (to observe concurrency)."""
-        return self._limits.holding()
+        return self.faults.holding()
 
     def commit_late(self, times: int = 1) -> None:
         """The next `times` write requests (`$batch`, POST, PATCH, DELETE) are accepted and
@@ -406,19 +397,20 @@ class BCSandbox:
                 response = self._auth.authorize(request)
             else:
                 user = self._auth.authenticate(request)
-                response = self._limits.run(user, lambda: self._late_or_now(request))
+                response = self._limits.run(
+                    user, lambda: self._late_or_now(request), path=request.path
+                )
         except ODataError as exc:
             response = json_response(exc.status, exc.body(), exc.headers)
-        with self._log_lock:
-            self.requests.append(
-                LoggedRequest(
-                    request.method,
-                    request.path,
-                    request.query_string.decode(),
-                    response.status_code,
-                    user,
-                )
+        self.requests.add(
+            LoggedRequest(
+                request.method,
+                request.path,
+                request.query_string.decode(),
+                status=response.status_code,
+                user=user,
             )
+        )
         return response(environ, start_response)
 
     def _late_or_now(self, request: Request) -> Response:

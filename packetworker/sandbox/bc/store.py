@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from packetworker.sandbox.bc import lines as line_pages
+import packetworker.sandbox.bc.lines as line_pages
 from packetworker.sandbox.bc.clock import isoformat
 from packetworker.sandbox.bc.entities import EMPTY_GUID, ENTITY_SETS, PARENTS, EntitySet
 from packetworker.sandbox.bc.errors import ODataError

@@ -24,7 +24,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from packetworker.sandbox.clock import Clock
+from packetworker.sandbox.base import Clock
 from packetworker.sandbox.crm_http import Emulator, json_response
 
 PREFIX = "/api/v1/dynamics-portal/api/v1/dynamics-portal"

@@ -1,9 +1,11 @@
 """A thin, typed client for the Business Central API v2.0 (no business rules).
 
-One shared `httpx.Client`; auth by `BCAuth`; at most `max_concurrency` requests in flight
-(BC processes 5 per user at a time and queues or refuses the rest); 429/502/503/504 retried
-with tenacity, honouring `Retry-After`; server-driven paging via `@odata.nextLink`; JSON
-`$batch` split at 100 operations; webhook subscriptions.
+One shared `httpx.Client` (`packetworker.http`); auth by `BCAuth`; at most `max_concurrency`
+requests in flight (BC processes 5 per user at a time and queues or refuses the rest);
+429/502/503/504 retried on the shared policy, honouring `Retry-After`; server-driven paging
+via `@odata.nextLink`; JSON `$batch` split at 100 operations; webhook subscriptions. Every
+failure is a `BCError`: a request that got no answer is `NotSent` (it certainly did not run)
+or `NoAnswer` (it may have).
 
 Entity paths are relative to the company: `items`, `salesOrders(<id>)/salesOrderLines`.
 """
@@ -19,16 +21,15 @@ from urllib.parse import quote
 
 import httpx
 
-from packetworker.metrics import response_hook
+from packetworker.http import open_client, resend_policy
 from packetworker.request_budget import (
     WINDOW_SECONDS,
     LocalLimiter,
     RequestLimiter,
     SlotUnavailable,
-    budgeted,
     limiter_for,
 )
-from packetworker.retrying import parse_retry_after, retrying
+from packetworker.retrying import parse_retry_after
 from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.batch import (
     MAX_BATCH_OPERATIONS,
@@ -38,33 +39,31 @@ from packetworker.targets.bc.batch import (
     chunks,
     parse_responses,
 )
-from packetworker.targets.bc.errors import BCError, NotFound, error_from_response
+from packetworker.targets.bc.errors import (
+    BCError,
+    NoAnswer,
+    NotFound,
+    NotSent,
+    error_from_response,
+)
 from packetworker.targets.bc.metadata import Metadata, parse_metadata
 from packetworker.targets.bc.odata import literal
+from packetworker.targets.http_errors import transport_error
 
 API_PATH = "api/v2.0"
-
-# Retrying a POST after the server may have run it would create a second record, so writes
-# that are not idempotent are only retried when BC certainly did not run them: throttled
-# (429), or the connection never opened. A 502/503/504 or a timeout after the request was
-# sent leaves its outcome unknown (business-central.md §5.3): the caller decides, by a
-# look-up once BC's longest request time has passed (see `targets.base.WriteJournal`).
-_SAFE_RETRY_STATUSES = frozenset({429})
-# The request never left: no connection, or no free connection in the pool.
-NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _odata_key(value: str) -> str:
     return f"({value})"
 
 
-class _Retryable(Exception):
-    """Internal: carries a retryable failure through tenacity."""
-
-    def __init__(self, error: Exception, retry_after: float | None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retry_after = retry_after
+def _not_run(error: BaseException) -> bool:
+    """Retrying a POST after BC may have run it would create a second record, so writes that
+    are not idempotent are only retried when BC certainly did not run them: throttled (429),
+    or never sent. A 502/503/504 or a timeout after the request was sent leaves its outcome
+    unknown (business-central.md §5.3): the caller decides, by a look-up once BC's longest
+    request time has passed (see `targets.base.WriteJournal`)."""
+    return isinstance(error, NotSent) or getattr(error, "status", None) == 429
 
 
 class BCClient:
@@ -100,15 +99,14 @@ class BCClient:
         self._company_id: str | None = None
         self._company_lock = threading.Lock()
         self._borrowed = False  # `for_company` clients share what their parent closes
-        self._http = httpx.Client(
+        self._http = open_client(
+            service="bc",
+            transport=transport,
+            limiter=self.limiter,
+            limits=httpx.Limits(max_connections=max_concurrency),
             auth=auth,
             timeout=timeout,
-            transport=budgeted(
-                transport, self.limiter, limits=httpx.Limits(max_connections=max_concurrency)
-            ),
             headers={"Accept": "application/json"},
-            # Requests and 429s, for /metrics (`packetworker.metrics`).
-            event_hooks={"response": [response_hook("bc")]},
         )
 
     @classmethod
@@ -378,30 +376,26 @@ class BCClient:
         headers: dict | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
-        policy = retrying(
-            retry=lambda error: isinstance(error, _Retryable),
+        policy = resend_policy(
+            idempotent=idempotent,
+            worth_retrying=lambda error: isinstance(error, BCError) and error.transient,
+            not_run=_not_run,
             attempts=self._retries,
             backoff_base=0.5,
             backoff_max=self._max_backoff,
             sleep=self._sleep,
             long_waits="cap",  # a longer Retry-After is waited out up to `max_backoff`
         )
-        try:
-            return policy(self._send_once, method, url, params, json, headers, idempotent)
-        except _Retryable as exc:
-            raise exc.error from None
+        return policy(self._send_once, method, url, params, json, headers)
 
-    def _send_once(self, method, url, params, json, headers, idempotent) -> httpx.Response:
+    def _send_once(self, method, url, params, json, headers) -> httpx.Response:
         try:
             response = self._http.request(method, url, params=params, json=json, headers=headers)
         except SlotUnavailable:
             raise  # not sent, and not an attempt: the caller reschedules
-        except NOT_SENT_ERRORS as exc:
-            raise _Retryable(exc, None) from None
         except httpx.TransportError as exc:
-            if idempotent:
-                raise _Retryable(exc, None) from None
-            raise
+            where = f"{method} {url.split('?', 1)[0]}"
+            raise transport_error(exc, where, not_sent=NotSent, unavailable=NoAnswer) from None
         if response.is_success:
             return response
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -409,11 +403,7 @@ class BCClient:
             body: Any = response.json()
         except ValueError:
             body = response.content
-        error = error_from_response(response.status_code, body, retry_after=retry_after)
-        retry = error.transient and (idempotent or response.status_code in _SAFE_RETRY_STATUSES)
-        if retry:
-            raise _Retryable(error, retry_after)
-        raise error
+        raise error_from_response(response.status_code, body, retry_after=retry_after)
 
 
 def _query(

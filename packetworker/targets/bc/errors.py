@@ -7,7 +7,8 @@ HTTP status alone is not enough: a 400 is always permanent, but a 500 may be a d
 
 from __future__ import annotations
 
-from packetworker.targets.http_errors import TRANSIENT_STATUSES, HTTPTargetError
+from packetworker.http import TRANSIENT_STATUSES
+from packetworker.targets.http_errors import HTTPTargetError
 
 # Codes that mean "the service, not your request, had a problem".
 TRANSIENT_CODES = frozenset(
@@ -67,6 +68,14 @@ class AuthError(BCError):
 
 class NotFound(BCError):
     """The addressed entity or route does not exist (404)."""
+
+
+class NotSent(BCError):
+    """The request never reached BC (no connection, none free): it certainly did not run."""
+
+
+class NoAnswer(BCError):
+    """The request was sent but no answer came (timeout, reset): it may have run."""
 
 
 def error_from_response(status: int, body: object, *, retry_after: float | None = None) -> BCError:

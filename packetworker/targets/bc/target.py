@@ -63,8 +63,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from packetworker.packets.model import PacketHeader, Record
 from packetworker.request_budget import SlotUnavailable
 from packetworker.targets.base import (
@@ -77,9 +75,9 @@ from packetworker.targets.base import (
     outcome_known,
 )
 from packetworker.targets.bc.batch import MAX_BATCH_OPERATIONS, BatchRequest, BatchResponse
-from packetworker.targets.bc.client import NOT_SENT_ERRORS, BCClient
+from packetworker.targets.bc.client import BCClient
 from packetworker.targets.bc.companies import DEFAULT, CompanyMap, unmapped_reason
-from packetworker.targets.bc.errors import AuthError, BCError, EntityChanged
+from packetworker.targets.bc.errors import AuthError, BCError, EntityChanged, NoAnswer, NotSent
 from packetworker.targets.bc.lines import (
     DOCUMENT_LINES,
     for_insert,
@@ -286,9 +284,9 @@ class BCTarget(Target):
             ) from None
         except SlotUnavailable:
             raise  # never sent: the pipeline reschedules the packet
-        except httpx.TransportError as exc:
+        except (NotSent, NoAnswer) as exc:
             raise TargetError(
-                f"Business Central did not answer ({type(exc).__name__})", transient=True
+                f"Business Central did not answer ({exc.detail})", transient=True
             ) from None
         for work in works:
             slots.put_work(work)
@@ -550,14 +548,14 @@ class BCTarget(Target):
         doubts.sending(writes)
         try:
             return client.batch([req for _, _, req in chunk], continue_on_error=True)
-        except httpx.TransportError as exc:
-            if isinstance(exc, NOT_SENT_ERRORS):
-                doubts.settled(keys)
-                raise
-            reason = f"Business Central did not answer ({type(exc).__name__})"
+        except SlotUnavailable:
+            doubts.settled(keys)  # never sent
+            raise
+        except NoAnswer as exc:
+            reason = f"Business Central did not answer ({exc.detail})"
             raise doubts.unknown(keys, reason) from None
         except BCError as exc:
-            if outcome_known(exc.status):
+            if isinstance(exc, NotSent) or outcome_known(exc.status):
                 doubts.settled(keys)
                 raise
             raise doubts.unknown(keys, f"Business Central answered {exc}") from None

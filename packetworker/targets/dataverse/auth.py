@@ -8,6 +8,8 @@ the scope `<environment URL>/.default`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from packetworker.targets.dataverse.errors import DataverseAuthError, DataverseError
@@ -29,22 +31,15 @@ class DataverseAuth(EntraAuth):
         *,
         environment_url: str,
         tenant: str,
-        client_id: str,
-        client_secret: str,
         token_url: str | None = None,
         scope: str | None = None,
-        leeway: int = 60,
-        timeout: float = 30.0,
-        transport: httpx.BaseTransport | None = None,
+        **options: Any,
     ) -> None:
+        """`options` are `EntraAuth`'s (client id and secret, leeway, timeout, transport)."""
         super().__init__(
             token_url=(token_url or DEFAULT_TOKEN_URL).format(tenant=tenant),
-            client_id=client_id,
-            client_secret=client_secret,
             scope=scope or default_scope(environment_url),
-            leeway=leeway,
-            timeout=timeout,
-            transport=transport,
+            **options,
         )
 
     def _refused(self, code: str, description: str) -> Exception:

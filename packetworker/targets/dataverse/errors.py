@@ -8,7 +8,8 @@ Messages are redacted, so a token or secret echoed by a server never reaches a l
 
 from __future__ import annotations
 
-from packetworker.targets.http_errors import HTTPTargetError, is_transient_status
+from packetworker.http import is_transient_status
+from packetworker.targets.http_errors import HTTPTargetError
 
 DUPLICATE_KEY = "0x80040237"  # "Cannot insert duplicate key" (primary or alternate key)
 DUPLICATE_DETECTED = "0x80040333"  # a duplicate-detection rule matched

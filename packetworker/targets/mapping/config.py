@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from packetworker.errors import PacketworkerError
 from packetworker.targets.mapping.convert import ConvertName
 from packetworker.targets.mapping.expressions import Expression, compile_expression
 
@@ -33,7 +34,7 @@ SHIPPED_PACKAGE = "packetworker"
 SHIPPED_FOLDER = "mapping_files"  # the data files; this package (`targets/mapping/`) is code
 
 
-class MappingError(ValueError):
+class MappingError(ValueError, PacketworkerError):
     """A mapping file cannot be used; the message names the file and the path in it.
 
     `source` is the file (a shipped name or a path), `path` the dotted place in it

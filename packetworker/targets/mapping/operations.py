@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
+from packetworker.errors import PacketworkerError
+
 Action = Literal["create", "update", "upsert", "delete"]
 ItemOutcome = Literal["mapped", "skipped", "filtered", "ignored", "error"]
 
@@ -94,7 +96,7 @@ class MappedItem:
     fault: MappingFault | None = None
 
 
-class LookupNotFound(LookupError):
+class LookupNotFound(LookupError, PacketworkerError):
     """A declared lookup matched nothing in the target; `message` is the mapping's sentence."""
 
     def __init__(self, ref: LookupRef) -> None:
