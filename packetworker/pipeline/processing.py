@@ -25,6 +25,12 @@ waits for changes, and a packet held for more than `bc_hold_max_hours` is quaran
 failed record beside a held one still quarantines the packet (someone must look at it).
 
 Neither is a request that found no slot of its budget in time (`SlotUnavailable`).
+
+`process_packets` runs a group of packets: each is locked, fetched, archived and deduplicated
+as above, the records of all ready ones go to the target in one `apply_group` call (so it can
+share requests across them), and each is then settled with its own outcomes by the same
+steps. A packet whose lock another worker holds is left out; one whose run would raise is
+answered with the exception, for the caller to retry it alone.
 """
 
 from __future__ import annotations

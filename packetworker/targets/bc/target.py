@@ -48,6 +48,13 @@ C-100 is blocked (All)" and a wake key (`waits_for`), and the pipeline retries i
 Deciding from the customer's state, not from the error text, works in any language BC
 answers in.
 
+**Groups.** `apply_group` takes many packets at once (the pipeline's `process_packets`):
+their operations share the look-ups (the queries of all their keys travel as GETs in one
+`$batch`) and the `$batch`es of inserts (up to 100 documents per request), so a group of 100
+single-order packets costs about two requests instead of four hundred. Each packet keeps
+its own outcomes and its own write journal, and a failure stops only the packets whose
+requests it hit (`_Packet`). `apply` is a group of one, and reads with plain GETs as before.
+
 **Companies.** Each packet goes to the company `BC_COMPANY_MAP` names for its `companyId`
 (`ApplyContext.company`; see `companies.py`), through one client per company sharing one
 token and one connection pool; an unmapped company holds the whole packet.
