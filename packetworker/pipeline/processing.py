@@ -145,6 +145,8 @@ def process_packets(
                 ready.append(run)
         applying = [run for run in ready if run.todo]
         if applying:
+            for run in applying:  # preparing the others took time
+                run.held.refresh()
             try:
                 packets = [(run.records(), run.apply_context()) for run in applying]
                 results = ctx.target.apply_group(packets)
