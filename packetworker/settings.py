@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(5, description="Processing runs per packet before it quarantines.")
     apply_batch_size: int = Field(100, description="Records handed to the target per call.")
+    apply_group_size: int = Field(
+        100,
+        ge=1,
+        description="Pending packets of an app area processed together, so the target shares "
+        "look-ups and writes across them (BC: one $batch per 100 documents); 1 = one at a time.",
+    )
     stale_after: float = Field(
         900.0, description="Seconds without progress after which a poll re-enqueues a packet."
     )

@@ -1,7 +1,11 @@
 """The Dramatiq actors. Thin: each calls a plain function of the pipeline core.
 
-- `poll(app_area)` lists the portal queue (one poll at a time per app area) and fans out one
-  `process_packet` message per new or stalled packet. Messages carry ids, never links or bodies.
+- `poll(app_area)` lists the portal queue (one poll at a time per app area) and fans out the
+  new or stalled packets in `process_packets` messages of up to `apply_group_size` ids (one
+  `process_packet` message when there is one). Messages carry ids, never links or bodies.
+- `process_packets(app_area, packet_ids)` processes a group: each packet is prepared and
+  settled on its own, their records applied by one target call. A packet of the group that
+  another worker holds, or that must be retried, is sent again alone as `process_packet`.
 - `process_packet(app_area, packet_id)` downloads, archives, applies and queues the ack;
   transient errors are retried with backoff, permanent ones are quarantined by the core. A
   packet another worker holds comes back later too, logged as one INFO line, not an error.
@@ -38,6 +42,7 @@ from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.operations import dlq_retry
 from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packet as process
+from packetworker.pipeline.processing import process_packets as process_group
 from packetworker.pipeline.results import BUSY
 from packetworker.redact import redact_text
 from packetworker.settings import get_settings
@@ -171,8 +176,7 @@ def poll(app_area: str) -> None:
             f"{len(result.requeue_ids)} requeued, acked {sum(result.acked.values())}",
         )
         packet_ids = [*result.new_ids, *result.requeue_ids]
-        for packet_id in packet_ids:
-            enqueue_packet(app_area, packet_id)
+        enqueue_group(app_area, packet_ids)
         log.info(
             "Poll cycle: enqueued %d packets (%d new, %d stalled).",
             len(packet_ids),
@@ -204,6 +208,46 @@ def process_packet(app_area: str, packet_id: str) -> None:
         log.info("Packet %s: %s", result.state, result.error, extra={"state": result.state})
     else:
         log.info("Packet %s.", result.state, extra={"state": result.state})
+
+
+@dramatiq.actor(
+    queue_name=PACKETS_QUEUE,
+    time_limit=settings.process_time_limit_ms,
+    max_age=settings.process_max_age_ms,
+    # Each packet's failure is retried alone (below); a retry of the whole message is for
+    # failures of the group itself (Redis unavailable), and finished packets are no-ops.
+    retry_when=make_retry_when(settings.process_max_retries),
+)
+def process_packets(app_area: str, packet_ids: list[str]) -> None:
+    """Process a group of `app_area`'s packets, their records applied by one target call;
+    each is acknowledged, held or quarantined on its own."""
+    results = process_group(get_context(), app_area, packet_ids)
+    for packet_id, result in zip(packet_ids, results, strict=True):
+        log = bind(logger, app_area=app_area, packet_id=packet_id)
+        if isinstance(result, Exception):
+            _retry_alone(log, app_area, packet_id, result)
+        elif result.error == BUSY:
+            log.info("Another worker holds the packet; it is retried on its own.")
+            _retry_alone(log, app_area, packet_id, None)
+        elif result.error:
+            log.info("Packet %s: %s", result.state, result.error, extra={"state": result.state})
+        else:
+            log.info("Packet %s.", result.state, extra={"state": result.state})
+
+
+def _retry_alone(
+    log: logging.LoggerAdapter, app_area: str, packet_id: str, error: Exception | None
+) -> None:
+    """Send one packet of a group again as its own `process_packet` message: after the delay
+    a `RetryLater` asks for, else after the first retry backoff."""
+    delay = settings.retry_min_backoff_ms
+    if isinstance(error, dramatiq.Retry) and error.delay is not None:
+        delay = error.delay
+    elif error is not None and not retryable(error):
+        log.error("Packet failed in its group, retried on its own: %r", error, exc_info=error)
+    elif error is not None:
+        log.warning("Transient failure, retried on its own: %s", error)
+    process_packet.send_with_options(args=(app_area, packet_id), delay=delay)
 
 
 def _note_poll(context: PipelineContext, app_area: str, result: str) -> None:
@@ -245,6 +289,17 @@ def retry_quarantined(packet_id: str) -> None:
     """Re-drive a quarantined packet through `process_packet` (the `dlq retry` command)."""
     bind(logger, packet_id=packet_id).info("Re-driving quarantined packet.")
     dlq_retry(get_context(), packet_id, enqueue=enqueue_packet)
+
+
+def enqueue_group(app_area: str, packet_ids: list[str]) -> None:
+    """Queue packets for processing in groups of `apply_group_size`."""
+    size = settings.apply_group_size
+    for start in range(0, len(packet_ids), size):
+        group = packet_ids[start : start + size]
+        if len(group) == 1:
+            enqueue_packet(app_area, group[0])
+        else:
+            process_packets.send(app_area, group)
 
 
 def enqueue_packet(app_area: str, packet_id: str) -> None:

@@ -25,6 +25,12 @@ waits for changes, and a packet held for more than `bc_hold_max_hours` is quaran
 failed record beside a held one still quarantines the packet (someone must look at it).
 
 Neither is a request that found no slot of its budget in time (`SlotUnavailable`).
+
+`process_packets` runs a group of packets: each is locked, fetched, archived and deduplicated
+as above, the records of all ready ones go to the target in one `apply_group` call (so it can
+share requests across them), and each is then settled with its own outcomes by the same
+steps. A packet whose lock another worker holds is left out; one whose run would raise is
+answered with the exception, for the caller to retry it alone.
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -45,6 +52,7 @@ from packetworker.logs import bind
 from packetworker.metrics import APPLY_SECONDS, METRICS, PACKETS_PROCESSED, RECORDS_PROCESSED
 from packetworker.packets import Limits, PacketError, open_packet
 from packetworker.packets.model import Record
+from packetworker.packets.reader import PacketReader
 from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key, safe_name
 from packetworker.pipeline.archived import archive_meta, extension, recover_from_archive
 from packetworker.pipeline.context import PipelineContext
@@ -65,6 +73,9 @@ ERROR_CHARS = 2000
 #: Document numbers kept on a packet's entry, for the operator's search.
 MAX_DOCUMENTS = 20
 CHUNK = 1 << 16
+#: A packet larger than this is applied alone even in a group, so that a group keeps at most
+#: a few MB of records in memory (devices send packets of a few KB).
+GROUP_PACKET_BYTES = 1 << 20
 _BEFORE_ARCHIVED = (PacketState.LISTED, PacketState.DOWNLOADING)
 
 
@@ -97,23 +108,91 @@ def run_packet(
 ) -> ProcessResult:
     """`process_packet`, with an optional local file as the source of bytes (replay)."""
     log = bind(logger, app_area=app_area, packet_id=packet_id)
-    settings = ctx.settings
-    with ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=settings.packet_lock_ttl) as held:
-        entry = ctx.ledger.get(packet_id)
-        if held is None:
-            # DEBUG: the caller says what it does about it (the actor retries later, at INFO).
-            log.debug("another worker holds this packet; skipped")
-            state = entry.state if entry else "unknown"
-            return ProcessResult(packet_id, state, error=BUSY)
+    with ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ctx.settings.packet_lock_ttl) as held:
+        run = _open(ctx, app_area, packet_id, held, log, local)
+        return run if isinstance(run, ProcessResult) else run.execute()
+
+
+def process_packets(
+    ctx: PipelineContext, app_area: str, packet_ids: Sequence[str]
+) -> list[ProcessResult | Exception]:
+    """Process pending packets of `app_area` as one group: each is locked, fetched, archived
+    and deduplicated on its own, then the records of all that are ready go to the target in
+    one `apply_group` call (so a target can share look-ups and writes across them), and each
+    is settled with its own outcomes: applied, held or quarantined alone.
+
+    Answers per id, in order: its `ProcessResult` (`error` BUSY when another worker holds it),
+    or the exception `process_packet` would have raised for it (`TransientError`,
+    `RetryLater`, a bug's), for the caller to retry that packet on its own. A group of one,
+    or a target that takes packets in batches rather than whole, is `process_packet` per id.
+    """
+    ids = list(dict.fromkeys(packet_ids))
+    if len(ids) == 1 or not ctx.target.whole_packet:
+        return [_alone(ctx, app_area, packet_id) for packet_id in ids]
+    answers: dict[str, ProcessResult | Exception] = {}
+    ttl = ctx.settings.packet_lock_ttl
+    with ExitStack() as locks:
+        ready: list[_Run] = []
+        for packet_id in ids:
+            log = bind(logger, app_area=app_area, packet_id=packet_id)
+            held = locks.enter_context(ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ttl))
+            run = _open(ctx, app_area, packet_id, held, log, None)
+            if isinstance(run, ProcessResult):
+                answers[packet_id] = run
+            elif (answer := run.step(run.prepare_group)) is not None:
+                answers[packet_id] = answer
+            else:
+                ready.append(run)
+        applying = [run for run in ready if run.todo]
+        if applying:
+            for run in applying:  # preparing the others took time
+                run.held.refresh()
+            try:
+                packets = [(run.records(), run.apply_context()) for run in applying]
+                results = ctx.target.apply_group(packets)
+            except Exception as exc:  # the whole call failed: each packet with it
+                results = [exc] * len(applying)
+            for run, result in zip(applying, results, strict=True):
+                run.held.refresh()
+                answers[run.id] = run.step(lambda run=run, result=result: run.settle_group(result))
+        for run in ready:
+            if run.id not in answers:  # nothing left to apply: every record linked before
+                answers[run.id] = run.step(run.conclude)
+    return [answers[packet_id] for packet_id in ids]
+
+
+def _alone(ctx: PipelineContext, app_area: str, packet_id: str) -> ProcessResult | Exception:
+    try:
+        return run_packet(ctx, app_area, packet_id)
+    except Exception as exc:
+        return exc
+
+
+def _open(
+    ctx: PipelineContext,
+    app_area: str,
+    packet_id: str,
+    held: LockHandle | None,
+    log: logging.LoggerAdapter,
+    local: Path | None,
+) -> ProcessResult | _Run:
+    """A run of the packet whose lock is `held`, or the result when there is nothing to run
+    (held elsewhere, unknown, finished: its ack ensured)."""
+    entry = ctx.ledger.get(packet_id)
+    if held is None:
+        # DEBUG: the caller says what it does about it (the actor retries later, at INFO).
+        log.debug("another worker holds this packet; skipped")
+        state = entry.state if entry else "unknown"
+        return ProcessResult(packet_id, state, error=BUSY)
+    if entry is None:
+        entry = recover_from_archive(ctx, app_area, packet_id)
         if entry is None:
-            entry = recover_from_archive(ctx, app_area, packet_id)
-            if entry is None:
-                log.warning("packet is neither in the ledger nor in the archive")
-                return ProcessResult(packet_id, "unknown", error="unknown packet")
-        if entry.terminal:
-            _queue_ack(ctx, entry)
-            return _result(entry)
-        return _Run(ctx, entry, held, log, local).execute()
+            log.warning("packet is neither in the ledger nor in the archive")
+            return ProcessResult(packet_id, "unknown", error="unknown packet")
+    if entry.terminal:
+        _queue_ack(ctx, entry)
+        return _result(entry)
+    return _Run(ctx, entry, held, log, local)
 
 
 class _Run:
@@ -134,6 +213,11 @@ class _Run:
         self.held_records: list[RecordOutcome] = []  # the target holds them; across batches
         self._source = "read from the archive"  # where this run's bytes came from
         self.documents: dict[str, None] = {}  # document numbers read, in packet order
+        self.attempts = entry.attempts + 1  # this run's, once counted
+        self.spool: Path | None = None
+        self._size = 0
+        self.apply_ctx: ApplyContext | None = None  # once the packet's header is read
+        self.todo: list[tuple[str, Record]] = []  # grouped runs: (key, record) to apply
 
     def update(
         self, state: PacketState | None = None, *, note: str | None = None, **fields: object
@@ -145,87 +229,161 @@ class _Run:
         return self.entry
 
     def execute(self) -> ProcessResult:
+        """The whole run: fetch, archive, dedupe, apply in batches, then finish, hold or
+        quarantine. Raises what the actor retries (`TransientError`, `RetryLater`)."""
         try:
-            return self._execute()
+            if (gave_up := self.count_attempt()) is not None:
+                return gave_up
+            try:
+                if (done := self.prepare()) is not None:
+                    return done
+                with self.spool.open("rb") as stream:
+                    self.apply(stream)
+                return self.conclude()
+            except Exception as exc:
+                return self.handle(exc)
+            finally:
+                self.discard_spool()
         except _Vanished:
-            # Nothing to retry here: unacknowledged, the packet is still pending in the portal
-            # and the next poll lists it as new; targets' idempotency keys stop a second apply.
-            self.log.warning(
-                "ledger entry vanished mid-run (Redis flushed?); stopped, the next poll "
-                "lists the packet again"
-            )
-            return ProcessResult(self.id, "unknown", dict(self.outcomes), error=VANISHED)
+            return self.vanished()
 
-    def _execute(self) -> ProcessResult:
+    def step(self, action: Callable[[], ProcessResult | None]) -> ProcessResult | Exception | None:
+        """One step of a grouped run: its result (None: go on), failures handled as
+        `execute` handles them; what `execute` would raise is returned instead, so the
+        group goes on and the caller retries this packet alone."""
+        try:
+            try:
+                return action()
+            except Exception as exc:
+                return self.handle(exc)
+            finally:
+                self.discard_spool()
+        except _Vanished:
+            return self.vanished()
+        except Exception as exc:
+            return exc
+
+    def vanished(self) -> ProcessResult:
+        # Nothing to retry here: unacknowledged, the packet is still pending in the portal
+        # and the next poll lists it as new; targets' idempotency keys stop a second apply.
+        self.log.warning(
+            "ledger entry vanished mid-run (Redis flushed?); stopped, the next poll "
+            "lists the packet again"
+        )
+        return ProcessResult(self.id, "unknown", dict(self.outcomes), error=VANISHED)
+
+    def count_attempt(self) -> ProcessResult | None:
+        """Count this run as an attempt; the result when the packet has had its last one."""
         settings = self.ctx.settings
-        attempts = self.entry.attempts + 1
-        self.update(attempts=attempts)
-        if attempts > settings.max_attempts:
-            reason = f"gave up after {settings.max_attempts} attempts: {self.entry.last_error}"
-            if self.entry.archive_key:
-                return self.quarantine(reason)
-            self.update(last_error=_redact(self.ctx, reason))
-            self.log.error("gave up without the packet's bytes; left pending in the portal")
-            return _result(self.entry)
+        self.attempts = self.entry.attempts + 1
+        self.update(attempts=self.attempts)
+        if self.attempts <= settings.max_attempts:
+            return None
+        reason = f"gave up after {settings.max_attempts} attempts: {self.entry.last_error}"
+        if self.entry.archive_key:
+            return self.quarantine(reason)
+        self.update(last_error=_redact(self.ctx, reason))
+        self.log.error("gave up without the packet's bytes; left pending in the portal")
+        return _result(self.entry)
 
-        spool: Path | None = None
-        try:
-            spool = self.fetch()
-            self.archive(spool)
-            if self.entry.list_type == "file":
-                return self.finish()  # attachments are archived, not applied
-            holder = self.claim_content()
-            if holder is not None:
-                return self.finish(duplicate_of=holder)
-            self.update(PacketState.APPLYING)
-            self.apply(spool)
-            if self.held_records:
-                return self.hold(attempts)
-            return self.finish()
-        except _Vanished:
-            raise  # nothing left to record the failure in; `execute` reports it
-        except _Quarantine as exc:
+    def prepare(self) -> ProcessResult | None:
+        """Bytes into the spool and the archive, content claimed; the result when nothing is
+        to be applied (an attachment, a duplicate), else None with the state `applying`."""
+        self.spool = self.fetch()
+        self.archive(self.spool)
+        if self.entry.list_type == "file":
+            return self.finish()  # attachments are archived, not applied
+        holder = self.claim_content()
+        if holder is not None:
+            return self.finish(duplicate_of=holder)
+        self.update(PacketState.APPLYING)
+        return None
+
+    def prepare_group(self) -> ProcessResult | None:
+        """`prepare`, then the packet's records read for the group's one target call (None).
+        A packet too big to keep in memory beside the others is applied alone at once, as
+        `execute` applies it (its result)."""
+        if (gave_up := self.count_attempt()) is not None:
+            return gave_up
+        if (done := self.prepare()) is not None:
+            return done
+        with self.spool.open("rb") as stream:
+            if self._size > GROUP_PACKET_BYTES:
+                self.apply(stream)
+                return self.conclude()
+            reader = self.open_reader(stream)
+            self.todo = self.unapplied(next(_batches(reader, sys.maxsize), []))
+        return None
+
+    def records(self) -> list[Record]:
+        return [record for _, record in self.todo]
+
+    def apply_context(self) -> ApplyContext:
+        assert self.apply_ctx is not None, "set when the packet's header is read"
+        return self.apply_ctx
+
+    def settle_group(self, result: list[RecordOutcome] | Exception) -> ProcessResult:
+        """Record the target's answer for this packet's records and end the run."""
+        if isinstance(result, Exception):
+            raise result
+        self.record(self.todo, result)
+        return self.conclude()
+
+    def conclude(self) -> ProcessResult:
+        """Every record settled: held, or applied (and its ack queued)."""
+        if self.held_records:
+            return self.hold(self.attempts)
+        return self.finish()
+
+    def handle(self, exc: Exception) -> ProcessResult:
+        """What a failure of this run means: quarantine, an error kept on the entry (the
+        result), or a retry (raised: `RetryLater`, `TransientError`, or `exc` itself)."""
+        settings = self.ctx.settings
+        if isinstance(exc, _Vanished):
+            raise exc  # nothing left to record the failure in; `execute` reports it
+        if isinstance(exc, _Quarantine):
             return self.quarantine(str(exc))
-        except PacketError as exc:
+        if isinstance(exc, PacketError):
             return self.quarantine(f"invalid packet: {exc}")
-        except WriteInDoubt as exc:
+        if isinstance(exc, WriteInDoubt):
             # Not a failed attempt: no attempt can decide it before `retry_after`.
-            self.update(attempts=attempts - 1)
+            self.update(attempts=self.attempts - 1)
             self.fail(f"write in doubt: {exc}")
             raise RetryLater(str(exc), seconds=_defer(settings, exc.retry_after)) from exc
-        except SlotUnavailable as exc:
+        if isinstance(exc, SlotUnavailable):
             # Not a failed attempt: the request budget shared by all workers is spent for now,
             # and the request was never sent.
-            self.update(attempts=attempts - 1)
+            self.update(attempts=self.attempts - 1)
             self.fail(f"request budget spent: {exc}")
             raise RetryLater(str(exc), seconds=_defer(settings, exc.retry_after)) from exc
-        except TargetError as exc:
+        if isinstance(exc, TargetError):
             if exc.transient:
                 self.fail(f"target unavailable: {exc}")
                 raise TransientError(str(exc)) from exc
             return self.quarantine(f"target refused the packet: {exc}")
-        except PortalError as exc:
+        if isinstance(exc, PortalError):
             if exc.transient:
                 self.fail(f"portal unavailable: {exc}")
                 raise TransientError(str(exc)) from exc
             self.fail(f"download failed: {exc}")
             return _result(self.entry)
-        except (_GiveUp, ArchiveConflict) as exc:
+        if isinstance(exc, _GiveUp | ArchiveConflict):
             self.fail(str(exc))
             return _result(self.entry)
-        except ArchiveError as exc:
+        if isinstance(exc, ArchiveError):
             self.fail(f"archive unavailable: {exc}")
             raise TransientError(str(exc)) from exc
-        except TransientError as exc:
+        if isinstance(exc, TransientError):
             self.fail(str(exc))
-            raise
-        except Exception as exc:
-            # A bug or a crash stand-in: keep the state (the next run resumes), say why.
-            self.fail(f"{type(exc).__name__}: {exc}")
-            raise
-        finally:
-            if spool is not None:
-                spool.unlink(missing_ok=True)
+            raise exc
+        # A bug or a crash stand-in: keep the state (the next run resumes), say why.
+        self.fail(f"{type(exc).__name__}: {exc}")
+        raise exc
+
+    def discard_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.unlink(missing_ok=True)
+            self.spool = None
 
     # --- steps ---
 
@@ -342,30 +500,37 @@ class _Run:
                 return None
         raise TransientError("content claim kept changing hands")
 
-    def apply(self, spool: Path) -> None:
+    def open_reader(self, stream: BinaryIO) -> PacketReader:
+        """The packet's reader, and `apply_ctx`: what the target learns about the packet."""
+        # A replayed file is named by its path, a portal packet by its id.
+        name = str(self.local) if self.local else self.id
+        reader = open_packet(stream, limits=Limits.from_settings(self.ctx.settings), name=name)
+        self.apply_ctx = ApplyContext(
+            app_area=self.entry.app_area,
+            packet_id=self.id,
+            user=self.entry.user or reader.header.salesmancode,
+            header=reader.header,
+            journal=self.ledger,
+            refs=LedgerTargetRefs(self.ledger, self.ctx.target.name),
+            company=self.entry.company,
+        )
+        return reader
+
+    def apply(self, stream: BinaryIO) -> None:
+        """Apply the packet's records in batches of `apply_batch_size` (whole, for a target
+        that needs whole packets)."""
         settings = self.ctx.settings
-        with spool.open("rb") as stream:
-            # A replayed file is named by its path, a portal packet by its id.
-            name = str(self.local) if self.local else self.id
-            reader = open_packet(stream, limits=Limits.from_settings(settings), name=name)
-            header = reader.header
-            apply_ctx = ApplyContext(
-                app_area=self.entry.app_area,
-                packet_id=self.id,
-                user=self.entry.user or header.salesmancode,
-                header=header,
-                journal=self.ledger,
-                refs=LedgerTargetRefs(self.ledger, self.ctx.target.name),
-                company=self.entry.company,
-            )
-            size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
-            started = time.monotonic()
-            for number, batch in enumerate(_batches(reader, size)):
-                if number:
-                    self.keep_alive()
-                self.apply_batch(batch, apply_ctx)
-            labels = {"app_area": self.entry.app_area, "target": self.ctx.target.name}
-            METRICS.observe(APPLY_SECONDS, labels, time.monotonic() - started)
+        reader = self.open_reader(stream)
+        size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
+        started = time.monotonic()
+        for number, batch in enumerate(_batches(reader, size)):
+            if number:
+                self.keep_alive()
+            if todo := self.unapplied(batch):
+                records = [r for _, r in todo]
+                self.record(todo, self.ctx.target.apply(records, ctx=self.apply_context()))
+        labels = {"app_area": self.entry.app_area, "target": self.ctx.target.name}
+        METRICS.observe(APPLY_SECONDS, labels, time.monotonic() - started)
 
     def keep_alive(self) -> None:
         """Between batches: keep the lock, and record progress so that a long packet does
@@ -373,7 +538,9 @@ class _Run:
         self.held.refresh()
         self.update()
 
-    def apply_batch(self, batch: list[tuple[str, Record]], apply_ctx: ApplyContext) -> None:
+    def unapplied(self, batch: list[tuple[str, Record]]) -> list[tuple[str, Record]]:
+        """The records of `batch` still to apply; those an earlier run applied (it crashed
+        later) are counted as unchanged, not sent again."""
         for _, record in batch:
             if len(self.documents) >= MAX_DOCUMENTS:
                 break
@@ -381,32 +548,33 @@ class _Run:
             if number:
                 self.documents[number[:64]] = None
         done = self.ledger.links(self.id, (key for key, _ in batch))
-        # Applied by an earlier run that crashed later: count, do not send again.
         if done:
             self.outcomes[str(Outcome.UNCHANGED)] += len(done)
-        todo = [(key, record) for key, record in batch if key not in done]
-        if todo:
-            outcomes = self.ctx.target.apply([r for _, r in todo], ctx=apply_ctx)
-            if len(outcomes) != len(todo):
-                raise TargetError(
-                    f"target answered {len(outcomes)} outcomes for {len(todo)} records",
-                    transient=False,
-                )
-            links = {
-                key: o.target_ref or ""
-                for (key, _), o in zip(todo, outcomes, strict=True)
-                if o.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
-            }
-            self.ledger.add_links(self.id, links)
-            self.outcomes.update(str(o.outcome) for o in outcomes)
-            self.held_records += [o for o in outcomes if o.outcome is Outcome.HELD]
-            failed = [o for o in outcomes if o.outcome is Outcome.FAILED]
-            if failed:
-                reasons = "; ".join(
-                    f"{o.table}/{o.dms_rowid or '-'}: {o.message or 'failed'}" for o in failed[:5]
-                )
-                more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
-                raise _Quarantine(f"{len(failed)} record(s) failed: {reasons}{more}")
+        return [(key, record) for key, record in batch if key not in done]
+
+    def record(self, todo: list[tuple[str, Record]], outcomes: Sequence[RecordOutcome]) -> None:
+        """Keep the target's outcomes: links of applied records, counts, held records; any
+        failed record quarantines the packet."""
+        if len(outcomes) != len(todo):
+            raise TargetError(
+                f"target answered {len(outcomes)} outcomes for {len(todo)} records",
+                transient=False,
+            )
+        links = {
+            key: o.target_ref or ""
+            for (key, _), o in zip(todo, outcomes, strict=True)
+            if o.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
+        }
+        self.ledger.add_links(self.id, links)
+        self.outcomes.update(str(o.outcome) for o in outcomes)
+        self.held_records += [o for o in outcomes if o.outcome is Outcome.HELD]
+        failed = [o for o in outcomes if o.outcome is Outcome.FAILED]
+        if failed:
+            reasons = "; ".join(
+                f"{o.table}/{o.dms_rowid or '-'}: {o.message or 'failed'}" for o in failed[:5]
+            )
+            more = f" (+{len(failed) - 5} more)" if len(failed) > 5 else ""
+            raise _Quarantine(f"{len(failed)} record(s) failed: {reasons}{more}")
 
     # --- endings ---
 
@@ -545,4 +713,4 @@ def _redact(ctx: PipelineContext, text: str) -> str:
     return redact_text(text, secret)[:ERROR_CHARS]
 
 
-__all__: Sequence[str] = ["process_packet", "run_packet"]
+__all__: Sequence[str] = ["process_packet", "process_packets", "run_packet"]

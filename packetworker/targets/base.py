@@ -9,6 +9,9 @@ killed mid-request) may still commit later. Targets record each write in a `Writ
 (handed to them in `ApplyContext`; the pipeline's ledger implements it) before sending it,
 and re-send one still in doubt only once the service's longest request time has passed and a
 fresh look-up shows it absent; until then they raise `WriteInDoubt`.
+
+`apply_group` applies several whole packets at once, so a target can share look-ups and
+writes across them; its answer is per packet, and an error stops only the packet it names.
 """
 
 from __future__ import annotations
@@ -182,6 +185,20 @@ class Target(ABC):
     @abstractmethod
     def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
         """Apply `records`; return one outcome per record, in the same order."""
+
+    def apply_group(
+        self, packets: Sequence[tuple[Sequence[Record], ApplyContext]]
+    ) -> list[list[RecordOutcome] | Exception]:
+        """Apply the records of several packets (each with its own context); answer per
+        packet its outcomes, or the error that stopped that packet alone. A target that can
+        share requests across packets overrides this; by default each is applied in turn."""
+        results: list[list[RecordOutcome] | Exception] = []
+        for records, ctx in packets:
+            try:
+                results.append(self.apply(records, ctx=ctx))
+            except Exception as exc:
+                results.append(exc)
+        return results
 
     def close(self) -> None:  # noqa: B027 - most targets hold nothing to release
         """Release connections and files."""

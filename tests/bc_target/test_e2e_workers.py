@@ -144,6 +144,50 @@ def test_a_worker_killed_mid_batch_leaves_its_order_once_though_bc_commits_it_la
     assert ledger.writes_in_doubt(packet_id) == {}
 
 
+def test_a_worker_killed_mid_group_leaves_every_packet_of_the_group_applied_once(
+    deployment, portal, bc
+):
+    packets = 10
+    # The killed worker's writes stay in doubt for 30 s; looking again every second.
+    deployment.configure(
+        apply_group_size=packets,
+        bc_in_doubt_seconds=30,
+        bc_http_timeout=60,
+        process_max_retries=200,
+    )
+    ids = [portal.enqueue(APP_AREA, order_packet(n), user="rep-1") for n in range(packets)]
+    # BC holds the group's first two $batch calls: its look-ups, then its inserts.
+    bc.commit_late(times=2)
+    deployment.start_clock()
+    first = deployment.start_worker(processes=1, threads=1)
+    wait_for(lambda: bc.held == 1, timeout=60, what="the group's look-ups held by BC")
+    assert bc.release_late() == 1
+    wait_for(lambda: bc.held == 1, timeout=60, what="the group's inserts held by BC")
+
+    first.kill()  # mid-group: its ten orders sent, none answered
+    deployment.start_worker(processes=1, threads=2)
+    ledger = deployment.ledger()
+    wait_for(
+        lambda: all("in doubt" in (ledger.get(i).last_error or "") for i in ids),
+        timeout=60,
+        what="another worker finding each order missing but in doubt",
+    )
+    assert orders(bc) == {}
+    assert bc.release_late() == 1  # the killed worker's orders commit only now
+    wait_for(
+        lambda: set(portal.done_ids(APP_AREA)) >= set(ids),
+        timeout=120,
+        what="every packet of the group acknowledged",
+    )
+
+    assert orders(bc) == {
+        f"SO-{n:05d}": [(item, n % 5 + i, "PCS") for i, item in enumerate(ITEMS, start=1)]
+        for n in range(packets)
+    }
+    assert {ledger.get(i).result for i in ids} == {"applied"}
+    assert all(ledger.writes_in_doubt(i) == {} for i in ids)
+
+
 def new_customer_order_packet(customer: str, number: str) -> bytes:
     """A customer captured on the device and its first order, as one packet."""
     return (

@@ -12,6 +12,7 @@ Time is the injected clock's, so tests move it instead of waiting.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -52,6 +53,10 @@ class RequestLimits:
         self.retry_after_on_429 = True
         # Whether work that ran past a time limit stays committed: unconfirmed (§5.3).
         self.timeouts_commit = True
+        # Seconds each API request takes while it holds its running slot (wall time, not the
+        # injected clock): a real tenant answers in ~100-300 ms, which is what makes the 5
+        # concurrent requests per user bind (§5.4). 0 for tests, ~0.15 for benchmarks.
+        self.latency = 0.0
         self.max_in_flight = 0  # most requests running at once (all users)
         self.max_queued = 0  # most requests queued at once (all users)
         self._running: dict[str, int] = {}
@@ -74,6 +79,8 @@ class RequestLimits:
         started = self._now()
         try:
             self.faults.wait_released()
+            if self.latency > 0:
+                time.sleep(self.latency)  # service time, inside the slot (§5.4: 5 at a time)
             cancelled = self._now() - started > self.operation_timeout
             result = None if cancelled and not self.timeouts_commit else call()
             if self._now() - started > self.operation_timeout:

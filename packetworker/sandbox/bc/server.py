@@ -68,6 +68,7 @@ class BCSandbox:
     request_timeout = _setting("_limits", "request_timeout")
     retry_after_on_429 = _setting("_limits", "retry_after_on_429")  # unconfirmed (§5.4)
     timeouts_commit = _setting("_limits", "timeouts_commit")  # unconfirmed (§5.3)
+    latency = _setting("_limits", "latency")  # seconds each API request takes (benchmarks)
     page_size = _setting("_routes", "page_size")
     handshake_timeout = _setting("_subs", "handshake_timeout")
     handshake_method = _setting("_subs", "handshake_method")
@@ -96,6 +97,7 @@ class BCSandbox:
         handshake_timeout: float = 5.0,
         handshake_method: str = "POST",
         notification_delay: float = 30.0,
+        latency: float = 0.0,
     ) -> None:
         self.tenant = tenant
         self.environment = environment
@@ -115,6 +117,7 @@ class BCSandbox:
             max_connections=max_connections,
             rate_limit=rate_limit,
         )
+        self._limits.latency = latency
         self._routes = EntityRoutes(self.db, page_size=page_size, base_url=lambda: self.base_url)
         self._subs = Subscriptions(
             self.db,

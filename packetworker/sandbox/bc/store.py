@@ -175,16 +175,20 @@ class Store:
         self._resolve(company_id, spec, row)
         self._check_keys(company_id, spec, row)
         table = self.table(company_id, entity_set)
-        # Validate nested lines before anything is stored: a deep insert is one transaction.
-        before = self.snapshot() if nested else None
+        # A deep insert is one transaction: a refused line takes back the header and the
+        # lines stored before it (undone one by one: a copy of the whole store per deep
+        # insert made each cost as much as everything stored before it).
+        series, changes = self._series_state(), len(self.changes)
+        stored: list[tuple[dict, str]] = []  # (table, id) of the lines stored so far
         try:
             self._stamp(row)
             table[row["id"]] = row
             for nav, lines in nested.items():
                 if not isinstance(lines, list):
                     raise ODataError(400, "BadRequest", f"'{nav}' must be an array.")
+                lines_table = self.table(company_id, spec.children[nav])
                 for line in lines:
-                    self.insert(
+                    created = self.insert(
                         company_id,
                         spec.children[nav],
                         line,
@@ -192,12 +196,15 @@ class Store:
                         seed=seed,
                         notify=False,
                     )
+                    stored.append((lines_table, created["id"]))
             self._after_write(company_id, spec, row)
         except ODataError:
-            if before is not None:
-                self.restore(before)
-            else:
-                table.pop(row["id"], None)
+            for lines_table, line_id in stored:
+                lines_table.pop(line_id, None)
+            table.pop(row["id"], None)
+            if nested:
+                self._series = {k: itertools.count(v) for k, v in series.items()}
+                del self.changes[changes:]
             raise
         self._changed(company_id, entity_set, row, "created", seed=seed or not notify)
         return row

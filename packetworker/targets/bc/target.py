@@ -48,6 +48,13 @@ C-100 is blocked (All)" and a wake key (`waits_for`), and the pipeline retries i
 Deciding from the customer's state, not from the error text, works in any language BC
 answers in.
 
+**Groups.** `apply_group` takes many packets at once (the pipeline's `process_packets`):
+their operations share the look-ups (the queries of all their keys travel as GETs in one
+`$batch`) and the `$batch`es of inserts (up to 100 documents per request), so a group of 100
+single-order packets costs about two requests instead of four hundred. Each packet keeps
+its own outcomes and its own write journal, and a failure stops only the packets whose
+requests it hit (`_Packet`). `apply` is a group of one, and reads with plain GETs as before.
+
 **Companies.** Each packet goes to the company `BC_COMPANY_MAP` names for its `companyId`
 (`ApplyContext.company`; see `companies.py`), through one client per company sharing one
 token and one connection pool; an unmapped company holds the whole packet.
@@ -58,10 +65,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 from packetworker.packets.model import PacketHeader, Record
 from packetworker.request_budget import SlotUnavailable
@@ -149,6 +157,7 @@ class _Work:
     message: str | None = None
     waits_for: str | None = None  # HELD: the wake key (`targets.base.held_key`)
     refs: list[str | None] = field(default_factory=list)  # per source record
+    packet: _Packet | None = None  # the packet it comes from (set by `_Packet`)
 
     @property
     def label(self) -> str:
@@ -209,6 +218,64 @@ class _Query:
             self.select.update(names)
 
 
+class _Packet:
+    """One packet of an `apply_group` call: its operations, its writes in doubt, its
+    records' outcomes, and the error that stopped it (None while it goes on). An error stops
+    this packet only; the group's other packets go on."""
+
+    def __init__(self, records: Sequence[Record], ctx: ApplyContext) -> None:
+        self.ctx = ctx
+        self.slots = _Slots(records)
+        self.works: list[_Work] = []
+        self.doubts: InDoubt | None = None
+        self.error: Exception | None = None
+
+    def add(self, work: _Work) -> None:
+        work.packet = self
+        self.works.append(work)
+
+    def fail(self, exc: Exception) -> None:
+        """Stop this packet with `exc` (the first error wins), as the pipeline expects it:
+        refused credentials and lost connections are transient `TargetError`s."""
+        if self.error is None:
+            self.error = _as_target_error(exc)
+
+    def result(self) -> list[RecordOutcome] | Exception:
+        if self.error is not None:
+            return self.error
+        for work in self.works:
+            self.slots.put_work(work)
+        return self.slots.result()
+
+
+def _packet(work: _Work) -> _Packet:
+    assert work.packet is not None, "every work belongs to a packet"
+    return work.packet
+
+
+def _live(works: Sequence[_Work]) -> list[_Work]:
+    """The works whose packet is still going (no error stopped it)."""
+    return [w for w in works if _packet(w).error is None]
+
+
+def _fail_all(works: Sequence[_Work], exc: Exception) -> None:
+    """A request shared by these works failed as a whole: each one's packet stops with it."""
+    for work in works:
+        _packet(work).fail(exc)
+
+
+def _as_target_error(exc: Exception) -> Exception:
+    if isinstance(exc, AuthError):
+        # Credentials refused even after a fresh token: an operator must act, and the
+        # packet must wait for them rather than be quarantined.
+        return TargetError(f"Business Central refused our credentials: {exc}", transient=True)
+    if isinstance(exc, SlotUnavailable):
+        return exc  # never sent: the pipeline reschedules the packet
+    if isinstance(exc, (NotSent, NoAnswer)):
+        return TargetError(f"Business Central did not answer ({exc.detail})", transient=True)
+    return exc
+
+
 class BCTarget(Target):
     """Applies mapped Field Sales packets to one BC company through `client`."""
 
@@ -244,53 +311,82 @@ class BCTarget(Target):
     # --- Target --------------------------------------------------------------------------
 
     def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
-        client = self.client_for(ctx.company)
-        if client is None:
-            reason = unmapped_reason(str(ctx.company))
-            wake = held_key("company", str(ctx.company))
-            return [
-                RecordOutcome(r.table.name, r.dms_rowid, Outcome.HELD, None, reason, wake)
-                for r in records
-            ]
+        result = self.apply_group([(records, ctx)])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def apply_group(
+        self, packets: Sequence[tuple[Sequence[Record], ApplyContext]]
+    ) -> list[list[RecordOutcome] | Exception]:
+        """Apply many packets' records with shared requests: one look-up per entity set for
+        all their keys, and their writes together in `$batch`es of up to 100 operations.
+        Each packet keeps its own outcomes, writes in doubt (journalled under its id) and
+        error: a refused document fails its own records, a failed request stops only the
+        packets it carried."""
+        group = [_Packet(records, ctx) for records, ctx in packets]
+        by_client: dict[int, tuple[BCClient, list[_Packet]]] = {}
+        for packet in group:
+            client = self.client_for(packet.ctx.company)
+            if client is None:
+                self._hold_unmapped(packet)
+                continue
+            try:
+                self._map(packet)
+            except Exception as exc:
+                packet.fail(exc)
+                continue
+            by_client.setdefault(id(client), (client, []))[1].append(packet)
+        for client, packets_of_client in by_client.values():
+            self._apply_to(client, packets_of_client)
+        return [packet.result() for packet in group]
+
+    def _hold_unmapped(self, packet: _Packet) -> None:
+        """A packet of a company `BC_COMPANY_MAP` does not name: every record held."""
+        company = str(packet.ctx.company)
+        reason, wake = unmapped_reason(company), held_key("company", company)
+        for record in packet.slots.records:
+            packet.slots.put(record.table.name, record.dms_rowid, Outcome.HELD, None, reason, wake)
+
+    def _map(self, packet: _Packet) -> None:
+        ctx = packet.ctx
         header = ctx.header or PacketHeader(salesmancode=ctx.user or "")
-        slots = _Slots(records)
-        works: list[_Work] = []
-        for item in self._mapper.map_packet(header, records):
+        for item in self._mapper.map_packet(header, packet.slots.records):
             if item.outcome == "mapped" and item.operation is not None:
-                works.append(_Work(item.operation))
+                packet.add(_Work(item.operation))
             else:
-                slots.put_item(item)
+                packet.slots.put_item(item)
+
+    def _apply_to(self, client: BCClient, packets: list[_Packet]) -> None:
+        """The steps below for the packets of one company, each request shared by as many
+        of their operations as it can carry."""
+        works = [work for packet in packets for work in packet.works]
         try:
             self._locate(client, works)
-            self._look_up(client, works)
-            doubts = InDoubt(
-                ctx.journal,
-                ctx.packet_id,
+            # A packet alone reads with plain GETs, as it always has; a group in `$batch`.
+            self._look_up(client, works, batched=len(packets) > 1)
+        except Exception as exc:
+            _fail_all(works, exc)
+            return
+        resolve = _resolver(client)  # codes → ids, shared by the group
+        for packet in packets:
+            packet.doubts = InDoubt(
+                packet.ctx.journal,
+                packet.ctx.packet_id,
                 window=self.in_doubt_seconds,
                 service="Business Central",
             )
-            for work in works:
-                if work.outcome is None and not _committed_late(work, doubts):
-                    self._plan(client, work, doubts)
-            doubts.check_unsent(key for work in works for key in work.write_keys.values())
-            self._send(client, works, doubts)
-            self._correct_prices(client, works)
-            self._hold_for_customers(client, works)
-        except AuthError as exc:
-            # Credentials refused even after a fresh token: an operator must act, and the
-            # packet must wait for them rather than be quarantined.
-            raise TargetError(
-                f"Business Central refused our credentials: {exc}", transient=True
-            ) from None
-        except SlotUnavailable:
-            raise  # never sent: the pipeline reschedules the packet
-        except (NotSent, NoAnswer) as exc:
-            raise TargetError(
-                f"Business Central did not answer ({exc.detail})", transient=True
-            ) from None
-        for work in works:
-            slots.put_work(work)
-        return slots.result()
+            try:
+                for work in packet.works:
+                    if work.outcome is None and not _committed_late(work, packet.doubts):
+                        self._plan(work, packet.doubts, resolve)
+                writes = (key for work in packet.works for key in work.write_keys.values())
+                packet.doubts.check_unsent(writes)
+            except Exception as exc:
+                packet.fail(exc)
+        self._send(client, _live(works))
+        self._correct_prices(client, _live(works))
+        self._hold_for_customers(client, _live(works))
 
     def close(self) -> None:
         self.client.close()
@@ -365,7 +461,7 @@ class BCTarget(Target):
 
     # --- step 1: what exists already (one query per entity set and key field) -------------
 
-    def _look_up(self, client: BCClient, works: list[_Work]) -> None:
+    def _look_up(self, client: BCClient, works: list[_Work], *, batched: bool) -> None:
         queries: dict[tuple[str, tuple[str, ...]], _Query] = defaultdict(_Query)
         for work in works:
             if work.outcome is not None:
@@ -384,15 +480,20 @@ class BCTarget(Target):
                 query = queries[(posted_set, fields)]
                 query.posted.append((work, statuses))
                 query.want({"id", "number", *fields, *(["status"] if statuses else [])})
+        reads: list[_Read] = []
         for (path, fields), query in queries.items():
             first = fields[0]
             select = None if query.select is None else sorted(query.select)
             expand = sorted(query.expand) or None
             keys = [w.op.key[first] for w in query.own] + [w.op.key[first] for w, _ in query.posted]
+            reads += [_Read(path, text, select, expand) for text in any_of(first, keys)]
+        rows = _read_many(client, reads, batched=batched)
+        for (path, fields), query in queries.items():
             found: dict[tuple[str, ...], list[dict]] = defaultdict(list)
-            for text in any_of(first, keys):
-                for row in client.list(path, filter=text, select=select, expand=expand):
-                    found[key_of(row, fields)].append(row)
+            for read in reads:
+                if read.path == path:
+                    for row in rows[id(read)]:
+                        found[key_of(row, fields)].append(row)
             for work in query.own:
                 work.existing = found.get(key_of(work.op.key, fields), [])
                 if work.existing and query.expand:
@@ -406,7 +507,7 @@ class BCTarget(Target):
 
     # --- step 2: the writes each operation needs -----------------------------------------
 
-    def _plan(self, client: BCClient, work: _Work, doubts: InDoubt) -> None:
+    def _plan(self, work: _Work, doubts: InDoubt, resolve: Callable) -> None:
         op = work.op
         if op.prevent_duplicate and (work.existing or work.posted) and op.action != "delete":
             work.outcome = Outcome.FAILED
@@ -421,7 +522,7 @@ class BCTarget(Target):
                 work.outcome, work.message = Outcome.UNCHANGED, "not in Business Central"
             return
         if work.posts_rows:
-            if self._resolve(client, work):
+            if self._resolve(work, resolve):
                 self._plan_rows(work, doubts)
             return
         if not work.existing and work.posted:
@@ -432,7 +533,7 @@ class BCTarget(Target):
             logger.info("%s: already posted in Business Central as %s", work.label, work.refs[0])
             return
         if not work.existing:
-            if not self._resolve(client, work):
+            if not self._resolve(work, resolve):
                 return
             op = work.op
             body = dict(op.body)
@@ -447,7 +548,7 @@ class BCTarget(Target):
             work.outcome = Outcome.UNCHANGED
             work.refs = [f"{op.entity}({row['id']})"]
             return
-        if not self._resolve(client, work):
+        if not self._resolve(work, resolve):
             return
         op = work.op
         names = op.update_fields if op.update_fields is not None else list(op.body)
@@ -464,14 +565,14 @@ class BCTarget(Target):
             BatchRequest("PATCH", f"{work.path}({row['id']})", body=changes, etag=_etag(row))
         )
 
-    def _resolve(self, client: BCClient, work: _Work) -> bool:
+    def _resolve(self, work: _Work, resolve: Callable) -> bool:
         """Turn the operation's look-ups (codes → BC ids) into body values; only done when
         something is written, so a document BC already holds costs no look-up. False (and
         the work failed with the mapping's sentence) when one matches nothing."""
         if not work.op.lookups:
             return True
         try:
-            work.op = resolve_lookups(work.op, _resolver(client))
+            work.op = resolve_lookups(work.op, resolve)
         except (LookupNotFound, _Refused) as exc:
             work.outcome = Outcome.FAILED
             work.message = f"{work.label}: {exc}"
@@ -498,67 +599,90 @@ class BCTarget(Target):
 
     # --- step 3: send in $batch ----------------------------------------------------------
 
-    def _send(self, client: BCClient, works: list[_Work], doubts: InDoubt) -> None:
+    def _send(self, client: BCClient, works: list[_Work]) -> None:
+        """Every planned request in `$batch`es of up to `batch_size`, in order. A packet
+        stopped by one chunk sends none of its later requests (what committed stays; its
+        retry's look-ups find it and send only the rest)."""
         queue = [(work, n, req) for work in works for n, req in enumerate(work.requests)]
         answers: dict[int, list[BatchResponse | None]] = {
             id(w): [None] * len(w.requests) for w in works
         }
-        for start in range(0, len(queue), self.batch_size):
-            chunk = queue[start : start + self.batch_size]
-            responses = self._batch(client, chunk, doubts)
-            transient: list[str] = []
-            unknown: list[str] = []
+        while queue:
+            queue = [entry for entry in queue if _packet(entry[0]).error is None]
+            chunk, queue = queue[: self.batch_size], queue[self.batch_size :]
+            responses = self._batch(client, chunk) if chunk else None
+            if responses is None:
+                continue
+            transient: dict[int, list[str]] = defaultdict(list)  # by packet
+            unknown: dict[int, list[str]] = defaultdict(list)
             for (work, n, _), response in zip(chunk, responses, strict=True):
+                packet = _packet(work)
                 answers[id(work)][n] = response
                 error = response.error()
                 key = work.write_keys.get(n)
                 if key is not None and _in_doubt(response.status, error):
-                    unknown.append(key)  # e.g. a 504 inside the batch: it may have run
+                    unknown[id(packet)].append(key)  # e.g. a 504 inside the batch: it may have run
                 elif key is not None:
-                    doubts.settled([key])  # answered, refused, or not run
+                    packet.doubts.settled([key])  # answered, refused, or not run
                 if response.status is None or _retry_later(error):
-                    transient.append(f"{work.label}: {error or 'not run'}")
+                    transient[id(packet)].append(f"{work.label}: {error or 'not run'}")
                 elif response.committed and work.requests[n].method == "POST":
                     self._remember(client, work, response)
                     if isinstance(response.body, dict):
                         work.stored = response.body
-            if unknown:
-                raise doubts.unknown(unknown, f"Business Central: {transient[0]}")
-            if transient:
-                # What committed stays; the retry's look-ups find it and send only the rest.
-                raise TargetError(
-                    f"Business Central is busy ({len(transient)} operations): {transient[0]}",
-                    transient=True,
-                )
-        for work in works:
+            for packet in {id(_packet(w)): _packet(w) for w, _, _ in chunk}.values():
+                busy, doubted = transient.get(id(packet)), unknown.get(id(packet))
+                if doubted:
+                    reason = f"Business Central: {busy[0] if busy else 'no answer'}"
+                    packet.fail(packet.doubts.unknown(doubted, reason))
+                elif busy:
+                    packet.fail(
+                        TargetError(
+                            f"Business Central is busy ({len(busy)} operations): {busy[0]}",
+                            transient=True,
+                        )
+                    )
+        for work in _live(works):
             if work.outcome is None:
                 _settle(work, answers[id(work)])
 
     def _batch(
-        self, client: BCClient, chunk: list[tuple[_Work, int, BatchRequest]], doubts: InDoubt
-    ):
-        """One `$batch`, its creates journalled as in doubt first. A definitive failure of
-        the whole call settles them; a timeout, reset or 5xx leaves them in doubt."""
-        writes = [
-            (key, f"{req.method} {work.op.entity}", work.journal_keys(n))
-            for work, n, req in chunk
-            if (key := work.write_keys.get(n)) is not None
-        ]
-        keys = [key for key, _, _ in writes]
-        doubts.sending(writes)
+        self, client: BCClient, chunk: list[tuple[_Work, int, BatchRequest]]
+    ) -> list[BatchResponse] | None:
+        """One `$batch`, its creates journalled as in doubt (each in its packet's journal)
+        first. When the call fails as a whole, the packets it carried stop: a definitive
+        failure settles their creates, a timeout, reset or 5xx leaves them in doubt; None."""
+        writes: dict[int, tuple[_Packet, list[tuple[str, str, dict[str, str]]]]] = {}
+        for work, n, req in chunk:
+            packet = _packet(work)
+            entry = writes.setdefault(id(packet), (packet, []))
+            if (key := work.write_keys.get(n)) is not None:
+                entry[1].append((key, f"{req.method} {work.op.entity}", work.journal_keys(n)))
+        for packet, packet_writes in writes.values():
+            packet.doubts.sending(packet_writes)
         try:
             return client.batch([req for _, _, req in chunk], continue_on_error=True)
-        except SlotUnavailable:
-            doubts.settled(keys)  # never sent
-            raise
-        except NoAnswer as exc:
-            reason = f"Business Central did not answer ({exc.detail})"
-            raise doubts.unknown(keys, reason) from None
-        except BCError as exc:
-            if isinstance(exc, NotSent) or outcome_known(exc.status):
-                doubts.settled(keys)
-                raise
-            raise doubts.unknown(keys, f"Business Central answered {exc}") from None
+        except (BCError, SlotUnavailable) as exc:
+            # Sent and unanswered (or answered with a 408/5xx BC does not explain): in doubt.
+            sent = isinstance(exc, NoAnswer) or (
+                isinstance(exc, BCError)
+                and not isinstance(exc, NotSent)
+                and not outcome_known(exc.status)
+            )
+            if isinstance(exc, NoAnswer):
+                reason = f"Business Central did not answer ({exc.detail})"
+            else:
+                reason = f"Business Central answered {exc}"
+            for packet, packet_writes in writes.values():
+                keys = [key for key, _, _ in packet_writes]
+                if sent and keys:
+                    packet.fail(packet.doubts.unknown(keys, reason))
+                else:
+                    packet.doubts.settled(keys)
+                    packet.fail(exc)
+        except Exception as exc:
+            _fail_all([work for work, _, _ in chunk], exc)
+        return None
 
     # --- step 4: line prices as the packet has them --------------------------------------
 
@@ -579,16 +703,23 @@ class BCTarget(Target):
             rows = for_insert(work.op.children, self.line_prices)[nav]
             for request in price_corrections(path, rows, work.stored.get(nav)):
                 planned.append((work, request))
-        busy: list[str] = []
+        busy: dict[int, tuple[_Packet, list[str]]] = {}
         for start in range(0, len(planned), self.batch_size):
             chunk = planned[start : start + self.batch_size]
-            answers = client.batch([req for _, req in chunk], continue_on_error=True)
+            try:
+                answers = client.batch([req for _, req in chunk], continue_on_error=True)
+            except Exception as exc:
+                _fail_all([work for work, _ in chunk], exc)
+                continue
             for (work, request), answer in zip(chunk, answers, strict=True):
                 error = answer.error()
                 body = answer.body if isinstance(answer.body, dict) else {}
                 wanted = request.body["unitPrice"]
                 if answer.status is None or _retry_later(error):
-                    busy.append(f"{work.label}: {error or 'not run'}")
+                    packet = _packet(work)
+                    busy.setdefault(id(packet), (packet, []))[1].append(
+                        f"{work.label}: {error or 'not run'}"
+                    )
                 elif error is not None:
                     work.outcome = Outcome.FAILED
                     work.message = (
@@ -603,10 +734,13 @@ class BCTarget(Target):
                     )
                 elif work.outcome is Outcome.UNCHANGED:
                     work.outcome = Outcome.APPLIED  # the document was ours; now it is right
-        if busy:
+        for packet, lines in busy.values():
             # The retry re-reads the lines and patches only what still differs.
-            raise TargetError(
-                f"Business Central is busy ({len(busy)} line prices): {busy[0]}", transient=True
+            packet.fail(
+                TargetError(
+                    f"Business Central is busy ({len(lines)} line prices): {lines[0]}",
+                    transient=True,
+                )
             )
 
     def _remember(self, client: BCClient, work: _Work, response: BatchResponse) -> None:
@@ -619,7 +753,8 @@ class BCTarget(Target):
 
     def _hold_for_customers(self, client: BCClient, works: list[_Work]) -> None:
         """Documents BC refused whose customer is missing or blocked for their type become
-        `held` (one look-up of those customers for the whole packet)."""
+        `held` (one look-up of those customers for the whole group). A failed look-up
+        stops the packets of those documents only."""
         refused = [
             w
             for w in works
@@ -629,9 +764,14 @@ class BCTarget(Target):
         if not numbers:
             return
         found: dict[str, dict] = {}
-        for text in any_of("number", sorted(numbers)):
-            for row in client.list("customers", filter=text, select=["id", "number", "blocked"]):
-                found[str(row.get("number", "")).lower()] = row
+        try:
+            for text in any_of("number", sorted(numbers)):
+                select = ["id", "number", "blocked"]
+                for row in client.list("customers", filter=text, select=select):
+                    found[str(row.get("number", "")).lower()] = row
+        except Exception as exc:
+            _fail_all(refused, exc)
+            return
         for work in refused:
             for number in _customers_of(work):
                 reason = _hold_reason(work.op.entity, number, found.get(number.lower()))
@@ -640,6 +780,48 @@ class BCTarget(Target):
                     work.waits_for = held_key("customer", number)
                     logger.info("%s", work.message)
                     break
+
+
+@dataclass(frozen=True, eq=False)
+class _Read:
+    """One look-up query: an entity set and its `$filter`, `$select` and `$expand`."""
+
+    path: str
+    filter: str
+    select: list[str] | None
+    expand: list[str] | None
+
+    def request(self) -> BatchRequest:
+        """The query as a GET inside `$batch` (its options percent-encoded)."""
+        options = {"$filter": self.filter}
+        if self.select:
+            options["$select"] = ",".join(self.select)
+        if self.expand:
+            options["$expand"] = ",".join(self.expand)
+        return BatchRequest("GET", f"{self.path}?{urlencode(options, quote_via=quote)}")
+
+    def run(self, client: BCClient) -> list[dict]:
+        """The query as plain GETs, page after page."""
+        options = {"filter": self.filter, "select": self.select, "expand": self.expand}
+        return list(client.list(self.path, **options))
+
+
+def _read_many(client: BCClient, reads: list[_Read], *, batched: bool) -> dict[int, list[dict]]:
+    """The rows of each read (by `id`). `batched`: the reads travel as GETs inside `$batch`
+    (up to 100 per request, business-central.md §4.4), so the look-ups of a whole group cost
+    a request or two; a read whose answer BC pages is read again page by page."""
+    if not batched or len(reads) < 2:
+        return {id(read): read.run(client) for read in reads}
+    answers = client.batch([read.request() for read in reads], continue_on_error=True)
+    rows: dict[int, list[dict]] = {}
+    for read, answer in zip(reads, answers, strict=True):
+        if not answer.ok:
+            error = answer.error()
+            raise error or TargetError(f"Business Central did not run {read.path}", transient=True)
+        body = answer.body if isinstance(answer.body, dict) else {}
+        paged = body.get("@odata.nextLink") is not None
+        rows[id(read)] = read.run(client) if paged else list(body.get("value") or [])
+    return rows
 
 
 def _customers_of(work: _Work) -> list[str]:
@@ -745,7 +927,7 @@ class _Slots:
     """
 
     def __init__(self, records: Sequence[Record]) -> None:
-        self._records = records
+        self.records = records
         self._out: list[RecordOutcome | None] = [None] * len(records)
         self._free: dict[tuple[str, str | None], deque[int]] = defaultdict(deque)
         for n, record in enumerate(records):
@@ -774,7 +956,7 @@ class _Slots:
     def result(self) -> list[RecordOutcome]:
         return [
             o or RecordOutcome(r.table.name, r.dms_rowid, Outcome.FAILED, None, "no outcome")
-            for o, r in zip(self._out, self._records, strict=True)
+            for o, r in zip(self._out, self.records, strict=True)
         ]
 
 
