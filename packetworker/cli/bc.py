@@ -109,11 +109,13 @@ class Receiver:
 
     @Request.application
     def _app(self, request: Request) -> Response:
-        if request.path != self.path or self._arrived.is_set():
+        if request.path != self.path or self._url is not None:
             return Response("Not found.", status=404)
         self._url = request.url
-        self._arrived.set()
-        return Response(DONE_PAGE, content_type="text/plain; charset=utf-8")
+        response = Response(DONE_PAGE, content_type="text/plain; charset=utf-8")
+        # Said to have arrived only once the browser has its page: the command may end then.
+        response.call_on_close(self._arrived.set)
+        return response
 
     def wait(self, timeout: float) -> str | None:
         """The redirected URL, or None when the browser did not come back in time."""
