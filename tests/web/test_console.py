@@ -12,18 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from support.replayed import replay_two_samples
 from werkzeug.serving import make_server
 
 from packetworker.console import Console, ConsoleViews, Gate
-from packetworker.pipeline import replay as replaying
-from packetworker.pipeline.archive import open_archive
 from packetworker.pipeline.context import PipelineContext
-from packetworker.pipeline.ledger import PacketEntry, RedisLedger
+from packetworker.pipeline.ledger import PacketEntry
 from packetworker.settings import Settings
-from packetworker.targets import get_target
 from packetworker.web import WebApp
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 TOKEN = "console-token-5e1f0a9b8c7d"
 PASSWORD = "console-password-a1b2c3d4"
 API_KEY = "dm-api-key-never-shown-0042"
@@ -45,19 +42,7 @@ def ledger_ctx(tmp_path: Path, redis_url: str) -> Iterator[PipelineContext]:
         web_console_token=TOKEN,
     )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    ctx = PipelineContext(
-        settings=settings,
-        ledger=RedisLedger(client, namespace),
-        archive=open_archive(settings.archive_url),
-        target=get_target("recording", settings),
-        portal_factory=lambda area: None,
-        spool_dir=settings.spool_dir,
-    )
-    replaying.replay(
-        [str(SAMPLES / "sales-order.xml"), str(SAMPLES / "invalid" / "wrong-root.xml")],
-        ctx=ctx,
-        app_area="OPS",
-    )
+    ctx = replay_two_samples(settings, client, namespace)
     yield ctx
     for key in client.scan_iter(f"{namespace}:*"):
         client.delete(key)

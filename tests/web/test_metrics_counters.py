@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
+from support.replayed import replay_two_samples
 from support.waiting import wait_for
 from werkzeug.wrappers import Response
 
@@ -23,17 +23,10 @@ from packetworker.metrics import (
     response_hook,
 )
 from packetworker.outbound.state import RedisOutboundState
-from packetworker.pipeline import replay as replaying
-from packetworker.pipeline.archive import open_archive
-from packetworker.pipeline.context import PipelineContext
-from packetworker.pipeline.ledger import RedisLedger
 from packetworker.sandbox.base import ServerThread
 from packetworker.settings import Settings
-from packetworker.targets import get_target
 from packetworker.targets.bc.client import BCClient
 from packetworker.web import collect_metrics
-
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
 @pytest.fixture
@@ -63,19 +56,7 @@ def test_processed_packets_records_and_apply_latency_reach_metrics(tmp_path, red
         target="recording",
     )
     client = redis.Redis.from_url(redis_url, decode_responses=True)
-    ctx = PipelineContext(
-        settings=settings,
-        ledger=RedisLedger(client, namespace),
-        archive=open_archive(settings.archive_url),
-        target=get_target("recording", settings),
-        portal_factory=lambda area: None,
-        spool_dir=settings.spool_dir,
-    )
-    replaying.replay(
-        [str(SAMPLES / "sales-order.xml"), str(SAMPLES / "invalid" / "wrong-root.xml")],
-        ctx=ctx,
-        app_area="OPS",
-    )
+    replay_two_samples(settings, client, namespace)
     RedisMetrics(client, namespace).flush()  # what a worker does every few seconds
 
     state = RedisOutboundState(client, namespace)
