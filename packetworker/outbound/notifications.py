@@ -1,10 +1,13 @@
 """BC webhook notifications and the fallback poll: what a change in BC leads to.
 
 A notification carries no data, only a pointer (docs/business-central.md §6.4):
-- a master-data resource (items, customers, ...) queues one incremental push per configured
-  user; a burst of notifications queues one push per user, not one per notification;
-- a master record `deleted` becomes a pending `delete` record for every user who holds it
-  (sent index), carried by that incremental push;
+- the notification's company (its GUID in `resource`) decides whose concern it is: only the
+  users of that company (`OUTBOUND_USERS=user@COMPANY`); a company outbound does not read is
+  ignored;
+- a master-data resource (items, customers, ...) queues one incremental push per user of
+  the company; a burst of notifications queues one push per user, not one per notification;
+- a master record `deleted` becomes a pending `delete` record for every user of the company
+  who holds it (sent index), carried by that incremental push;
 - a document (sales shipment, sales invoice) created or updated is read with its lines and
   pushed to the user its salesperson maps to; the resource's poll mark follows it, so a
   catch-up poll after a subscription gap starts where notifications left off;
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from packetworker.logs import bind
-from packetworker.outbound.context import OutboundContext
+from packetworker.outbound.context import Company, OutboundContext
 from packetworker.outbound.push import DocumentOutcome, Mode, push_document
 from packetworker.outbound.source import MODIFIED, later, same_instant
 from packetworker.outbound.state import SubscriptionRecord
@@ -91,49 +94,58 @@ def handle_notification(
     enqueue_push: Callable[[str, Mode], None],
 ) -> Handled:
     """Act on one notification. `enqueue_push(user, mode)` queues a master-data push."""
-    log = bind(logger, entity_set=note.entity_set, change_type=note.change_type)
     ctx.state.count("notifications")
-    if note.company_id != ctx.bc.company_id.lower():
-        log.info("Notification for another company; ignored.")
+    company = ctx.company_by_id(note.company_id)
+    label = company.label if company else note.company_id
+    log = bind(logger, entity_set=note.entity_set, change_type=note.change_type, company=label)
+    if company is None:
+        log.info("Notification for a company outbound does not read; ignored.")
         return Handled("ignored", detail="other company")
     if note.entity_set in ctx.mapping.documents:
         if note.change_type == "collection" or note.entity_id is None:
-            return Handled("polled", documents=poll_changes(ctx, note.entity_set, force=True))
+            polled = poll_changes(ctx, note.entity_set, company=company, force=True)
+            return Handled("polled", documents=polled)
         if note.change_type == "deleted":
             return Handled("ignored", detail="deleted document")
-        outcome = push_document(ctx, note.entity_set, note.entity_id)
-        advance_poll_mark(ctx, note.entity_set, note.entity_id, outcome.modified)
+        outcome = push_document(ctx, note.entity_set, note.entity_id, company=company)
+        advance_poll_mark(ctx, company.scoped(note.entity_set), note.entity_id, outcome.modified)
         return Handled("document_pushed", documents=[outcome])
     if note.entity_set in ctx.mapping.master_entity_sets():
         if note.change_type == "deleted" and note.entity_id:
-            note_deletion(ctx, note.entity_set, note.entity_id)
-        queued = queue_pushes(ctx, enqueue_push)
+            note_deletion(ctx, note.entity_set, note.entity_id, company=company)
+        queued = queue_pushes(ctx, enqueue_push, company=company)
         log.info("Queued incremental pushes for %s.", queued or "nobody (already queued)")
         return Handled("pushes_queued", users=queued)
     log.info("No outbound mapping for this resource; ignored.")
     return Handled("ignored", detail="unmapped resource")
 
 
-def queue_pushes(ctx: OutboundContext, enqueue_push: Callable[[str, Mode], None]) -> list[str]:
-    """Queue an incremental push per user, unless one is already queued for them."""
-    queued = [u for u in ctx.users if ctx.state.claim_push(u, ttl=ctx.push_claim_ttl)]
+def queue_pushes(
+    ctx: OutboundContext, enqueue_push: Callable[[str, Mode], None], *, company: Company
+) -> list[str]:
+    """Queue an incremental push per user of `company`, unless one is already queued."""
+    users = ctx.users_of(company)
+    queued = [u for u in users if ctx.state.claim_push(u, ttl=ctx.push_claim_ttl)]
     for user in queued:
         enqueue_push(user, "incremental")
     return queued
 
 
-def note_deletion(ctx: OutboundContext, entity_set: str, entity_id: str) -> list[str]:
-    """A master record BC deleted: a pending `delete` for every user holding it, in every
-    packet table read from `entity_set`. Returns the users concerned."""
+def note_deletion(
+    ctx: OutboundContext, entity_set: str, entity_id: str, *, company: Company
+) -> list[str]:
+    """A master record `company` deleted: a pending `delete` for every user of the company
+    holding it, in every packet table read from `entity_set`. Returns the users concerned."""
     users = set()
     for table in ctx.mapping.master_tables(options=ctx.options):
         if table.entity_set != entity_set:
             continue
         name = table.table.name
-        for user in ctx.users:
-            keys = ctx.state.sent_key(user, name, entity_id)
+        for user in ctx.users_of(company):
+            scope = company.scoped(user)
+            keys = ctx.state.sent_key(scope, name, entity_id)
             if keys is not None:
-                ctx.state.add_deletions(user, name, {entity_id: keys})
+                ctx.state.add_deletions(scope, name, {entity_id: keys})
                 users.add(user)
     bind(logger, entity_set=entity_set).info("Deletion pending for %s.", sorted(users) or "nobody")
     return sorted(users)
@@ -142,7 +154,8 @@ def note_deletion(ctx: OutboundContext, entity_set: str, entity_id: str) -> list
 def advance_poll_mark(
     ctx: OutboundContext, resource: str, entity_id: str, modified: str | None
 ) -> None:
-    """Move `resource`'s poll mark to a document just pushed (never backwards)."""
+    """Move `resource`'s poll mark (scoped to its company) to a document just pushed (never
+    backwards)."""
     if not modified:
         return
     mark = ctx.state.poll_mark(resource)
@@ -158,26 +171,30 @@ def backfill(
     outcomes: list[SubscriptionOutcome],
     *,
     enqueue_push: Callable[[str, Mode], None],
-    enqueue_poll: Callable[[str], None],
+    enqueue_poll: Callable[[str, str], None],
 ) -> list[str]:
     """After a subscription gap, catch up before notifications are trusted again: documents
-    are polled from their mark, master data is pushed incrementally from the watermarks.
-    Returns the resources caught up."""
-    gaps = [o.resource for o in outcomes if o.catch_up]
-    for resource in gaps:
-        bind(logger, resource=resource).warning("Subscription gap; catching up by polling.")
+    are polled from their mark (`enqueue_poll(resource, company key)`), master data is
+    pushed incrementally from the watermarks to the company's users. Returns the resources
+    caught up."""
+    gaps = [o for o in outcomes if o.catch_up]
+    for gap in gaps:
+        company = ctx.companies[gap.company]
+        log = bind(logger, resource=gap.resource, company=company.label)
+        log.warning("Subscription gap; catching up by polling.")
         ctx.state.count("subscription_catch_up")
-        if resource in ctx.mapping.documents:
-            enqueue_poll(resource)
-        elif resource in ctx.mapping.master_entity_sets():
-            queue_pushes(ctx, enqueue_push)
-    return gaps
+        if gap.resource in ctx.mapping.documents:
+            enqueue_poll(gap.resource, company.key)
+        elif gap.resource in ctx.mapping.master_entity_sets():
+            queue_pushes(ctx, enqueue_push, company=company)
+    return [gap.resource for gap in gaps]
 
 
 def poll_changes(
-    ctx: OutboundContext, resource: str, *, force: bool = False
+    ctx: OutboundContext, resource: str, *, company: Company | None = None, force: bool = False
 ) -> list[DocumentOutcome]:
-    """Push documents of `resource` changed since its poll mark, oldest first.
+    """Push documents of `resource` changed since its poll mark, oldest first, in `company`
+    (None: in every company outbound reads, one after the other).
 
     Runs while the resource is polled (BC has no webhook for it), while it catches up after a
     subscription gap (then clears the flag), or when `force`d (a `collection` notification).
@@ -186,27 +203,33 @@ def poll_changes(
     """
     if resource not in ctx.mapping.documents:
         raise ValueError(f"{resource!r} is not a document resource; it cannot be polled")
-    record = ctx.state.subscription(resource)
+    if company is None:
+        companies = ctx.companies.values()
+        return [o for c in companies for o in poll_changes(ctx, resource, company=c, force=force)]
+    key = company.scoped(resource)  # the resource's marks and subscription in this company
+    record = ctx.state.subscription(key)
     catching_up = record is not None and bool(record.catch_up)
     if not force and not catching_up and (record is None or record.mode != "polling"):
         return []
-    mark = ctx.state.poll_mark(resource)
+    mark = ctx.state.poll_mark(key)
     if mark is None:
-        start_polling(ctx, resource)
+        start_polling(ctx, resource, company)
         _caught_up(ctx, record)
         return []
-    done = ctx.state.poll_ids(resource)
+    done = ctx.state.poll_ids(key)
     outcomes = []
-    for entity in ctx.source.changed(resource, since=mark):
+    for entity in company.source.changed(resource, since=mark):
         modified = entity.get(MODIFIED)
         if entity["id"] in done and same_instant(modified, mark):
             continue
-        outcomes.append(push_document(ctx, resource, entity["id"], header=entity))
+        pushed = push_document(ctx, resource, entity["id"], company=company, header=entity)
+        outcomes.append(pushed)
         # Advanced per document: a failure later in the run repeats only what is left.
-        advance_poll_mark(ctx, resource, entity["id"], modified)
+        advance_poll_mark(ctx, key, entity["id"], modified)
     _caught_up(ctx, record)
     if outcomes:
-        bind(logger, resource=resource).info("Polled %d changed documents.", len(outcomes))
+        log = bind(logger, resource=resource, company=company.label)
+        log.info("Polled %d changed documents.", len(outcomes))
     return outcomes
 
 

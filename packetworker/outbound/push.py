@@ -23,7 +23,7 @@ from typing import Literal
 
 from packetworker.errors import PacketworkerError
 from packetworker.logs import bind
-from packetworker.outbound.context import OutboundContext
+from packetworker.outbound.context import Company, OutboundContext
 from packetworker.outbound.mapping import DocumentMap, MasterTable, to_record
 from packetworker.outbound.source import (
     MODIFIED,
@@ -34,6 +34,7 @@ from packetworker.outbound.source import (
     same_instant,
 )
 from packetworker.packets import PacketHeader, Record, Status, Table, validate_packet, write_packet
+from packetworker.targets.bc.companies import DEFAULT
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class PushOutcome:
 
     user: str
     mode: Mode
+    company: str = ""  # the BC company read (`Company.label`)
     packet_unique_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     deleted: dict[str, int] = field(default_factory=dict)
@@ -110,10 +112,12 @@ def master_records(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    marks = ctx.state.watermarks(user) if mode == "incremental" else {}
-    marks_ids = ctx.state.watermark_ids(user) if mode == "incremental" else {}
+    home = ctx.company_of(user)
+    scope = home.scoped(user)  # the user's state within its company
+    marks = ctx.state.watermarks(scope) if mode == "incremental" else {}
+    marks_ids = ctx.state.watermark_ids(scope) if mode == "incremental" else {}
     codes = ctx.salesperson_codes(user)
-    company = {"_company": ctx.source.company}
+    company = {"_company": home.source.company}
     for table in ctx.mapping.master_tables(options=ctx.options):
         name = table.table.name
         if mode == "stock" and table.stock_field is None:
@@ -124,11 +128,11 @@ def master_records(
         skip = marks_ids.get(name, set()) if mark else set()
         if mark:
             progress.marks[name], progress.mark_ids[name] = mark, set(skip)
-        last_stock = ctx.state.stock(user) if mode == "stock" else {}
-        held = ctx.state.sent(user, name) if mode == "complete" else {}
+        last_stock = ctx.state.stock(scope) if mode == "stock" else {}
+        held = ctx.state.sent(scope, name) if mode == "complete" else {}
         seen: set[str] = set()
         query = both(changed_since(mark), _user_filter(table, codes))
-        for entity in ctx.source.rows(table.entity_set, filter=query):
+        for entity in home.source.rows(table.entity_set, filter=query):
             entity_id = str(entity.get("id", ""))
             modified = entity.get(MODIFIED)
             if entity_id in skip and same_instant(modified, mark):
@@ -143,9 +147,9 @@ def master_records(
             yield record
         if mode == "complete":
             gone = {k: v for k, v in held.items() if k not in seen}
-            progress.cleared[name] = set(ctx.state.deletions(user, name))
+            progress.cleared[name] = set(ctx.state.deletions(scope, name))
         elif mode == "incremental":
-            gone = ctx.state.deletions(user, name)
+            gone = ctx.state.deletions(scope, name)
         else:
             gone = {}
         for entity_id, keys in gone.items():
@@ -171,11 +175,12 @@ def push_user(ctx: OutboundContext, user: str, *, mode: Mode = "incremental") ->
 
 
 def _push_user(ctx: OutboundContext, user: str, mode: Mode) -> PushOutcome:
-    log = bind(logger, user=user, mode=mode)
+    home = ctx.company_of(user)
+    log = bind(logger, user=user, mode=mode, company=home.label)
     # From here on a change needs a new push: a webhook arriving mid-read queues another.
     ctx.state.release_push(user)
     progress = _Progress()
-    outcome = PushOutcome(user=user, mode=mode)
+    outcome = PushOutcome(user=user, mode=mode, company=home.label)
     with _spool(ctx.spool_dir) as path:
         with path.open("wb") as sink:
             records = master_records(ctx, user, mode=mode, progress=progress)
@@ -186,17 +191,18 @@ def _push_user(ctx: OutboundContext, user: str, mode: Mode) -> PushOutcome:
             log.info("Nothing changed since the last push; nothing sent.")
             return outcome
         outcome.packet_unique_id, outcome.size = _upload(ctx, user, path)
-    _save(ctx, user, progress)
+    _save(ctx, home.scoped(user), progress)
     outcome.watermarks = dict(progress.marks)
     ctx.state.count(f"push_{mode}")
     ctx.state.count("records_pushed", outcome.records)
     if outcome.deleted:
         ctx.state.count("records_deleted", sum(outcome.deleted.values()))
     log.info(
-        "Pushed %d records and %d deletions (%d bytes) as %s.",
+        "Pushed %d records and %d deletions (%d bytes) of company %s as %s.",
         outcome.records,
         sum(outcome.deleted.values()),
         outcome.size,
+        home.label,
         outcome.packet_unique_id,
         extra={"counts": outcome.counts},
     )
@@ -204,7 +210,8 @@ def _push_user(ctx: OutboundContext, user: str, mode: Mode) -> PushOutcome:
 
 
 def _save(ctx: OutboundContext, user: str, progress: _Progress) -> None:
-    """What the device now holds: only called once the upload succeeded."""
+    """What the device now holds (`user` scoped to its company): only called once the
+    upload succeeded."""
     state = ctx.state
     state.set_watermarks(user, progress.marks)
     state.set_watermark_ids(user, progress.mark_ids)
@@ -222,10 +229,11 @@ def _save(ctx: OutboundContext, user: str, progress: _Progress) -> None:
 class DocumentOutcome:
     entity_set: str
     entity_id: str
-    user: str | None  # None: the document's salesperson maps to no mobile user
+    user: str | None  # None: the document's salesperson maps to no user of its company
     packet_unique_id: str | None = None
     lines: int = 0
     modified: str | None = None  # the document's lastModifiedDateTime as read
+    company: str = ""  # the BC company it was read from (`Company.label`)
 
 
 def push_document(
@@ -233,49 +241,62 @@ def push_document(
     entity_set: str,
     entity_id: str,
     *,
+    company: Company | None = None,
     header: dict | None = None,
     status: Status = Status.INSERT,
 ) -> DocumentOutcome:
-    """Push one document (header + lines) to the user its salesperson maps to.
+    """Push one document of `company` (default: `BC_COMPANY`) with its lines to the user
+    its salesperson maps to, if that user belongs to the same company.
 
     `header` is the document as already read (a poll lists it); otherwise it is read here.
     """
     doc = ctx.mapping.documents.get(entity_set)
     if doc is None:
         raise ValueError(f"no document mapping for {entity_set!r}")
+    company = company or ctx.companies[DEFAULT]
     if header is None:
-        header = ctx.source.get(entity_set, entity_id)
-    user = ctx.user_for(header.get(doc.user_field))
-    log = bind(logger, entity_set=entity_set, entity_id=entity_id, user=user)
-    if user is None:
+        header = company.source.get(entity_set, entity_id)
+    salesperson = header.get(doc.user_field)
+    user = ctx.user_for(salesperson)
+    log = bind(logger, entity_set=entity_set, entity_id=entity_id, user=user, company=company.label)
+    if user is not None and ctx.company_of(user).key != company.key:
+        # The user reads another company: its devices must not mix two companies' documents.
+        log.info("Salesperson %r maps to %s of another company; not pushed.", salesperson, user)
+        user = None
+    elif user is None:
         # Nobody to send it to is not an error: BC has documents of office sales too.
-        log.info("Salesperson %r maps to no mobile user; not pushed.", header.get(doc.user_field))
+        log.info("Salesperson %r maps to no mobile user; not pushed.", salesperson)
+    if user is None:
         ctx.state.count("documents_unrouted")
-        return DocumentOutcome(entity_set, entity_id, None, modified=header.get(MODIFIED))
+        return DocumentOutcome(
+            entity_set, entity_id, None, modified=header.get(MODIFIED), company=company.label
+        )
     lines = [0]
     with _spool(ctx.spool_dir) as path:
         with path.open("wb") as sink:
-            records = document_records(ctx, doc, header, status=status, line_count=lines)
+            records = document_records(company, doc, header, status=status, line_count=lines)
             write_packet(sink, PacketHeader(user), records)
         packet_id, _ = _upload(ctx, user, path)
     ctx.state.count("documents_pushed")
     log.info("Pushed %s %s with %d lines.", doc.table.name, header.get("number"), lines[0])
-    return DocumentOutcome(entity_set, entity_id, user, packet_id, lines[0], header.get(MODIFIED))
+    return DocumentOutcome(
+        entity_set, entity_id, user, packet_id, lines[0], header.get(MODIFIED), company.label
+    )
 
 
 def document_records(
-    ctx: OutboundContext,
+    company: Company,
     doc: DocumentMap,
     header: dict,
     *,
     status: Status = Status.INSERT,
     line_count: list[int] | None = None,
 ) -> Iterator[Record | Table]:
-    company = {"_company": ctx.source.company}
-    yield to_record(doc.table, doc.fields, header, status=status, extra=company)
+    extra = {"_company": company.source.company}
+    yield to_record(doc.table, doc.fields, header, status=status, extra=extra)
     yield doc.line_table
-    context = {**company, "_header": header}
-    for line in ctx.source.lines(doc.entity_set, header["id"], doc.lines):
+    context = {**extra, "_header": header}
+    for line in company.source.lines(doc.entity_set, header["id"], doc.lines):
         if line_count is not None:
             line_count[0] += 1
         yield to_record(doc.line_table, doc.line_fields, line, status=status, extra=context)

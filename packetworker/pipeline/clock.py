@@ -87,7 +87,7 @@ def add_outbound_jobs(
     """Per outbound user: incremental pushes, a scheduled complete push and a stock refresh;
     subscription checks when a webhook URL is set, and fallback polls of document resources
     (no-ops while their webhook works and has no gap to catch up)."""
-    from packetworker.outbound.context import split_list
+    from packetworker.outbound.context import parse_users, split_list
     from packetworker.outbound.mapping import load_mapping
 
     def every(seconds: float, job_id: str, *args: object) -> None:
@@ -103,7 +103,7 @@ def add_outbound_jobs(
         )
 
     nightly = complete_trigger(settings)
-    for user in split_list(settings.outbound_users):
+    for user in parse_users(settings.outbound_users):  # user@COMPANY: the push finds it
         # Incremental: the first push to a user (no watermark yet) is complete by itself.
         every(settings.outbound_interval, f"push:{user}", "push", sends.push, user, "incremental")
         if nightly is not None:

@@ -5,7 +5,8 @@
 - `handle_notification(message)` acts on one BC webhook notification (queued by `web`).
 - `renew_subscriptions()` creates, renews and recreates the webhook subscriptions, and
   queues the catch-up after a subscription gap.
-- `poll_changes(resource)` polls a resource BC has no webhook for, or one catching up.
+- `poll_changes(resource, company)` polls a resource BC has no webhook for, or one catching
+  up, in one company (every company outbound reads when none is named).
 
 Outbound work has its own queue, so a large push never delays inbound packets.
 """
@@ -79,7 +80,7 @@ def _retry(retries: int, exception: BaseException) -> bool:
 def push_user(user: str, mode: str = "incremental") -> None:
     """Push `user`'s master data; transient failures retry, watermarks stay until success."""
     outcome = push(get_outbound_context(), user, mode=mode)  # type: ignore[arg-type]
-    bind(logger, user=user, mode=mode).info(
+    bind(logger, user=user, mode=mode, company=outcome.company).info(
         "Push done: %d records.", outcome.records, extra={"packet_id": outcome.packet_unique_id}
     )
 
@@ -91,13 +92,15 @@ def handle_notification(message: dict[str, Any]) -> None:
     ctx = get_outbound_context()
     handled = handle(ctx, note, enqueue_push=enqueue_push)
     bind(logger, entity_set=note.entity_set).info("Notification: %s.", handled.action)
+    company = ctx.company_by_id(note.company_id)
     if (
         note.entity_set == "customers"
         and note.change_type != "deleted"
         and handled.action != "ignored"
+        and company is not None
     ):
         # A customer changed (e.g. unblocked after review): documents held on it try now.
-        wake_for_customer_change(ctx.bc, note.entity_id)
+        wake_for_customer_change(company.source.client, note.entity_id)
 
 
 @dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=lambda retries, exc: False)
@@ -112,9 +115,16 @@ def renew_subscriptions() -> None:
 
 
 @dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=lambda retries, exc: False)
-def poll_changes(resource: str) -> None:
-    """Poll `resource` when it has no webhook or is catching up (no-op otherwise)."""
-    poll(get_outbound_context(), resource)
+def poll_changes(resource: str, company: str | None = None) -> None:
+    """Poll `resource` in `company` (a `Company.key`; None: every company outbound reads)
+    when it has no webhook or is catching up (no-op otherwise)."""
+    ctx = get_outbound_context()
+    if company is None:
+        poll(ctx, resource)
+    elif company in ctx.companies:
+        poll(ctx, resource, company=ctx.companies[company])
+    else:  # queued before a settings change; the clock's own polls cover what is read now
+        bind(logger, resource=resource, company=company).info("Company no longer read.")
 
 
 def enqueue_push(user: str, mode: str = "incremental") -> None:
@@ -130,8 +140,8 @@ def enqueue_renewal() -> None:
     renew_subscriptions.send()
 
 
-def enqueue_poll_changes(resource: str) -> None:
-    poll_changes.send(resource)
+def enqueue_poll_changes(resource: str, company: str | None = None) -> None:
+    poll_changes.send(resource, company)
 
 
 __all__ = [

@@ -154,7 +154,7 @@ def test_invoices_created_while_the_subscription_was_gone_are_backfilled_before_
         ctx,
         outcomes,
         enqueue_push=lambda user, mode: pushes.append((user, mode)),
-        enqueue_poll=polls.append,
+        enqueue_poll=lambda resource, company: polls.append((resource, company)),
     )
 
     assert {o.resource: (o.action, o.catch_up) for o in outcomes} == {
@@ -162,7 +162,7 @@ def test_invoices_created_while_the_subscription_was_gone_are_backfilled_before_
         "salesInvoices": ("recreated", True),
     }
     assert pushes == [(u, "incremental") for u in USERS]
-    assert polls == ["salesInvoices"]
+    assert polls == [("salesInvoices", "")]  # in BC_COMPANY
     [pushed] = poll_changes(ctx, "salesInvoices")
     assert (pushed.entity_id, pushed.user) == (missed["id"], "user2")
     assert ctx.state.subscription("salesInvoices").catch_up == ""
