@@ -196,7 +196,10 @@ class Settings(BaseSettings):
 
     # --- Outbound and webhooks ---------------------------------------------------------------
     outbound_users: str = Field(
-        "", description="Mobile users that get master-data pushes (comma-separated)."
+        "",
+        description="Mobile users that get master-data pushes, each with its company: "
+        "'user1@ACME_MAIN,user2@ACME_EU' (routed by BC_COMPANY_MAP; without @COMPANY: "
+        "BC_COMPANY, only while the map is empty).",
     )
     outbound_interval: float = Field(
         900.0, description="Seconds between scheduled (incremental) pushes per user."
