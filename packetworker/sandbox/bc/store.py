@@ -483,6 +483,7 @@ class Store:
                     bill_to["number"],
                 )
                 row["billToName"] = row.get("billToName") or bill_to["displayName"]
+            self._check_references(company_id, spec, row, changed)
         elif spec.name == "itemVariants":
             item = self._find(company_id, "items", "id", row.get("itemId")) or self._find(
                 company_id, "items", "number", row.get("itemNumber")
@@ -492,6 +493,34 @@ class Store:
             row["itemId"], row["itemNumber"] = item["id"], item["number"]
         elif spec.name in line_pages.LINE_SETS and row.get("documentId") in (None, "", EMPTY_GUID):
             raise ODataError(400, "BadRequest", "You must specify a Document Id to insert a line.")
+
+    def _check_references(
+        self, company_id: str, spec: EntitySet, row: dict, changed: frozenset[str] | None
+    ) -> None:
+        """A document's payment terms, shipment method and currency must exist: each OnValidate
+        of APIV2SalesOrders/SalesInvoices/SalesCreditMemos.Page.al ends in Error(...) for an id
+        or code that matches no record (a blank GUID or code clears the field instead)."""
+        for name, entity_set, key in _HEADER_REFERENCES:
+            value = row.get(name)
+            if name not in spec.fields or (changed is not None and name not in changed):
+                continue
+            if value in (None, "", EMPTY_GUID):
+                continue
+            if key == "code" and self._local(company_id, value):
+                continue  # TranslateCurrencyCodeToNAVCurrencyCode: the LCY code means ''
+            wanted = str(value).lower()
+            rows = self.table(company_id, entity_set).values()
+            if not any(str(r.get(key, "")).lower() == wanted for r in rows):
+                # ...DoesNotMatchA...Err labels, e.g. 'The "paymentTermsId" does not match
+                # to a Payment Terms.'
+                message = f'The "{name}" does not match to a {_REFERENCE_LABELS[entity_set]}.'
+                raise ODataError(400, "Application_DialogException", message)
+
+    def _local(self, company_id: str, code: object) -> bool:
+        """Whether `code` is the company's local currency (companyInformation.currencyCode)."""
+        info = next(iter(self.table(company_id, "companyInformation").values()), {})
+        local = str(info.get("currencyCode") or "")
+        return bool(local) and local.lower() == str(code).lower()
 
     def _apply_line(self, company_id, spec: EntitySet, row: dict, body: dict, *, creating):
         if "documentId" in body and creating:
@@ -526,6 +555,19 @@ class Store:
             header["@odata.etag"] = new_etag()
 
 
+# Document header references checked on create and when sent (field, entity set, key):
+# APIV2SalesOrders/SalesInvoices/SalesCreditMemos.Page.al, OnValidate of each field.
+_HEADER_REFERENCES = (
+    ("paymentTermsId", "paymentTerms", "id"),
+    ("shipmentMethodId", "shipmentMethods", "id"),
+    ("currencyId", "currencies", "id"),
+    ("currencyCode", "currencies", "code"),
+)
+_REFERENCE_LABELS = {
+    "paymentTerms": "Payment Terms",
+    "shipmentMethods": "Shipment Method",
+    "currencies": "Currency",
+}
 _SELL_TO_FIELDS = frozenset({"customerId", "customerNumber"})
 _BILL_TO_FIELDS = frozenset({"billToCustomerId", "billToCustomerNumber"})
 

@@ -18,6 +18,7 @@ SEEDED_SETS = (
     "customerPaymentJournals",
     "paymentTerms",
     "shipmentMethods",
+    "currencies",
     "customerReturnReasons",
 )
 
