@@ -651,6 +651,42 @@ def test_a_lookup_whose_source_is_absent_is_not_declared() -> None:
     assert mapped(items[0]).lookups == {}
 
 
+VARIANTS = """
+name = "t"
+[tables.H]
+entity = "orders"
+fields = { number = "no" }
+[tables.H.children.L]
+collection = "lines"
+parent_key = "no"
+child_key = "documentNo"
+fields = { item = ["No", "no"] }
+[tables.H.children.L.lookups.itemVariantId]
+from = "VariantCode"
+entity = "itemVariants"
+match = "code"
+where = { itemNumber = ["No", "no"] }
+"""
+
+
+def test_a_lookups_where_fields_take_the_records_values() -> None:
+    variant_line = rec("L", documentNo="D1", no="I7", VariantCode="RED")
+    items = run(VARIANTS, [rec("H", no="D1"), variant_line])
+
+    [ref] = mapped(items[0]).lookups.values()
+    assert ref.terms() == (("code", "RED"), ("itemNumber", "I7"))
+    with pytest.raises(LookupNotFound, match=r"code = 'RED' and itemNumber = 'I7'"):
+        resolve_lookups(mapped(items[0]), lambda ref: None)
+
+
+def test_a_lookup_without_its_where_value_is_a_missing_value() -> None:
+    items = run(VARIANTS, [rec("H", no="D1"), rec("L", documentNo="D1", VariantCode="RED")])
+
+    assert items[0].outcome == "error"
+    assert items[0].fault == MappingFault.MISSING_VALUE
+    assert "the look-up for itemVariantId needs No or no" in (items[0].message or "")
+
+
 def test_a_lookup_in_a_formula_is_declared_like_a_lookup_row() -> None:
     text = simple("formula = { companyId = \"lookup(CompanyID, 'company', 'external_id')\" }")
     operation = mapped(one(text, rec("T", CompanyID="42")))

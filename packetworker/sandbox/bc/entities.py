@@ -407,6 +407,17 @@ _register(
 )
 _register(
     EntitySet(
+        # AL: APIV2Locations.Page.al (document lines' locationId points here)
+        "locations",
+        _fields(
+            "id code displayName contact addressLine1 addressLine2 city state country "
+            "postalCode phoneNumber email website lastModifiedDateTime"
+        ),
+        keys=(("code",),),
+    )
+)
+_register(
+    EntitySet(
         # AL: APIV2CustReturnReasons.Page.al (reason codes; salesCreditMemos'
         # customerReturnReasonId points here)
         "customerReturnReasons",

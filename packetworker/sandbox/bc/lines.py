@@ -76,6 +76,10 @@ class Catalog(Protocol):
 
     def unit_code(self, unit_id: str) -> str: ...
 
+    def variant(self, variant_id: Any) -> dict | None: ...
+
+    def location(self, location_id: Any) -> dict | None: ...
+
 
 def same(a: Any, b: Any) -> bool:
     """BC compares field values, not JSON spellings: 0 == 0.0 == "0"."""
@@ -146,6 +150,8 @@ def _validate(line: dict, name: str, value: Any, body: dict, catalog: Catalog) -
         line["itemId"], line["lineObjectNumber"] = item["id"], item["number"]
         line["description"] = item["displayName"]
         line["unitOfMeasureCode"] = item["baseUnitOfMeasureCode"]
+    elif name in _RELATIONS:
+        line[name] = _related(line, name, value, catalog)
     elif name in ("unitOfMeasureCode", "unitOfMeasureId") and is_item:
         code = catalog.unit_code(value) if name == "unitOfMeasureId" else str(value or "")
         line["unitOfMeasureCode"] = _checked_unit(line, body, code, catalog)
@@ -174,6 +180,37 @@ def _checked_unit(line: dict, body: dict, code: str, catalog: Catalog) -> str:
         "Internal_InvalidTableRelation",
         f"The field Unit of Measure Code of table Sales Line contains a value ({code}) that "
         f"cannot be found in the related table (Item Unit of Measure). Item No.='{number}'",
+    )
+
+
+# Sales Invoice Line Aggregate (SalesInvoiceLineAggregate.Table.al), the lines' buffer:
+# "Variant Id" relates to "Item Variant".SystemId where "Item No." = the line's item, and
+# "Location Id" to Location.SystemId; a blank GUID clears the code.
+_RELATIONS = {
+    "itemVariantId": ("Variant Id", "Item Variant"),
+    "locationId": ("Location Id", "Location"),
+}
+
+
+def _related(line: dict, name: str, value: Any, catalog: Catalog) -> Any:
+    """`value` when the related record exists (for a variant: of the line's item), else the
+    platform's table relation error (its exact wording is unconfirmed, as for units)."""
+    if value in (None, "", EMPTY_GUID):
+        return EMPTY_GUID
+    if name == "itemVariantId":
+        found = catalog.variant(value)
+        item = _item_of(line, line, catalog)
+        ok = found is not None and item is not None and found.get("itemId") == item["id"]
+    else:
+        ok = catalog.location(value) is not None
+    if ok:
+        return value
+    field, table = _RELATIONS[name]
+    raise ODataError(
+        400,
+        "Internal_InvalidTableRelation",
+        f"The field {field} of table Sales Invoice Line Aggregate contains a value ({value}) "
+        f"that cannot be found in the related table ({table}).",
     )
 
 

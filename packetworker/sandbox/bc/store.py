@@ -625,3 +625,9 @@ class _Catalog:
     def unit_code(self, unit_id: str) -> str:
         unit = self._store._find(self._cid, "unitsOfMeasure", "id", unit_id)
         return "" if unit is None else unit["code"]
+
+    def variant(self, variant_id) -> dict | None:
+        return self._store.table(self._cid, "itemVariants").get(str(variant_id).lower())
+
+    def location(self, location_id) -> dict | None:
+        return self._store.table(self._cid, "locations").get(str(location_id).lower())

@@ -842,12 +842,14 @@ def _hold_reason(entity: str, number: str, customer: dict | None) -> str | None:
 
 
 def _resolver(client: BCClient):
-    cache: dict[tuple[str, str, str], str | None] = {}
+    cache: dict[tuple, str | None] = {}
 
     def resolve(ref: LookupRef) -> str | None:
-        key = (ref.entity, ref.match, str(ref.value))
+        terms = ref.terms()  # the code, and e.g. the item a variant belongs to
+        key = (ref.entity, *((f, str(v)) for f, v in terms))
         if key not in cache:
-            row = client.find_one(ref.entity, f"{ref.match} eq {literal(ref.value)}", select=["id"])
+            query = " and ".join(f"{f} eq {literal(v)}" for f, v in terms)
+            row = client.find_one(ref.entity, query, select=["id"])
             cache[key] = None if row is None else row["id"]
         return cache[key]
 

@@ -26,7 +26,9 @@ File format (one file per target data model; shipped ones in `packetworker/mappi
                                                    default, into }
     static.<target> = <any TOML value>
     formula.<target> = "<JMESPath>" | { expr, convert, max_length, into }
-    lookups.<target> = { from, entity, match, bind, message, into }  # resolved by the target
+    lookups.<target> = { from, entity, match, where, bind, message, into }  # resolved by
+                                              # the target; where = { <field> = [aliases] }
+                                              # (BC: one record matching every field)
     required = [target fields]
     [[tables.<Table>.checks]] field, required | pattern | test, error, summary,
                                 description, resolution

@@ -99,6 +99,9 @@ class LookupSpec(_Model):
     from_: Names = Field(alias="from", min_length=1)
     entity: str
     match: str
+    # More fields the record must match, each from the source record's value, e.g. an item
+    # variant's `itemNumber` from the line's item: `where = { itemNumber = ["No", "no"] }`.
+    where: dict[str, Names] = {}
     bind: str = "{id}"
     message: str | None = None
     into: str | None = None

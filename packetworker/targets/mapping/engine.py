@@ -6,6 +6,7 @@ lookups, checks each operation's key and sends it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -345,13 +346,8 @@ class Mapper:
             row = {**body, **row}
         rows_out.append(row)
         for field, ref in row_lookups.items():
-            lookups[f"{collection}/{index}/{field}"] = LookupRef(
-                path=("children", collection, index, *ref.path[1:]),
-                entity=ref.entity,
-                match=ref.match,
-                value=ref.value,
-                bind=ref.bind,
-                message=ref.message,
+            lookups[f"{collection}/{index}/{field}"] = dataclasses.replace(
+                ref, path=("children", collection, index, *ref.path[1:])
             )
 
     def _extra_rows(
@@ -521,6 +517,7 @@ class Mapper:
                 value=value,
                 bind=lookup.bind,
                 message=lookup.message,
+                where=self._lookup_where(record, rows, target, lookup),
             )
 
         if skip_checks:
@@ -541,6 +538,23 @@ class Mapper:
                     f"{rows.where}.checks[{index}])",
                 )
         return body, lookups
+
+    def _lookup_where(
+        self, record: Record, rows: _Rows, target: str, lookup: LookupSpec
+    ) -> tuple[tuple[str, Any], ...]:
+        """The look-up's `where` values from `record`; one missing would widen the look-up
+        to records of anything (another item's variant), so it is a missing value."""
+        where = []
+        for field, names in lookup.where.items():
+            _, value = _first(record.fields, names)
+            if _absent(value):
+                raise _RowError(
+                    MappingFault.MISSING_VALUE,
+                    f"{_label(record)}: the look-up for {target} needs {' or '.join(names)} "
+                    f"(mapping {self.mapping.name}, {rows.at('lookups', target)}.where.{field}).",
+                )
+            where.append((field, value))
+        return tuple(where)
 
     @staticmethod
     def _origin(rows: _Rows, target: str) -> str:

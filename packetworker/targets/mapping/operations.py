@@ -39,7 +39,8 @@ class LookupRef:
     for a body field, `("children", "order_details", 0, "productid@odata.bind")` for a field
     of a child row (a field nested with `into` adds its object's name before the field).
     `bind` formats the resolved id (e.g. `/accounts({id})` for a Dataverse `@odata.bind`).
-    `message` is the plain sentence reported when nothing matches.
+    `message` is the plain sentence reported when nothing matches. `where`: more (field,
+    value) pairs the record must match too (a variant's item as well as its code).
     """
 
     path: tuple[str | int, ...]
@@ -48,6 +49,11 @@ class LookupRef:
     value: Any
     bind: str = "{id}"
     message: str | None = None
+    where: tuple[tuple[str, Any], ...] = ()
+
+    def terms(self) -> tuple[tuple[str, Any], ...]:
+        """Every (field, value) the record must match: `match` first, then `where`."""
+        return ((self.match, self.value), *self.where)
 
     @property
     def field(self) -> str:
@@ -101,8 +107,9 @@ class LookupNotFound(LookupError, PacketworkerError):
 
     def __init__(self, ref: LookupRef) -> None:
         self.ref = ref
-        self.message = ref.message or (
-            f"No {ref.entity} record has {ref.match} = {ref.value!r} (needed for {ref.field})."
+        wanted = " and ".join(f"{field} = {value!r}" for field, value in ref.terms())
+        self.message = (
+            ref.message or f"No {ref.entity} record has {wanted} (needed for {ref.field})."
         )
         super().__init__(self.message)
 
