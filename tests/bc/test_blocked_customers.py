@@ -88,3 +88,46 @@ def test_changing_other_fields_of_a_document_whose_customer_got_blocked_is_allow
     changed = client.update("salesOrders", order["id"], {"externalDocumentNumber": "M-9"}, etag="*")
 
     assert changed["externalDocumentNumber"] == "M-9"
+
+
+# Customer.CheckBlockedCustOnJnls for a Payment journal line: only All refuses it.
+@pytest.mark.parametrize(
+    ("blocked", "refused"), [("All", True), ("Invoice", False), ("Ship", False)]
+)
+def test_a_payment_line_is_refused_only_for_a_customer_blocked_all(
+    sandbox, client, blocked, refused
+):
+    sandbox.add_customer(number="C-100", blocked=blocked)
+    journal = sandbox.add("customerPaymentJournals", code="GENERAL")
+    path = f"customerPaymentJournals({journal['id']})/customerPayments"
+    body = {"customerNumber": "C-100", "amount": -10}
+
+    if refused:
+        with pytest.raises(BCError) as error:
+            client.create(path, body)
+        assert (error.value.status, error.value.code) == (400, "Application_DialogException")
+        assert "Customer C-100 is blocked with type All" in error.value.bc_message
+        assert sandbox.store(None, "customerPayments") == []
+    else:
+        assert client.create(path, body)["customerNumber"] == "C-100"
+
+
+def test_a_payment_line_of_an_unknown_customer_is_refused_with_the_pages_message(sandbox, client):
+    journal = sandbox.add("customerPaymentJournals", code="GENERAL")
+    path = f"customerPaymentJournals({journal['id']})/customerPayments"
+
+    with pytest.raises(BCError) as error:
+        client.create(path, {"customerNumber": "C-404", "amount": -10})
+
+    assert error.value.bc_message.startswith('The "customerNumber" does not match to a Customer.')
+
+
+def test_with_the_switch_accepting_it_a_blocked_customers_payment_line_is_taken(sandbox, client):
+    sandbox.blocked_payments = "accept"
+    sandbox.add_customer(number="C-100", blocked="All")
+    journal = sandbox.add("customerPaymentJournals", code="GENERAL")
+    path = f"customerPaymentJournals({journal['id']})/customerPayments"
+
+    created = client.create(path, {"customerNumber": "C-100", "amount": -10})
+
+    assert created["customerNumber"] == "C-100"

@@ -169,3 +169,58 @@ def test_the_bc_target_reads_its_company_map_from_settings():
         assert target.companies.dm_companies("cronus eu") == ["acme_eu"]
     finally:
         target.close()
+
+
+def payment_for(customer: str, number: str = "PAY-1") -> list:
+    """A payment of 30 on account (no invoice applied), on the real packets' model."""
+    return [
+        rec(
+            "PaymentHeader",
+            DMS_ROWID="p1",
+            no=number,
+            customerNo=customer,
+            paidAmount="30",
+            dateCreated="2026-07-01",
+        )
+    ]
+
+
+def test_a_payment_of_a_customer_blocked_all_is_held_then_applied_once_unblocked(bc, target):
+    bc.add_customer(number="C-ALL", blocked="All")
+
+    [held] = apply_records(target, payment_for("C-ALL"))
+    unblock(bc, "C-ALL")
+    [applied] = apply_records(target, payment_for("C-ALL"))
+
+    assert (held.outcome, held.waits_for) == (Outcome.HELD, "customer:c-all")
+    assert held.message.endswith("customer C-ALL is blocked (All)")
+    assert applied.outcome == Outcome.APPLIED
+    assert [(p["customerNumber"], p["amount"]) for p in bc.store(None, "customerPayments")] == [
+        ("C-ALL", -30)
+    ]
+
+
+@pytest.mark.parametrize("blocked", ["Invoice", "Ship"])
+def test_a_payment_of_a_customer_blocked_for_invoices_or_shipping_is_applied(bc, target, blocked):
+    bc.add_customer(number="C-1", blocked=blocked)
+
+    [outcome] = apply_records(target, payment_for("C-1"))
+
+    assert outcome.outcome == Outcome.APPLIED
+
+
+def test_a_payment_of_a_customer_not_in_bc_yet_is_held(bc, target):
+    [outcome] = apply_records(target, payment_for("NEW-404"))
+
+    assert (outcome.outcome, outcome.waits_for) == (Outcome.HELD, "customer:new-404")
+    assert bc.store(None, "customerPayments") == []
+
+
+def test_where_bc_accepts_a_blocked_customers_payment_line_it_is_applied(bc, target):
+    # Whether the API refuses the journal line or only its posting is unsettled (store.py).
+    bc.blocked_payments = "accept"
+    bc.add_customer(number="C-ALL", blocked="All")
+
+    [outcome] = apply_records(target, payment_for("C-ALL"))
+
+    assert outcome.outcome == Outcome.APPLIED

@@ -77,6 +77,7 @@ class BCSandbox:
     unchanged_fires = _setting("_line_rules", "unchanged_fires")  # 0 on a new line (§3.5.1)
     readonly_writes = _setting("db", "readonly_writes")  # "refuse" | "ignore" (§3.4.1)
     etag_conflict_status = _setting("db", "etag_conflict_status")  # 409 | 412 (§4.3)
+    blocked_payments = _setting("db", "blocked_payments")  # "refuse" | "accept" (store.py)
     webhook_resources = _setting("_subs", "supported")
     full_renewal_body = _setting("_subs", "full_renewal_body")
 

@@ -63,6 +63,11 @@ class Store:
         self.readonly_writes: Literal["refuse", "ignore"] = "refuse"
         # A stale If-Match: 409 per the HTTP-status doc, 412 per OData (§4.3, §9.5).
         self.etag_conflict_status = 409
+        # A payment journal line of a customer blocked All: Customer.CheckBlockedCustOnJnls
+        # refuses it when Gen. Journal Line's Account No. is validated and at posting
+        # (Gen. Jnl.-Post Line); whether the API page's insert validates it is unsettled
+        # (customerId assigns Account No. without validation): "refuse" | "accept".
+        self.blocked_payments: Literal["refuse", "accept"] = "refuse"
         self._series: dict[tuple[str, str], itertools.count] = {}
         self.changes: list[Change] = []  # drained by the server after each commit
 
@@ -484,6 +489,9 @@ class Store:
                 )
                 row["billToName"] = row.get("billToName") or bill_to["displayName"]
             self._check_references(company_id, spec, row, changed)
+        elif spec.name == "customerPayments":
+            if changed is None or changed & _SELL_TO_FIELDS:
+                self._payment_customer(company_id, row)
         elif spec.name == "itemVariants":
             item = self._find(company_id, "items", "id", row.get("itemId")) or self._find(
                 company_id, "items", "number", row.get("itemNumber")
@@ -493,6 +501,26 @@ class Store:
             row["itemId"], row["itemNumber"] = item["id"], item["number"]
         elif spec.name in line_pages.LINE_SETS and row.get("documentId") in (None, "", EMPTY_GUID):
             raise ODataError(400, "BadRequest", "You must specify a Document Id to insert a line.")
+
+    def _payment_customer(self, company_id: str, row: dict) -> None:
+        """The payment's customer, by id else number (APIV2CustomerPayments.Page.al:
+        CustomerIdDoesNotMatchACustomerErr / CustomerNumberDoesNotMatchACustomerErr), and
+        Customer.CheckBlockedCustOnJnls for a Payment line: only `All` refuses it (`Invoice`
+        refuses invoice and blank journal lines, `Ship` none)."""
+        customers = self.table(company_id, "customers").values()
+        for key, name in (("id", "customerId"), ("number", "customerNumber")):
+            value = row.get(name)
+            if value in (None, "", EMPTY_GUID):
+                continue
+            wanted = str(value).lower()
+            customer = next((c for c in customers if str(c.get(key, "")).lower() == wanted), None)
+            if customer is None:
+                message = f'The "{name}" does not match to a Customer.'
+                raise ODataError(400, "Application_DialogException", message)
+            row["customerId"], row["customerNumber"] = customer["id"], customer["number"]
+            if self.blocked_payments == "refuse":
+                _check_blocked(customer, "customerPayments")
+            return
 
     def _check_references(
         self, company_id: str, spec: EntitySet, row: dict, changed: frozenset[str] | None
@@ -580,6 +608,8 @@ _BLOCKED_DOCUMENTS: dict[str, frozenset[str]] = {
     "Invoice": frozenset({"salesQuotes", "salesOrders", "salesInvoices"}),
     "All": frozenset({"salesQuotes", "salesOrders", "salesInvoices", "salesCreditMemos"}),
 }
+# Payment journal lines too, for `All` only (Customer.CheckBlockedCustOnJnls; `blocked_payments`).
+_BLOCKED_DOCUMENTS["All"] |= {"customerPayments"}
 
 
 def _check_blocked(customer: dict, entity_set: str) -> None:

@@ -125,6 +125,9 @@ BLOCKED_DOCUMENTS: dict[str, frozenset[str]] = {
     "Invoice": frozenset({"salesQuotes", "salesOrders", "salesInvoices"}),
     "All": frozenset({"salesQuotes", "salesOrders", "salesInvoices", "salesCreditMemos"}),
 }
+# A payment journal line of a customer blocked All may be refused too (Customer.
+# CheckBlockedCustOnJnls; whether at entry through the API is unsettled): held the same way.
+BLOCKED_DOCUMENTS["All"] |= {"customerPayments"}
 # A document's customers: sell-to, then bill-to (BC validates both, ibid.).
 _CUSTOMER_FIELDS = ("customerNumber", "billToCustomerNumber")
 
