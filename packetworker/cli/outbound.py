@@ -43,8 +43,9 @@ def push_outbound(
 
     Example: packetworker push-outbound rep-plovdiv-07 --complete
 
-    Settings: BC_TENANT, BC_CLIENT_ID, BC_CLIENT_SECRET (or BC_REFRESH_TOKEN), BC_COMPANY;
-    DM_API_URL, DM_APP_AREA (or OUTBOUND_APP_AREA), DM_API_KEY; REDIS_URL.
+    Settings: BC_TENANT, BC_CLIENT_ID, BC_CLIENT_SECRET (or BC_REFRESH_TOKEN), BC_COMPANY
+    (or OUTBOUND_USERS=user@COMPANY with BC_COMPANY_MAP); DM_API_URL, DM_APP_AREA (or
+    OUTBOUND_APP_AREA), DM_API_KEY; REDIS_URL.
     """
     from packetworker.outbound import push_user
     from packetworker.pipeline.context import outbound_context
@@ -59,7 +60,8 @@ def push_outbound(
     if outcome.packet_unique_id is None:
         console.print(f"Nothing changed for {user}; nothing pushed.")
         return
-    table = RichTable("table", "records", title=f"{outcome.mode} push to {user}")
+    title = f"{outcome.mode} push to {user} (company {outcome.company})"
+    table = RichTable("table", "records", title=title)
     for name, count in outcome.counts.items():
         table.add_row(name, str(count))
     console.print(table)
