@@ -61,17 +61,22 @@ def bc(bc_clock) -> Iterator[BCSandbox]:
         yield sb
 
 
-@pytest.fixture
-def bc_client(bc) -> Iterator[BCClient]:
-    auth = BCAuth(token_url=bc.token_url, client_id=bc.client_id, client_secret=bc.client_secret)
-    with BCClient(
-        api_url=bc.api_url,
-        tenant=bc.tenant,
-        environment=bc.environment,
+def client_of(sb: BCSandbox) -> BCClient:
+    """A client of `sb` for its company CRONUS (retries never really sleep)."""
+    auth = BCAuth(token_url=sb.token_url, client_id=sb.client_id, client_secret=sb.client_secret)
+    return BCClient(
+        api_url=sb.api_url,
+        tenant=sb.tenant,
+        environment=sb.environment,
         auth=auth,
         company="CRONUS",
         sleep=lambda seconds: None,
-    ) as client:
+    )
+
+
+@pytest.fixture
+def bc_client(bc) -> Iterator[BCClient]:
+    with client_of(bc) as client:
         yield client
 
 
@@ -165,4 +170,13 @@ def spool_is_empty(ctx: OutboundContext) -> bool:
     return not any(ctx.spool_dir.iterdir())
 
 
-__all__ = ["CLIENT_STATE", "USERS", "USER_MAP", "Queue", "Served", "spool_is_empty", "wait_for"]
+__all__ = [
+    "CLIENT_STATE",
+    "USERS",
+    "USER_MAP",
+    "Queue",
+    "Served",
+    "client_of",
+    "spool_is_empty",
+    "wait_for",
+]

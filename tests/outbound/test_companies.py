@@ -21,10 +21,10 @@ from packetworker.outbound import (
 )
 from packetworker.outbound.context import parse_users
 from packetworker.sandbox.bc import BCSandbox
-from packetworker.targets.bc import BCAuth, BCClient
+from packetworker.targets.bc import BCClient
 from packetworker.targets.bc.companies import CompanyMap
 from packetworker.targets.required import NotConfigured
-from tests.outbound.conftest import CLIENT_STATE, seed
+from tests.outbound.conftest import CLIENT_STATE, client_of, seed
 from tests.outbound.packets import tables_of
 
 EU = "CRONUS EU"
@@ -54,15 +54,7 @@ def two(bc_clock) -> Iterator[BCSandbox]:
 
 @pytest.fixture
 def two_client(two) -> Iterator[BCClient]:
-    auth = BCAuth(token_url=two.token_url, client_id=two.client_id, client_secret=two.client_secret)
-    with BCClient(
-        api_url=two.api_url,
-        tenant=two.tenant,
-        environment=two.environment,
-        auth=auth,
-        company="CRONUS",
-        sleep=lambda seconds: None,
-    ) as client:
+    with client_of(two) as client:
         yield client
 
 
