@@ -16,6 +16,7 @@ of another after one stray packet; a setting cannot.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -29,9 +30,11 @@ from packetworker.portal import PortalClient
 from packetworker.redis_client import redis_for
 from packetworker.request_budget import RequestLimiter, using_limiters
 from packetworker.settings import Settings
-from packetworker.targets.bc import BCClient
+from packetworker.targets.bc import BCClient, NotFound
 from packetworker.targets.bc.companies import DEFAULT, CompanyMap
 from packetworker.targets.required import NotConfigured, missing_bc, require
+
+logger = logging.getLogger(__name__)
 
 # What a missing BC setting stops (outbound reads Business Central; there is no fallback).
 OUTBOUND = "outbound (Business Central → mobile)"
@@ -189,12 +192,17 @@ class OutboundContext:
         return [u for u in self.users if self.company_of(u).key == company.key]
 
     def company_by_id(self, company_id: str) -> Company | None:
-        """The company whose GUID is `company_id` (a notification's), None for another."""
+        """The company whose GUID is `company_id` (a notification's), None for another. A
+        company BC does not have (a wrong map entry) is skipped with a warning, so it does
+        not stop the notifications of the others."""
         wanted = company_id.lower()
-        return next(
-            (c for c in self.companies.values() if c.source.client.company_id.lower() == wanted),
-            None,
-        )
+        for company in self.companies.values():
+            try:
+                if company.source.client.company_id.lower() == wanted:
+                    return company
+            except NotFound as exc:
+                logger.warning("Company %s is not in Business Central: %s", company.label, exc)
+        return None
 
     def salesperson_codes(self, user: str) -> list[str]:
         """The BC salesperson codes routed to `user`."""

@@ -253,3 +253,20 @@ def test_the_clock_refuses_to_start_with_an_unmapped_outbound_user(tmp_path, red
         "packetworker: outbound (Business Central → mobile): user 'user3' names no company; "
         "with BC_COMPANY_MAP set, list it in OUTBOUND_USERS as user@COMPANY with a mapped company"
     ]
+
+
+def test_a_mapped_company_bc_lacks_does_not_stop_the_others_notifications(make_two, two):
+    ctx = make_two(
+        users=("user1", "user2", "user3"),
+        user_companies={**USERS, "user3": "ACME_X"},
+        company_map=CompanyMap.parse("ACME_MAIN=CRONUS, ACME_EU=CRONUS EU, ACME_X=ABSENT"),
+    )
+    queued = []
+
+    handled = handle_notification(
+        ctx,
+        Notification(two.company(EU)["id"], "items", None, "updated"),
+        enqueue_push=lambda user, mode: queued.append(user),
+    )
+
+    assert (handled.action, queued) == ("pushes_queued", ["user2"])
