@@ -270,3 +270,27 @@ def test_a_mapped_company_bc_lacks_does_not_stop_the_others_notifications(make_t
     )
 
     assert (handled.action, queued) == ("pushes_queued", ["user2"])
+
+
+def test_a_deletion_in_one_company_reaches_only_its_users_holding_the_record(
+    make_two, two, two_client, portal_sandbox
+):
+    ctx = make_two()
+    for user in USERS:
+        push_user(ctx, user, mode="complete")
+    eu = two_client.for_company(EU)
+    [gone] = [i for i in eu.list("items") if i["number"] == "EU2"]
+    eu.delete("items", gone["id"], etag=gone["@odata.etag"])
+
+    handled = handle_notification(
+        ctx,
+        Notification(two.company(EU)["id"], "items", gone["id"], "deleted"),
+        enqueue_push=lambda user, mode: None,
+    )
+    pushed = [push_user(ctx, user) for user in USERS]
+
+    assert handled.users == ["user2"]
+    assert [(p.user, p.deleted) for p in pushed] == [
+        ("user1", {}),
+        ("user2", {"Item": 1, "UOMConversion": 1}),
+    ]
