@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +86,11 @@ def measure(packet: Path, mode: str, *, batch: int, latency: float, tmp: Path) -
         "LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, __file__, "--worker", str(packet), mode]
-    with start_bc(latency=latency) as bc:
-        done = subprocess.run(command, env={**env, **bc}, capture_output=True, text=True)
+    try:
+        with start_bc(latency=latency) as bc:
+            done = subprocess.run(command, env={**env, **bc}, capture_output=True, text=True)
+    finally:
+        _drop_namespace(env["LEDGER_NAMESPACE"])
     if done.returncode != 0:
         raise SystemExit(f"worker failed ({done.returncode}):\n{done.stderr[-3000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])
@@ -94,6 +98,17 @@ def measure(packet: Path, mode: str, *, batch: int, latency: float, tmp: Path) -
     if mode == "apply" and not applied:
         raise SystemExit(f"packet not applied: {figures}")
     return figures
+
+
+def _drop_namespace(namespace: str) -> None:
+    """The run's ledger keys out of Redis."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+    with client:
+        found = client.scan_iter(f"{namespace}:*", count=1000)
+        while keys := [*islice(found, 1000)]:
+            client.delete(*keys)
 
 
 def main() -> None:
