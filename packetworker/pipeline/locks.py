@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
@@ -151,17 +151,17 @@ class MemoryLocks(Locks):
 
 
 @contextmanager
-def kept_alive(handles: Iterable[LockHandle], *, every: float) -> Iterator[None]:
+def kept_alive(handles: Sequence[LockHandle], *, every: float) -> Iterator[None]:
     """Refresh `handles` every `every` seconds while the block runs, from a thread of its
-    own: one long step (a request carrying a huge document, a first pass over a big packet)
-    must not outlive the locks' time to live. A refresh that fails is tried again at the
-    next beat (the block's own steps notice a lock really lost)."""
-    handles = list(handles)
+    own: one long step (a request carrying a huge document, a first pass over a big packet,
+    a group's shared call) must not outlive the locks' time to live. `handles` is read at
+    every beat, so the block may add the locks it takes. A refresh that fails is tried
+    again at the next beat (the block's own steps notice a lock really lost)."""
     stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(every):
-            for handle in handles:
+            for handle in list(handles):
                 try:
                     handle.refresh()
                 except Exception:  # Redis away for a moment: the next beat tries again

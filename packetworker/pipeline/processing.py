@@ -134,11 +134,14 @@ def process_packets(
         return [_alone(ctx, app_area, packet_id) for packet_id in ids]
     answers: dict[str, ProcessResult | Exception] = {}
     ttl = ctx.settings.packet_lock_ttl
-    with ExitStack() as locks:
+    held_locks: list[LockHandle] = []  # kept alive until the last packet is settled
+    with ExitStack() as locks, kept_alive(held_locks, every=_beat(ctx.settings)):
         ready: list[_Run] = []
         for packet_id in ids:
             log = bind(logger, app_area=app_area, packet_id=packet_id)
             held = locks.enter_context(ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ttl))
+            if held is not None:
+                held_locks.append(held)
             run = _open(ctx, app_area, packet_id, held, log, None)
             if isinstance(run, ProcessResult):
                 answers[packet_id] = run
@@ -148,16 +151,12 @@ def process_packets(
                 ready.append(run)
         applying = [run for run in ready if run.todo]
         if applying:
-            for run in applying:  # preparing the others took time
-                run.held.refresh()
             try:
                 packets = [(run.records(), run.apply_context()) for run in applying]
-                with kept_alive((run.held for run in applying), every=_beat(ctx.settings)):
-                    results = ctx.target.apply_group(packets)
+                results = ctx.target.apply_group(packets)
             except Exception as exc:  # the whole call failed: each packet with it
                 results = [exc] * len(applying)
             for run, result in zip(applying, results, strict=True):
-                run.held.refresh()
                 answers[run.id] = run.step(lambda run=run, result=result: run.settle_group(result))
         for run in ready:
             if run.id not in answers:  # nothing left to apply: every record linked before

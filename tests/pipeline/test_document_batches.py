@@ -15,7 +15,7 @@ from support.waiting import wait_for
 from packetworker.packets import Record
 from packetworker.packets.assembly import DocumentShape, Join
 from packetworker.pipeline.polling import poll_once
-from packetworker.pipeline.processing import process_packet
+from packetworker.pipeline.processing import process_packet, process_packets
 from packetworker.targets import ApplyContext, RecordOutcome
 from packetworker.targets.recording import RecordingTarget, SimulatedCrash
 
@@ -124,15 +124,18 @@ class SlowTarget(DocumentTarget):
         return super().apply(records, ctx=ctx)
 
 
+def held_elsewhere(ctx, packet_id: str) -> bool:
+    """Whether another worker would be refused the packet now."""
+    with ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=1) as another_worker:
+        return another_worker is None
+
+
 def test_the_lock_outlives_its_ttl_while_one_long_batch_runs(sandbox, make_ctx):
     ttl = 0.6
 
     def refreshed(started: float) -> bool:
         """The lock has lived through twice its TTL since the call began, and is still ours."""
-        if time.monotonic() - started <= 2 * ttl:
-            return False
-        with ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ttl) as another_worker:
-            return another_worker is None
+        return time.monotonic() - started > 2 * ttl and held_elsewhere(ctx, packet_id)
 
     target = SlowTarget(refreshed)
     ctx = make_ctx(sandbox, target=target, packet_lock_ttl=ttl, apply_batch_size=3)
@@ -143,3 +146,20 @@ def test_the_lock_outlives_its_ttl_while_one_long_batch_runs(sandbox, make_ctx):
 
     assert result.state == "applied"
     assert len(target.batches) == 2
+
+
+def test_every_lock_of_a_group_outlives_its_ttl_while_the_group_is_applied(sandbox, make_ctx):
+    ttl = 0.6
+    ids: list[str] = []
+
+    def refreshed(started: float) -> bool:
+        elapsed = time.monotonic() - started > 2 * ttl
+        return elapsed and all(held_elsewhere(ctx, packet_id) for packet_id in ids)
+
+    ctx = make_ctx(sandbox, target=SlowTarget(refreshed), packet_lock_ttl=ttl)
+    ids += [sandbox.enqueue("DEMO", orders_packet({f"SO{n}": 1}), user="u1") for n in range(2)]
+    poll_once(ctx, "DEMO")
+
+    results = process_packets(ctx, "DEMO", ids)
+
+    assert [r.state for r in results] == ["applied", "applied"]
