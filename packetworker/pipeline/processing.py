@@ -10,6 +10,10 @@ The Dramatiq actors (`actors.py`) are thin wrappers around these. Invariants kep
   the same content under a new id is a duplicate (content-hash claim); records applied before
   a crash are skipped on retry (record links); targets are idempotent besides.
 - Messages carry ids only; a download link is asked for just before the download.
+- **Bounded memory.** Records go to the target in batches of about `apply_batch_size`, cut
+  between documents only: a big packet's documents (a header and its lines, `Target.documents`)
+  are assembled on disk (`packets.assembly`), so no step holds the packet. The packet's lock
+  is refreshed by a heartbeat while it is applied, and progress recorded between batches.
 
 `TransientError` means "retry me later" (the actor maps it to a Dramatiq retry). Permanent
 failures are handled here: quarantine when the bytes are archived, else an error on the entry.
