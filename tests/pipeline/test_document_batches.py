@@ -5,6 +5,7 @@ sandbox over HTTP and a real Redis ledger."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Sequence
 
@@ -12,7 +13,7 @@ import pytest
 from pipeline_samples import xml_packet
 from support.waiting import wait_for
 
-from packetworker.packets import Record
+from packetworker.packets import Record, convert
 from packetworker.packets.assembly import DocumentShape, Join
 from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packet, process_packets
@@ -62,12 +63,15 @@ def document_of(rowid: str) -> str:
     return rowid.split("-l")[0]
 
 
-def test_a_big_packet_comes_in_batches_of_whole_documents(sandbox, make_ctx):
+@pytest.mark.parametrize("format", ["xml", "json"])
+def test_a_big_packet_comes_in_batches_of_whole_documents(sandbox, make_ctx, format):
     target = DocumentTarget()
     ctx = make_ctx(sandbox, target=target, apply_batch_size=5)
     lines = {f"SO{n}": 2 for n in range(6)} | {"SO-BIG": 7}
+    body = io.BytesIO()
+    convert(io.BytesIO(orders_packet(lines)), body, to=format)
 
-    _, result = run(sandbox, ctx, orders_packet(lines))
+    _, result = run(sandbox, ctx, body.getvalue())
 
     assert result.state == "applied"
     assert result.outcomes == {"applied": 6 * 3 + 8}
