@@ -83,3 +83,52 @@ def write_json_packet(path: Path, target_bytes: int) -> int:
             written += len(data)
         f.write(b"]}]}")
     return count
+
+
+def write_orders_packet(
+    path: Path, target_bytes: int, *, lines: int = 10, pad: int = 0, customer: str = "C-1"
+) -> int:
+    """Write an XML packet of about `target_bytes` of sales orders (a header and `lines`
+    lines each, items `ITEM-01`…), every header first and then every line, as the app
+    lists its tables. `pad` adds that many characters of an unmapped `comment` to each line.
+    Returns the number of orders. Two passes over the orders: headers, then lines."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line_bytes = len(_order_lines(0, lines, pad))
+    orders = max(1, target_bytes // (line_bytes + 200))
+    with open(path, "wb") as f:
+        f.write(b'<?xml version="1.0" encoding="UTF-8"?>\n<NavMobileSync salesmancode="bench">')
+        f.write(b'<table tablename="SalesHeader" name="SalesHeader">')
+        for start in range(0, orders, 1000):
+            f.write(
+                "".join(
+                    f'<r status="insert"><DMS_ROWID>{uuid.UUID(int=n + 1)}</DMS_ROWID>'
+                    f"<no>SO-{n:08d}</no><documentType>0</documentType>"
+                    f"<customerNo>{customer}</customerNo>"
+                    f"<dateCreated>2026-03-{n % 28 + 1:02d}T10:28:00Z</dateCreated></r>"
+                    for n in range(start, min(start + 1000, orders))
+                ).encode()
+            )
+        f.write(b'</table><table tablename="SalesLine" name="SalesLine">')
+        for start in range(0, orders, 100):
+            f.write(
+                b"".join(
+                    _order_lines(n, lines, pad) for n in range(start, min(start + 100, orders))
+                )
+            )
+        f.write(b"</table></NavMobileSync>")
+    return orders
+
+
+def _order_lines(n: int, lines: int, pad: int) -> bytes:
+    out = []
+    for i in range(1, lines + 1):
+        _, created, _, _, _, name, *_rest = _values(n * lines + i)
+        out.append(
+            f'<r status="insert"><DMS_ROWID>{uuid.UUID(int=(n + 1) << 32 | i)}</DMS_ROWID>'
+            f"<documentNo>SO-{n:08d}</documentNo><lineNo>{i * 10000}</lineNo>"
+            f"<no>ITEM-{i % 10 + 1:02d}</no><quantity>{i % 9 + 1}</quantity>"
+            f"<dateCreated>{created}</dateCreated><name>{name}</name>"
+            f"<isSuppItem>false</isSuppItem><salesUnitFactor>1</salesUnitFactor>"
+            f"<comment>{'x' * pad}</comment></r>"
+        )
+    return "".join(out).encode()

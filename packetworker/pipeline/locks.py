@@ -2,21 +2,24 @@
 
 `try_lock` never waits: a held lock means another worker is already on it, and the caller
 skips. Locks expire after `ttl` seconds so a killed worker cannot hold one forever; long
-work calls `refresh()` to keep it. A worker that stops with work still in flight calls
-`release_all()`, so the next worker need not wait for the TTL.
+work calls `refresh()` to keep it, or runs inside `kept_alive`. A worker that stops with
+work still in flight calls `release_all()`, so the next worker need not wait for the TTL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import redis
+
+logger = logging.getLogger(__name__)
 
 
 class LockHandle(ABC):
@@ -145,3 +148,29 @@ class MemoryLocks(Locks):
             held = self._held.get(handle.name)
             if held is not None and held[0] == handle.token:
                 del self._held[handle.name]
+
+
+@contextmanager
+def kept_alive(handles: Sequence[LockHandle], *, every: float) -> Iterator[None]:
+    """Refresh `handles` every `every` seconds while the block runs, from a thread of its
+    own: one long step (a request carrying a huge document, a first pass over a big packet,
+    a group's shared call) must not outlive the locks' time to live. `handles` is read at
+    every beat, so the block may add the locks it takes. A refresh that fails is tried
+    again at the next beat (the block's own steps notice a lock really lost)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            for handle in list(handles):
+                try:
+                    handle.refresh()
+                except Exception:  # Redis away for a moment: the next beat tries again
+                    logger.warning("could not refresh a lock", exc_info=True)
+
+    keeper = threading.Thread(target=beat, name="lock-keeper", daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()

@@ -10,6 +10,10 @@ The Dramatiq actors (`actors.py`) are thin wrappers around these. Invariants kep
   the same content under a new id is a duplicate (content-hash claim); records applied before
   a crash are skipped on retry (record links); targets are idempotent besides.
 - Messages carry ids only; a download link is asked for just before the download.
+- **Bounded memory.** Records go to the target in batches of about `apply_batch_size`, cut
+  between documents only: a big packet's documents (a header and its lines, `Target.documents`)
+  are assembled on disk (`packets.assembly`), so no step holds the packet. The packet's lock
+  is refreshed by a heartbeat while it is applied, and progress recorded between batches.
 
 `TransientError` means "retry me later" (the actor maps it to a Dramatiq retry). Permanent
 failures are handled here: quarantine when the bytes are archived, else an error on the entry.
@@ -42,22 +46,24 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from itertools import chain, islice
 from pathlib import Path
 from typing import BinaryIO
 
 from packetworker.logs import bind
 from packetworker.metrics import APPLY_SECONDS, METRICS, PACKETS_PROCESSED, RECORDS_PROCESSED
 from packetworker.packets import Limits, PacketError, open_packet
+from packetworker.packets.assembly import Positioned, assemble
 from packetworker.packets.model import Record
 from packetworker.packets.reader import PacketReader
 from packetworker.pipeline.archive import ArchiveConflict, ArchiveError, archive_key, safe_name
 from packetworker.pipeline.archived import archive_meta, extension, recover_from_archive
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import LedgerTargetRefs, PacketEntry, PacketState
-from packetworker.pipeline.locks import LockHandle
+from packetworker.pipeline.locks import LockHandle, kept_alive
 from packetworker.pipeline.results import BUSY, ProcessResult, RetryLater, TransientError
 from packetworker.portal import LinkExpired, PortalClient, PortalError
 from packetworker.portal.links import rendition_path
@@ -120,22 +126,26 @@ def process_packets(
     and deduplicated on its own, then the records of all that are ready go to the target in
     one `apply_group` call (so a target can share look-ups and writes across them), and each
     is settled with its own outcomes: applied, held or quarantined alone.
+    (Packets are grouped for targets that map documents: the system targets.)
 
     Answers per id, in order: its `ProcessResult` (`error` BUSY when another worker holds it),
     or the exception `process_packet` would have raised for it (`TransientError`,
     `RetryLater`, a bug's), for the caller to retry that packet on its own. A group of one,
-    or a target that takes packets in batches rather than whole, is `process_packet` per id.
+    or a target without documents (`plan`, `recording`), is `process_packet` per id.
     """
     ids = list(dict.fromkeys(packet_ids))
-    if len(ids) == 1 or not ctx.target.whole_packet:
+    if len(ids) == 1 or ctx.target.documents is None:
         return [_alone(ctx, app_area, packet_id) for packet_id in ids]
     answers: dict[str, ProcessResult | Exception] = {}
     ttl = ctx.settings.packet_lock_ttl
-    with ExitStack() as locks:
+    held_locks: list[LockHandle] = []  # kept alive until the last packet is settled
+    with ExitStack() as locks, kept_alive(held_locks, every=_beat(ctx.settings)):
         ready: list[_Run] = []
         for packet_id in ids:
             log = bind(logger, app_area=app_area, packet_id=packet_id)
             held = locks.enter_context(ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ttl))
+            if held is not None:
+                held_locks.append(held)
             run = _open(ctx, app_area, packet_id, held, log, None)
             if isinstance(run, ProcessResult):
                 answers[packet_id] = run
@@ -145,15 +155,12 @@ def process_packets(
                 ready.append(run)
         applying = [run for run in ready if run.todo]
         if applying:
-            for run in applying:  # preparing the others took time
-                run.held.refresh()
             try:
                 packets = [(run.records(), run.apply_context()) for run in applying]
                 results = ctx.target.apply_group(packets)
             except Exception as exc:  # the whole call failed: each packet with it
                 results = [exc] * len(applying)
             for run, result in zip(applying, results, strict=True):
-                run.held.refresh()
                 answers[run.id] = run.step(lambda run=run, result=result: run.settle_group(result))
         for run in ready:
             if run.id not in answers:  # nothing left to apply: every record linked before
@@ -312,7 +319,7 @@ class _Run:
                 self.apply(stream)
                 return self.conclude()
             reader = self.open_reader(stream)
-            self.todo = self.unapplied(next(_batches(reader, sys.maxsize), []))
+            self.todo = self.unapplied(next(_batches(_singly(enumerate(reader)), sys.maxsize), []))
         return None
 
     def records(self) -> list[Record]:
@@ -517,20 +524,37 @@ class _Run:
         return reader
 
     def apply(self, stream: BinaryIO) -> None:
-        """Apply the packet's records in batches of `apply_batch_size` (whole, for a target
-        that needs whole packets)."""
+        """Apply the packet's records in batches of about `apply_batch_size`, cut between
+        documents only, the lock kept alive throughout (a batch may be one huge document)."""
         settings = self.ctx.settings
-        reader = self.open_reader(stream)
-        size = sys.maxsize if self.ctx.target.whole_packet else settings.apply_batch_size
         started = time.monotonic()
-        for number, batch in enumerate(_batches(reader, size)):
-            if number:
-                self.keep_alive()
-            if todo := self.unapplied(batch):
-                records = [r for _, r in todo]
-                self.record(todo, self.ctx.target.apply(records, ctx=self.apply_context()))
+        with kept_alive([self.held], every=_beat(settings)):
+            batches = _batches(self.read_documents(stream), settings.apply_batch_size)
+            for number, batch in enumerate(batches):
+                if number:
+                    self.keep_alive()
+                if todo := self.unapplied(batch):
+                    records = [r for _, r in todo]
+                    self.record(todo, self.ctx.target.apply(records, ctx=self.apply_context()))
         labels = {"app_area": self.entry.app_area, "target": self.ctx.target.name}
         METRICS.observe(APPLY_SECONDS, labels, time.monotonic() - started)
+
+    def read_documents(self, stream: BinaryIO) -> Iterator[list[Positioned]]:
+        """The packet's records, each document contiguous (`Target.documents`), without
+        holding the packet: a packet larger than one batch is assembled on disk, beside the
+        spool (`packets.assembly`). A packet that fits one batch is read once, in packet
+        order; so is every packet of a target without documents."""
+        records = enumerate(self.open_reader(stream))
+        shape = self.ctx.target.documents
+        head = list(islice(records, self.ctx.settings.apply_batch_size + 1))
+        if shape is None or len(head) <= self.ctx.settings.apply_batch_size:
+            return _singly(chain(head, records))
+
+        def read() -> Iterator[Record]:
+            stream.seek(0)
+            return iter(self.open_reader(stream))
+
+        return assemble(read, shape, self.ctx.spool_dir)
 
     def keep_alive(self) -> None:
         """Between batches: keep the lock, and record progress so that a long packet does
@@ -648,17 +672,31 @@ class _Run:
         self.log.warning("attempt %d failed: %s", self.entry.attempts, reason)
 
 
-def _batches(records: Iterator[Record], size: int) -> Iterator[list[tuple[str, Record]]]:
-    """Batches of (record key, record). The key includes the record's position, which is
-    stable for the same bytes, so a row that appears twice in a packet is two records."""
+def _batches(
+    documents: Iterable[list[Positioned]], size: int
+) -> Iterator[list[tuple[str, Record]]]:
+    """Batches of (record key, record) of about `size` records, cut between documents only
+    (a document larger than `size` is a batch of its own). The key includes the record's
+    position in the packet, which is stable for the same bytes, so a row that appears twice
+    in a packet is two records."""
     batch: list[tuple[str, Record]] = []
-    for index, record in enumerate(records):
-        batch.append((f"{record.table.name}/{record.dms_rowid or ''}#{index}", record))
-        if len(batch) >= size:
+    for document in documents:
+        if batch and len(batch) + len(document) > size:
             yield batch
             batch = []
+        batch += [(f"{r.table.name}/{r.dms_rowid or ''}#{index}", r) for index, r in document]
     if batch:
         yield batch
+
+
+def _singly(records: Iterable[Positioned]) -> Iterator[list[Positioned]]:
+    """Each record a document of its own, in packet order."""
+    return ([pair] for pair in records)
+
+
+def _beat(settings: Settings) -> float:
+    """Seconds between refreshes of a packet's lock while it is applied: three per TTL."""
+    return settings.packet_lock_ttl / 3
 
 
 def _held_reason(held: Sequence[RecordOutcome]) -> str:

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from packetworker.errors import PacketworkerError
+from packetworker.packets.assembly import DocumentShape
 from packetworker.packets.model import PacketHeader, Record
 
 
@@ -177,10 +178,11 @@ class Target(ABC):
     at-least-once."""
 
     name: str = "target"
-    # Documents span tables (every SalesHeader, then every SalesLine), so a target that maps
-    # lines under their header needs all of a packet's records in one `apply` call. Packets
-    # are bounded by the reader's body limit, which bounds that buffer too.
-    whole_packet: bool = False
+    # Documents span tables (every SalesHeader, then every SalesLine). A target that maps
+    # lines under their header names its documents' shape: each `apply` call then gets whole
+    # documents (assembled from the packet on disk, `packets.assembly`), and small packets
+    # come in groups (`apply_group`). None: records stand alone, in plain batches.
+    documents: DocumentShape | None = None
 
     @abstractmethod
     def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from packetworker.errors import PacketworkerError
+from packetworker.packets.assembly import DocumentShape
 from packetworker.packets.model import PacketHeader, Record
 from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
 from packetworker.targets.in_doubt import InDoubt
@@ -266,7 +267,6 @@ class CrmTarget(Target):
     contact mapping (`contact()` reads one, `contact_columns` say how to store it).
     """
 
-    whole_packet = True
     service: ClassVar[str] = "the CRM"  # how messages about writes in doubt name it
 
     def __init__(
@@ -288,6 +288,8 @@ class CrmTarget(Target):
         self._on_close = on_close
         self._mapper = Mapper(mapping)
         self._contact_mapper = Mapper(contact_mapping) if contact_mapping else None
+        contact_joins = contact_mapping.document_shape().joins if contact_mapping else {}
+        self.documents = DocumentShape({**mapping.document_shape().joins, **contact_joins})
         self._contact_tables: set[str] = set()
         self._contact_fields: ContactFields | None = None
         self._contact_columns: ContactColumns | None = None

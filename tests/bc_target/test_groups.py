@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from packetworker.pipeline import processing
 from packetworker.pipeline.archive import open_archive
 from packetworker.pipeline.context import PipelineContext, portal_factory_for
 from packetworker.pipeline.ledger import PacketState, RedisLedger
@@ -148,3 +149,49 @@ def test_bc_requests_per_packet_fall_with_the_group_size(bc, ctx, portal_sandbox
     # Grouped: one $batch of look-ups and one $batch of inserts for the whole group.
     assert grouped == pytest.approx(2 / group_size)
     assert len(orders(bc)) == 2 * group_size
+
+
+def lines_first_packet(numbers: list[str]) -> bytes:
+    """Sales orders of two lines each, every line listed before every header."""
+    lines = "".join(
+        f'<r status="insert"><DMS_ROWID>{no}-{n}</DMS_ROWID><documentNo>{no}</documentNo>'
+        f"<lineNo>{n * 1000}</lineNo><no>W-1001</no><quantity>{n}</quantity></r>"
+        for n in (1, 2)
+        for no in numbers
+    )
+    headers = "".join(
+        f'<r status="insert"><DMS_ROWID>{no}</DMS_ROWID><no>{no}</no>'
+        f"<documentType>0</documentType><customerNo>{CUSTOMER}</customerNo></r>"
+        for no in numbers
+    )
+    return (
+        f'<NavMobileSync salesmancode="rep-1"><table tablename="SalesLine" name="SalesLine">'
+        f'{lines}</table><table tablename="SalesHeader" name="SalesHeader">{headers}</table>'
+        "</NavMobileSync>"
+    ).encode()
+
+
+def test_a_big_packet_in_a_group_is_applied_alone_in_batches_of_whole_orders(
+    bc, ctx, portal_sandbox, monkeypatch
+):
+    monkeypatch.setattr(processing, "GROUP_PACKET_BYTES", 1000)
+    ctx.settings = ctx.settings.model_copy(update={"apply_batch_size": 7})
+    big = [f"SO-B{n}" for n in range(5)]
+    bodies = [order_packet("SO-S0"), lines_first_packet(big), order_packet("SO-S1")]
+    assert len(bodies[0]) < 1000 < len(bodies[1])
+    ids = enqueue(portal_sandbox, ctx, bodies)
+    calls = []
+    apply = ctx.target.apply
+    monkeypatch.setattr(
+        ctx.target,
+        "apply",
+        lambda records, ctx: calls.append(len(records)) or apply(records, ctx=ctx),
+    )
+
+    results = process_packets(ctx, APP_AREA, ids)
+
+    assert states(results) == ["applied", "applied", "applied"]
+    assert calls == [6, 6, 3]  # two orders, two orders, one: never a line without its order
+    stored = orders(bc)
+    assert sorted(stored) == sorted(["SO-S0", "SO-S1", *big])
+    assert all(len(lines) == 2 for lines in stored.values())

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
+import redis
 
 from tests.crm_targets.harness import CRMS, harness_for
 
@@ -25,3 +29,16 @@ def crm_skipping(request):
 def crm_as_a_service():
     with harness_for("crmaas") as harness:
         yield harness
+
+
+@pytest.fixture
+def redis_client():
+    """A Redis client and a fresh namespace, its keys dropped afterwards."""
+    client = redis.Redis.from_url(
+        os.environ.get("REDIS_URL", "redis://localhost:6379/0"), decode_responses=True
+    )
+    namespace = f"pw-crm-test-{uuid.uuid4().hex[:8]}"
+    yield client, namespace
+    for key in client.scan_iter(f"{namespace}*"):
+        client.delete(key)
+    client.close()

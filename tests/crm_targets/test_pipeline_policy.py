@@ -4,12 +4,6 @@ and counts the skipped record."""
 
 from __future__ import annotations
 
-import os
-import uuid
-
-import pytest
-import redis
-
 from packetworker.pipeline.archive import open_archive
 from packetworker.pipeline.context import PipelineContext
 from packetworker.pipeline.ledger import RedisLedger
@@ -19,18 +13,6 @@ from tests.crm_targets.harness import CONTACTS, harness_for
 from tests.crm_targets.test_contact_rules import COMPANY_NOT_FOUND
 
 NOT_FOUND_ROW = "40516273-8d9e-4fa0-b1c2-d3e4f5061728"
-
-
-@pytest.fixture
-def redis_client():
-    client = redis.Redis.from_url(
-        os.environ.get("REDIS_URL", "redis://localhost:6379/0"), decode_responses=True
-    )
-    namespace = f"pw-crm-test-{uuid.uuid4().hex[:8]}"
-    yield client, namespace
-    for key in client.scan_iter(f"{namespace}*"):
-        client.delete(key)
-    client.close()
 
 
 def run(tmp_path, redis_client, record_errors):

@@ -1,7 +1,7 @@
 """`BCTarget`: Field Sales packets applied to Business Central, exactly once.
 
-One `apply` call gets a whole packet (`whole_packet`): the mapping turns it into operations
-(a sales document with its lines, a customer, a payment's journal lines), then
+One `apply` call gets whole documents (`Target.documents`): the mapping turns them into
+operations (a sales document with its lines, a customer, a payment's journal lines), then
 
 1. **look-ups first**: one `$filter` query per entity set per packet, the keys `or`-ed on
    their key field (`externalDocumentNumber` for documents, `number` for customers) and
@@ -283,7 +283,6 @@ class BCTarget(Target):
     """Applies mapped Field Sales packets to one BC company through `client`."""
 
     name = "bc"
-    whole_packet = True
 
     def __init__(
         self,
@@ -298,6 +297,7 @@ class BCTarget(Target):
         self.client = client  # BC_COMPANY's
         self.companies = companies or CompanyMap()
         self.mapping = load_mapping(mapping) if isinstance(mapping, str) else mapping
+        self.documents = self.mapping.document_shape()
         self.payment_journal = payment_journal
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
         # BC's longest request (business-central.md §5.3-5.4: 10 minutes, then 504).

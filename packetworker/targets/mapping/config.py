@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from packetworker.errors import PacketworkerError
+from packetworker.packets.assembly import DocumentShape, Join
 from packetworker.targets.mapping.convert import ConvertName
 from packetworker.targets.mapping.expressions import Expression, compile_expression
 
@@ -366,6 +367,17 @@ class Mapping(_Model):
     def child_parents(self) -> dict[str, str]:
         """Child table name → the parent table that collects it."""
         return {c: p for p, spec in self.tables.items() for c in spec.children}
+
+    def document_shape(self) -> DocumentShape:
+        """Which tables are children of which, for assembling documents from a packet
+        (`packets.assembly`): the mapper needs a parent and its children in one batch."""
+        return DocumentShape(
+            {
+                child: Join(parent, tuple(spec.parent_key), tuple(spec.child_key))
+                for parent, table in self.tables.items()
+                for child, spec in table.children.items()
+            }
+        )
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -95,9 +95,10 @@ class Mapper:
     """Applies one `Mapping` to packets.
 
     Records of tables that collect children (a `SalesHeader` and its `SalesLine`s) are
-    buffered until the end of the packet, because a child may come before or after its
-    parent and a document must be sent whole (deep insert). That buffer is bounded by the
-    packet reader's size limit; records of every other table stream straight through.
+    buffered until the end of the records given, because a child may come before or after
+    its parent and a document must be sent whole (deep insert). The pipeline gives a big
+    packet in batches of whole documents (`packets.assembly`), so that buffer spans one
+    batch; records of every other table stream straight through.
     """
 
     def __init__(self, mapping: Mapping) -> None:
