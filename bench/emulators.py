@@ -1,0 +1,184 @@
+"""Emulators in processes of their own, for benchmarks, and the timed drain of a backlog.
+
+A benchmark that ran the portal and BC emulators in its own process measured them too: they
+took most of a core, under one GIL, on the cores the worker processes need. `Emulator` starts
+one emulator (`portal`: the portal sandbox with its storage; `bc`: the BC sandbox) in a child
+Python process on a free loopback port and drives it over its `/_sandbox/` admin API:
+
+    with Emulator("bc", latency=0.15) as bc:                  # BCSandbox(**options)
+        bc.admin("POST", "entities/customers", json={"number": "C-1"})
+        deployment = Deployment(..., bc_api_url=bc.facts["api_url"], ...)
+        ...
+        bc.admin("GET", "counters")   # requests, statuses, maxInFlight, maxQueued
+        bc.cpu_seconds()              # the emulator's own CPU, apart from the workers'
+
+`facts` holds what a client needs: for `portal` url, admin_url (its `/_sandbox` base),
+storage_hosts; for `bc` admin_url, api_url, token_url, tenant, environment, client_id, client_secret. The admin
+endpoints are listed in `packetworker/sandbox/admin.py` (portal) and
+`packetworker/sandbox/bc/admin.py` (BC). The child stops on SIGTERM (`__exit__`).
+
+    python bench/emulators.py {portal|bc} '{"option": value, ...}'   # the child's side
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the e2e harness runs the worker processes
+
+from tests.pipeline.e2e.harness import Deployment, wait_for  # noqa: E402
+
+KINDS = ("portal", "bc")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by a process and its children."""
+    root = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
+class Emulator:
+    """One emulator (`kind` in KINDS) in a child process; `options` go to its constructor."""
+
+    def __init__(self, kind: str, **options: Any) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        self.kind = kind
+        self.options = options
+        self.facts: dict[str, Any] = {}
+        self._process: subprocess.Popen | None = None
+        self._http: httpx.Client | None = None
+
+    def __enter__(self) -> Emulator:
+        argv = [sys.executable, str(Path(__file__)), self.kind, json.dumps(self.options)]
+        self._process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        line = self._process.stdout.readline()  # the child's facts, once it listens
+        if not line:
+            self._process.wait(timeout=30)
+            raise RuntimeError(f"the {self.kind} emulator exited ({self._process.returncode})")
+        self.facts = json.loads(line)
+        self._http = httpx.Client(base_url=f"{self.facts['admin_url']}/", timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._http is not None:
+            self._http.close()
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call `<admin_url>/<path>`; its JSON answer (None when empty). Raises on 4xx/5xx."""
+        response = self._http.request(method, path, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.pid)
+
+
+def timed_drain(
+    deployment: Deployment,
+    portal: Emulator,
+    *,
+    app_area: str,
+    count: int,
+    processes: int,
+    threads: int,
+    on_start: Any = None,
+) -> tuple[float, float]:
+    """Seconds for `deployment` (clock + `processes` worker processes) to apply and
+    acknowledge `count` more packets already pending in `portal`, and the cores the worker
+    processes used meanwhile. Listings answer 503 while the processes start, so only the
+    work is timed; `on_start()` runs just before the clock starts (e.g. to add latency)."""
+    listing = f"/mobile/erp/pull/{app_area}"
+
+    def counters() -> dict:
+        return portal.admin("GET", "counters", params={"app_area": app_area})
+
+    refused_before = counters()["statuses"].get("503", 0)
+    done_before = counters()["done"]
+    portal.admin("POST", "faults", json={"status": 503, "count": 10**9, "pathPrefix": listing})
+    worker = deployment.start_worker(processes=processes, threads=threads)
+    deployment.start_clock()
+    wait_for(
+        lambda: (
+            deployment.redis.zcard(f"{deployment.namespace}:__heartbeats__") >= processes
+            and counters()["statuses"].get("503", 0) - refused_before >= 3
+        ),
+        timeout=60,
+        what=f"{processes} worker processes polling",
+    )
+    portal.admin("DELETE", "faults")
+    if on_start is not None:
+        on_start()
+    started, workers_cpu = time.perf_counter(), cpu_seconds(worker.pid)
+    wait_for(
+        lambda: counters()["done"] - done_before >= count,
+        timeout=1800,
+        what=f"{count} packets acknowledged",
+        interval=0.05,
+    )
+    seconds = time.perf_counter() - started
+    workers_cpu = (cpu_seconds(worker.pid) - workers_cpu) / seconds
+    worker.terminate(timeout=30)
+    return seconds, workers_cpu
+
+
+def _facts(kind: str, emulator: Any) -> dict[str, Any]:
+    if kind == "portal":
+        return {
+            "url": emulator.url,
+            "admin_url": emulator.admin_url,
+            "storage_hosts": emulator.storage_hosts,
+        }
+    return {
+        "admin_url": f"{emulator.root}/_sandbox",
+        **{
+            name: getattr(emulator, name)
+            for name in ("api_url", "token_url", "tenant", "environment")
+        },
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+    }
+
+
+def serve(kind: str, options: dict[str, Any]) -> None:
+    """The child's side: run the emulator, print its facts as one JSON line, stop on
+    SIGTERM or SIGINT."""
+    if kind == "portal":
+        from packetworker.sandbox import PortalSandbox as emulator_class
+    else:
+        from packetworker.sandbox.bc import BCSandbox as emulator_class
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with emulator_class(**options) as emulator:
+        print(json.dumps(_facts(kind, emulator)), flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in KINDS:
+        raise SystemExit(f"usage: {os.path.basename(__file__)} {{portal|bc}} OPTIONS_JSON")
+    serve(sys.argv[1], json.loads(sys.argv[2]))
