@@ -12,10 +12,10 @@ Python process on a free loopback port and drives it over its `/_sandbox/` admin
         bc.admin("GET", "counters")   # requests, statuses, maxInFlight, maxQueued
         bc.cpu_seconds()              # the emulator's own CPU, apart from the workers'
 
-`facts` holds what a client needs: for `portal` url, admin_url (its `/_sandbox` base),
-storage_hosts; for `bc` admin_url, api_url, token_url, tenant, environment, client_id, client_secret. The admin
-endpoints are listed in `packetworker/sandbox/admin.py` (portal) and
-`packetworker/sandbox/bc/admin.py` (BC). The child stops on SIGTERM (`__exit__`).
+`facts` holds what a client needs: for `portal` url, admin_url (its `/_sandbox` base) and
+storage_hosts; for `bc` admin_url, api_url, token_url, tenant, environment, client_id and
+client_secret. The admin endpoints are listed in `packetworker/sandbox/admin.py` (portal)
+and `packetworker/sandbox/bc/admin.py` (BC). The child stops on SIGTERM (`__exit__`).
 
     python bench/emulators.py {portal|bc} '{"option": value, ...}'   # the child's side
 """
