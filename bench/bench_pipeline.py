@@ -27,13 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the e2e harness runs the worker processes
 
-from bench.emulators import Emulator, timed_drain  # noqa: E402
+from bench.emulators import Emulator, bench_deployment, enqueue, timed_drain  # noqa: E402
 from packetworker.packets.reader import open_packet  # noqa: E402
 from packetworker.portal import PortalClient  # noqa: E402
 from packetworker.portal.links import rendition_path  # noqa: E402
 from packetworker.targets.base import ApplyContext  # noqa: E402
 from packetworker.targets.recording import RecordingTarget  # noqa: E402
-from tests.pipeline.e2e.harness import Deployment  # noqa: E402
 
 APP_AREA = "BENCH"
 API_KEY = "bench-api-key-0123456789"
@@ -53,11 +52,7 @@ def order_packet(number: int, *, lines: int = 3) -> bytes:
 
 
 def fill(portal: Emulator, count: int) -> None:
-    for number in range(count):
-        portal.admin(
-            "POST", "enqueue", params={"app_area": APP_AREA, "user": "rep-1"},
-            content=order_packet(number),
-        )  # fmt: skip
+    enqueue(portal, APP_AREA, map(order_packet, range(count)), user="rep-1")
 
 
 def add_latency(portal: Emulator, seconds: float) -> None:
@@ -111,19 +106,7 @@ def pipeline(
 ) -> tuple[float, float, float]:
     """Seconds for the deployment (clock + worker processes) to apply and ack `count`, and
     the cores the sandbox and the worker processes used meanwhile."""
-    deployment = Deployment(
-        root=workdir,
-        redis_url=os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
-        portal_url=portal.facts["url"],
-        api_key=API_KEY,
-        app_area=APP_AREA,
-        log_level="WARNING",
-        dm_poll_interval=0.2,
-        dm_http_retries=1,  # a refused listing ends the poll; the next tick tries again
-        # The harness's 3 s (for crash-recovery tests) would re-send every packet still
-        # waiting in the queue after 3 s: duplicate messages, each a no-op run that costs CPU.
-        stale_after=600,
-    )
+    deployment = bench_deployment(workdir, portal, app_area=APP_AREA, api_key=API_KEY)
     start: dict = {}
 
     def on_start() -> None:

@@ -35,8 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the e2e harness runs the worker processes
 
-from bench.emulators import Emulator, timed_drain  # noqa: E402
-from tests.pipeline.e2e.harness import Deployment  # noqa: E402
+from bench.emulators import Emulator, bench_deployment, enqueue, timed_drain  # noqa: E402
 
 APP_AREA = "BENCHBC"
 API_KEY = "bench-bc-api-key-0123456789"
@@ -112,20 +111,12 @@ def run(
         bc.admin("POST", "entities/customers", json={"number": CUSTOMER})
         for item in ITEMS:
             bc.admin("POST", "entities/items", json={"number": item})
-        for number in range(packets):
-            portal.admin(
-                "POST",
-                "enqueue",
-                params={"app_area": APP_AREA, "user": "rep-1"},
-                content=order_packet(number),
-            )
-        deployment = Deployment(
-            root=root,
-            redis_url=os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
-            portal_url=portal.facts["url"],
-            api_key=API_KEY,
+        enqueue(portal, APP_AREA, map(order_packet, range(packets)), user="rep-1")
+        deployment = bench_deployment(
+            root,
+            portal,
             app_area=APP_AREA,
-            log_level="WARNING",
+            api_key=API_KEY,
             target="bc",
             bc_api_url=bc.facts["api_url"],
             bc_token_url=bc.facts["token_url"],
@@ -135,9 +126,6 @@ def run(
             bc_client_secret=bc.facts["client_secret"],
             bc_company="CRONUS",
             apply_group_size=group_size,
-            dm_poll_interval=0.2,
-            dm_http_retries=1,  # a refused listing ends the poll; the next tick tries again
-            stale_after=600,  # no re-sends of packets still queued behind the others
             # Production values, not the test harness's short ones (made for crash tests):
             # a group outlives a 3 s packet lock, and a 5 s poll lock skips polls (and the
             # acks they post) queued behind the groups.

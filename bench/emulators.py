@@ -29,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,33 @@ class Emulator:
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
+
+
+def bench_deployment(root: Path, portal: Emulator, *, app_area: str, api_key: str, **settings: Any):
+    """A `Deployment` of the worker against `portal`, with what every benchmark sets: a
+    fast poll, a refused listing ending the poll (the next tick tries again), and no
+    re-sends of packets still queued behind the others (the harness's 3 s stale sweep is
+    for crash tests; here it would only add duplicate, no-op messages)."""
+    defaults = {
+        "redis_url": os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
+        "log_level": "WARNING",
+        "dm_poll_interval": 0.2,
+        "dm_http_retries": 1,
+        "stale_after": 600,
+    }
+    return Deployment(
+        root=root,
+        portal_url=portal.facts["url"],
+        api_key=api_key,
+        app_area=app_area,
+        **{**defaults, **settings},
+    )
+
+
+def enqueue(portal: Emulator, app_area: str, packets: Iterable[bytes], *, user: str) -> None:
+    """List `packets` as pending in `portal`, sent by `user`."""
+    for body in packets:
+        portal.admin("POST", "enqueue", params={"app_area": app_area, "user": user}, content=body)
 
 
 def timed_drain(
