@@ -126,15 +126,9 @@ def run(
             bc_client_secret=bc.facts["client_secret"],
             bc_company="CRONUS",
             apply_group_size=group_size,
-            # Production values, not the test harness's short ones (made for crash tests):
-            # a group outlives a 3 s packet lock, and a 5 s poll lock skips polls (and the
-            # acks they post) queued behind the groups.
-            packet_lock_ttl=600,
             # The sandbox hides every entry it lists for its visibility timeout; the whole
             # backlog is taken by the first poll, not 1,000 now and the rest 2 minutes later.
             dm_poll_max_entries=max(1000, packets),
-            poll_lock_ttl_ms=300_000,
-            broker_heartbeat_timeout_ms=60_000,
         )
         try:
             start: dict = {}

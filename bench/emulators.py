@@ -39,7 +39,8 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the e2e harness runs the worker processes
 
-from tests.pipeline.e2e.harness import Deployment, wait_for  # noqa: E402
+from packetworker.settings import Settings  # noqa: E402
+from tests.pipeline.e2e.harness import FAST, Deployment, wait_for  # noqa: E402
 
 KINDS = ("portal", "bc")
 
@@ -99,16 +100,18 @@ class Emulator:
 
 
 def bench_deployment(root: Path, portal: Emulator, *, app_area: str, api_key: str, **settings: Any):
-    """A `Deployment` of the worker against `portal`, with what every benchmark sets: a
-    fast poll, a refused listing ending the poll (the next tick tries again), and no
-    re-sends of packets still queued behind the others (the harness's 3 s stale sweep is
-    for crash tests; here it would only add duplicate, no-op messages)."""
+    """A `Deployment` of the worker against `portal` with production settings, not the test
+    harness's short timings (made for crash tests: a 3 s packet lock and stale sweep re-send
+    packets still queued, and a 1 s longest retry delay sends a packet waiting for BC's
+    window to the dead-letter queue), but for a fast poll, a refused listing ending the poll
+    (the next tick tries again) and WARNING logs."""
     defaults = {
+        **{name: Settings.model_fields[name].default for name in FAST},
         "redis_url": os.environ.get("REDIS_URL", "redis://localhost:6379/0"),
         "log_level": "WARNING",
         "dm_poll_interval": 0.2,
+        "dm_poll_jitter": 0.0,
         "dm_http_retries": 1,
-        "stale_after": 600,
     }
     return Deployment(
         root=root,
@@ -165,7 +168,7 @@ def timed_drain(
         lambda: counters()["done"] - done_before >= count,
         timeout=1800,
         what=f"{count} packets acknowledged",
-        interval=0.05,
+        interval=0.1,
     )
     seconds = time.perf_counter() - started
     workers_cpu = (cpu_seconds(worker.pid) - workers_cpu) / seconds
