@@ -115,3 +115,12 @@ def test_posting_an_order_copies_exactly_its_lines(client, order):
 
     [invoice] = client.list("salesInvoices", expand="salesInvoiceLines")
     assert [line["lineObjectNumber"] for line in invoice["salesInvoiceLines"]] == ["A", "B"]
+
+
+def test_a_changed_line_keeps_its_place_among_its_documents_lines(client, order):
+    [first, _] = client.list(f"salesOrders({order['id']})/salesOrderLines")
+
+    client.update("salesOrderLines", first["id"], {"quantity": 4}, etag=first["@odata.etag"])
+
+    assert lines_of(client, order) == [("A", 10000), ("B", 20000)]
+    assert total(client, order) == 18.0

@@ -242,9 +242,11 @@ class Store:
             candidate = {**row, **body}
         self._resolve(company_id, spec, candidate, changed=frozenset(body))
         self._check_keys(company_id, spec, candidate, ignore=row["id"])
-        self._unindex(company_id, spec, row)  # its parent key may change (set once)
+        if spec.parent_key and candidate.get(spec.parent_key) != row.get(spec.parent_key):
+            self._unindex(company_id, spec, row)  # set once: from blank to its parent
+            row.update(candidate)
+            self._index(company_id, spec, row)
         row.update(candidate)
-        self._index(company_id, spec, row)
         self._stamp(row)
         self._after_write(company_id, spec, row)
         self._changed(company_id, entity_set, row, "updated")
