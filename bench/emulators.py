@@ -66,11 +66,14 @@ class Emulator:
     def __enter__(self) -> Emulator:
         argv = [sys.executable, str(Path(__file__)), self.kind, json.dumps(self.options)]
         self._process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, cwd=ROOT)
-        line = self._process.stdout.readline()  # the child's facts, once it listens
-        if not line:
-            self._process.wait(timeout=30)
-            raise RuntimeError(f"the {self.kind} emulator exited ({self._process.returncode})")
-        self.facts = json.loads(line)
+        try:
+            line = self._process.stdout.readline()  # the child's facts, once it listens
+            if not line:
+                raise RuntimeError(f"the {self.kind} emulator exited before it listened")
+            self.facts = json.loads(line)
+        except BaseException:
+            self.__exit__()
+            raise
         self._http = httpx.Client(base_url=f"{self.facts['admin_url']}/", timeout=60)
         return self
 

@@ -54,3 +54,8 @@ def test_a_portal_emulator_in_its_own_process_lists_what_was_enqueued():
 def test_an_unknown_kind_is_refused_before_anything_starts():
     with pytest.raises(ValueError, match="portal"):
         Emulator("crm")
+
+
+def test_an_emulator_that_cannot_start_says_so():
+    with pytest.raises(RuntimeError, match="bc emulator exited"), Emulator("bc", no_such=1):
+        pass
