@@ -1,4 +1,5 @@
-"""Emulators in processes of their own, for benchmarks, and the timed drain of a backlog.
+"""Emulators in processes of their own for benchmarks, and the worker deployment
+(`bench_deployment`) whose drain of a portal backlog they time (`timed_drain`).
 
 A benchmark that ran the portal and BC emulators in its own process measured them too: they
 took most of a core, under one GIL, on the cores the worker processes need. `Emulator` starts
@@ -15,7 +16,8 @@ Python process on a free loopback port and drives it over its `/_sandbox/` admin
 `facts` holds what a client needs: for `portal` url, admin_url (its `/_sandbox` base) and
 storage_hosts; for `bc` admin_url, api_url, token_url, tenant, environment, client_id and
 client_secret. The admin endpoints are listed in `packetworker/sandbox/admin.py` (portal)
-and `packetworker/sandbox/bc/admin.py` (BC). The child stops on SIGTERM (`__exit__`).
+and `packetworker/sandbox/bc/admin.py` (BC). Options must be JSON (no clock objects); `pid`
+is the child's, for its CPU or memory. The child stops on SIGTERM (`__exit__`).
 
     python bench/emulators.py {portal|bc} '{"option": value, ...}'   # the child's side
 """
@@ -102,7 +104,9 @@ class Emulator:
         return cpu_seconds(self.pid)
 
 
-def bench_deployment(root: Path, portal: Emulator, *, app_area: str, api_key: str, **settings: Any):
+def bench_deployment(
+    root: Path, portal: Emulator, *, app_area: str, api_key: str, **settings: Any
+) -> Deployment:
     """A `Deployment` of the worker against `portal` with production settings, not the test
     harness's short timings (made for crash tests: a 3 s packet lock and stale sweep re-send
     packets still queued, and a 1 s longest retry delay sends a packet waiting for BC's
