@@ -6,6 +6,8 @@
            from the body when not given; a bad request answers 400 with "message" and "usage")
     GET    /_sandbox/state?app_area=                  -> pending, done, doneCalls, uploads
     GET    /_sandbox/requests                         -> the request log
+    GET    /_sandbox/counters?app_area=               -> pending, done (counts), statuses
+                                                         (status -> requests), cheap to poll
     POST   /_sandbox/faults  {"status": 503, "count": 2, "retryAfter": 1, "pathPrefix": null}
                              {"slow": 2.5, "count": 1} | {"refuse": true, "count": 1}
                              {"trickle": 0.5, "pieceBytes": 1, "count": 1}
@@ -18,6 +20,7 @@ Loopback development tool: it takes no key, and the sandbox only listens on 127.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +53,7 @@ URLS = Map(
         Rule("/_sandbox/enqueue", endpoint="enqueue", methods=["POST"]),
         Rule("/_sandbox/state", endpoint="state", methods=["GET"]),
         Rule("/_sandbox/requests", endpoint="requests", methods=["GET"]),
+        Rule("/_sandbox/counters", endpoint="counters", methods=["GET"]),
         Rule("/_sandbox/faults", endpoint="add_fault", methods=["POST"]),
         Rule("/_sandbox/faults", endpoint="clear_faults", methods=["DELETE"]),
         Rule("/_sandbox/clock", endpoint="clock", methods=["POST"]),
@@ -142,6 +146,19 @@ class AdminApp:
             for e in self.sandbox.requests()
         ]
         return json_response(200, entries)
+
+    def counters(self, request: Request) -> Response:
+        app_area = self._app_area(request)
+        statuses = Counter(str(e.status) for e in self.sandbox.requests())
+        return json_response(
+            200,
+            {
+                "appArea": app_area,
+                "pending": len(self.sandbox.pending(app_area)),
+                "done": len(self.sandbox.done_ids(app_area)),
+                "statuses": dict(statuses),
+            },
+        )
 
     def add_fault(self, request: Request) -> Response:
         spec = orjson.loads(request.get_data() or b"{}")

@@ -132,3 +132,19 @@ def test_serve_forever_prints_how_to_connect_and_enqueues_samples(tmp_path, caps
     assert not runner.is_alive()
     with pytest.raises(httpx.ConnectError):
         httpx.get(url, timeout=1)
+
+
+def test_admin_counters_count_pending_done_and_answers_by_status(portal_sandbox):
+    admin = portal_sandbox.admin_url
+    for _ in range(3):
+        httpx.post(f"{admin}/enqueue", params={"user": "user3"}, content=xml_packet("user3"))
+    httpx.post(f"{admin}/faults", json={"status": 503, "count": 1})
+    headers = {"x-api-key": DEMO_API_KEY}
+    httpx.get(f"{portal_sandbox.url}/erp/pull/DEMO", headers=headers)
+    [entry, *_] = httpx.get(f"{portal_sandbox.url}/erp/pull/DEMO", headers=headers).json()
+    portal_sandbox.queue("DEMO").delete(entry["id"], entry["receiptHandle"])
+
+    counters = httpx.get(f"{admin}/counters").json()
+
+    assert (counters["pending"], counters["done"]) == (2, 1)
+    assert counters["statuses"] == {"503": 1, "200": 1}

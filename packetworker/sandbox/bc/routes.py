@@ -94,9 +94,10 @@ class EntityRoutes:
         if_match = headers.get("If-Match") or headers.get("if-match")
         if key is None:
             if method == "GET":
-                rows = list(db.table(cid, set_name).values())
                 if parent_id:
-                    rows = [r for r in rows if r.get(spec.parent_key) == parent_id]
+                    rows = db.children(cid, set_name, parent_id)
+                else:
+                    rows = list(db.table(cid, set_name).values())
                 return self._collection(set_name, rows, args, headers, path, cid=cid)
             if method == "POST":
                 if not isinstance(body, dict):
@@ -170,11 +171,7 @@ class EntityRoutes:
                 if nav not in spec.children:
                     raise ODataError(400, "BadRequest_NotFound", f"Cannot expand '{nav}'.")
                 child = ENTITY_SETS[spec.children[nav]]
-                out[nav] = [
-                    dict(r)
-                    for r in self.db.table(cid, child.name).values()
-                    if r.get(child.parent_key) == row["id"]
-                ]
+                out[nav] = [dict(r) for r in self.db.children(cid, child.name, row["id"])]
         if "$select" in args:
             keep = {s.strip() for s in args["$select"].split(",")} | {"@odata.etag"}
             if spec is not None:

@@ -8,6 +8,7 @@ Routes (`api_url` = `http://127.0.0.1:<port>/v2.0`, like BC's):
   (`routes.py`), JSON `$batch` (`batch.py`), and `subscriptions` (`subscriptions.py`), all
   within BC's request limits (`limits.py`).
 
+Its `/_sandbox/` admin API (`admin.py`) seeds and reads it from another process.
 Tests read and seed the in-memory store, inspect the request log, and flip fault switches
 (a 429 storm, expiring every token, holding requests in flight, writes that commit late).
 Where the sources leave BC's behaviour open (business-central.md §9) the emulator has a
@@ -29,6 +30,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from packetworker.sandbox.base import LoggedRequest, RequestLog, ServerThread
+from packetworker.sandbox.bc.admin import PREFIX, BCAdmin
 from packetworker.sandbox.bc.auth import Tokens
 from packetworker.sandbox.bc.batch import run_batch
 from packetworker.sandbox.bc.clock import isoformat, utcnow
@@ -133,6 +135,7 @@ class BCSandbox:
         self.used_refresh_tokens = self._auth.used_refresh_tokens
         self.handshakes = self._subs.handshakes
         self.subscriptions = self._subs.items
+        self._admin = BCAdmin(self)
         self._server: ServerThread | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -393,6 +396,8 @@ class BCSandbox:
 
     def _wsgi(self, environ, start_response):
         request = Request(environ)
+        if request.path.startswith(PREFIX):  # not logged: it is not BC traffic
+            return self._admin(request)(environ, start_response)
         user: str | None = None
         try:
             if request.path == f"/{self.tenant}/oauth2/v2.0/token":

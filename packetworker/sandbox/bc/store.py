@@ -70,6 +70,10 @@ class Store:
         self.blocked_payments: Literal["refuse", "accept"] = "refuse"
         self._series: dict[tuple[str, str], itertools.count] = {}
         self.changes: list[Change] = []  # drained by the server after each commit
+        # (company id, child set, parent id) -> that parent's child rows by id, in insertion
+        # order: a document's lines without scanning every line stored (kept by `_put`,
+        # `_drop`, `update` and `restore`).
+        self._children: dict[tuple[str, str, str], dict[str, dict]] = {}
 
     # --- companies -----------------------------------------------------------------------
 
@@ -110,6 +114,11 @@ class Store:
         self.data = data
         self._series = {k: itertools.count(v) for k, v in series.items()}
         del self.changes[changes:]
+        self._children = {}
+        for company_id, sets in data.items():
+            for name, table in sets.items():
+                for row in table.values():
+                    self._index(company_id, ENTITY_SETS[name], row)
 
     def _series_state(self) -> dict:
         state = {}
@@ -129,6 +138,10 @@ class Store:
                 f"No HTTP resource was found that matches the request URI '{entity_set}'.",
             )
         return self.data[company_id][entity_set]
+
+    def children(self, company_id: str, entity_set: str, parent_id: str) -> list[dict]:
+        """The rows of child set `entity_set` whose parent key is `parent_id`."""
+        return list(self._children.get((company_id, entity_set, parent_id), {}).values())
 
     def get(self, company_id: str, entity_set: str, entity_id: str) -> dict:
         row = self.table(company_id, entity_set).get(entity_id.lower())
@@ -179,19 +192,18 @@ class Store:
         self._assign_number(company_id, spec, row)
         self._resolve(company_id, spec, row)
         self._check_keys(company_id, spec, row)
-        table = self.table(company_id, entity_set)
         # A deep insert is one transaction: a refused line takes back the header and the
         # lines stored before it (undone one by one: a copy of the whole store per deep
         # insert made each cost as much as everything stored before it).
         series, changes = self._series_state(), len(self.changes)
-        stored: list[tuple[dict, str]] = []  # (table, id) of the lines stored so far
+        stored: list[tuple[EntitySet, str]] = []  # (set, id) of the lines stored so far
         try:
             self._stamp(row)
-            table[row["id"]] = row
+            self._put(company_id, spec, row)
             for nav, lines in nested.items():
                 if not isinstance(lines, list):
                     raise ODataError(400, "BadRequest", f"'{nav}' must be an array.")
-                lines_table = self.table(company_id, spec.children[nav])
+                lines_spec = ENTITY_SETS[spec.children[nav]]
                 for line in lines:
                     created = self.insert(
                         company_id,
@@ -201,12 +213,12 @@ class Store:
                         seed=seed,
                         notify=False,
                     )
-                    stored.append((lines_table, created["id"]))
+                    stored.append((lines_spec, created["id"]))
             self._after_write(company_id, spec, row)
         except ODataError:
-            for lines_table, line_id in stored:
-                lines_table.pop(line_id, None)
-            table.pop(row["id"], None)
+            for lines_spec, line_id in stored:
+                self._drop(company_id, lines_spec, line_id)
+            self._drop(company_id, spec, row["id"])
             if nested:
                 self._series = {k: itertools.count(v) for k, v in series.items()}
                 del self.changes[changes:]
@@ -235,6 +247,10 @@ class Store:
             candidate = {**row, **body}
         self._resolve(company_id, spec, candidate, changed=frozenset(body))
         self._check_keys(company_id, spec, candidate, ignore=row["id"])
+        if spec.parent_key and candidate.get(spec.parent_key) != row.get(spec.parent_key):
+            self._unindex(company_id, spec, row)  # set once: from blank to its parent
+            row.update(candidate)
+            self._index(company_id, spec, row)
         row.update(candidate)
         self._stamp(row)
         self._after_write(company_id, spec, row)
@@ -244,11 +260,9 @@ class Store:
     def delete(self, company_id: str, entity_set: str, entity_id: str, if_match: str | None):
         spec, row = self._row_to_change("DELETE", company_id, entity_set, entity_id, if_match)
         for child_set in spec.children.values():
-            child = ENTITY_SETS[child_set]
-            table = self.table(company_id, child_set)
-            for child_id in [k for k, v in table.items() if v.get(child.parent_key) == row["id"]]:
-                del table[child_id]
-        del self.table(company_id, entity_set)[row["id"]]
+            for child in self.children(company_id, child_set, row["id"]):
+                self._drop(company_id, ENTITY_SETS[child_set], child["id"])
+        self._drop(company_id, spec, row["id"])
         self._after_write(company_id, spec, row, deleted=True)
         self._changed(company_id, entity_set, row, "deleted")
 
@@ -276,11 +290,7 @@ class Store:
             raise
 
     def _lines_of(self, company_id: str, entity_set: str, header: dict) -> list[dict]:
-        lines = [
-            r
-            for r in self.table(company_id, _DOCUMENT_LINES[entity_set]).values()
-            if r["documentId"] == header["id"]
-        ]
+        lines = self.children(company_id, _DOCUMENT_LINES[entity_set], header["id"])
         if not lines:
             raise ODataError(400, "Application_DialogException", "There is nothing to post.")
         return sorted(lines, key=lambda r: r.get("sequence") or 0)
@@ -337,6 +347,30 @@ class Store:
         return spec, row
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _put(self, company_id: str, spec: EntitySet, row: dict) -> None:
+        """Store `row` (same id: replaced) and index it under its parent."""
+        self.table(company_id, spec.name)[row["id"]] = row
+        self._index(company_id, spec, row)
+
+    def _drop(self, company_id: str, spec: EntitySet, row_id: str) -> None:
+        """Remove a row (if stored) from its table and from its parent's index."""
+        row = self.table(company_id, spec.name).pop(row_id, None)
+        if row is not None:
+            self._unindex(company_id, spec, row)
+
+    def _index(self, company_id: str, spec: EntitySet, row: dict) -> None:
+        if spec.parent_key is not None:
+            key = (company_id, spec.name, row.get(spec.parent_key))
+            self._children.setdefault(key, {})[row["id"]] = row
+
+    def _unindex(self, company_id: str, spec: EntitySet, row: dict) -> None:
+        if spec.parent_key is not None:
+            key = (company_id, spec.name, row.get(spec.parent_key))
+            siblings = self._children.get(key, {})
+            siblings.pop(row["id"], None)
+            if not siblings:
+                self._children.pop(key, None)
 
     def _stamp(self, row: dict) -> None:
         row["lastModifiedDateTime"] = isoformat(self.clock())
@@ -571,11 +605,7 @@ class Store:
             header = self.table(company_id, parent_set).get(row["documentId"])
             if header is None:
                 return
-            lines = [
-                r
-                for r in self.table(company_id, spec.name).values()
-                if r["documentId"] == header["id"]
-            ]
+            lines = self.children(company_id, spec.name, header["id"])
             if not deleted and not row.get("sequence"):
                 row["sequence"] = 10000 * len(lines)
             total = round(sum(float(r.get("amountExcludingTax") or 0) for r in lines), 2)
