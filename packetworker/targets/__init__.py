@@ -162,43 +162,27 @@ def _recording(settings: Settings) -> Target:
     return RecordingTarget(path=settings.recording_path)
 
 
-def _system(module: str) -> TargetFactory:
-    """System targets have heavier imports (OAuth, HTTP); each module exposes
-    `target_from_settings(settings)`, imported only when that target is built."""
+def _system(package: str, missing: Callable[[Settings], list[str]], summary: str) -> TargetInfo:
+    """A system target of `packetworker.targets.<package>`. Its modules have heavier imports
+    (OAuth, HTTP), so `target.py` (`target_from_settings(settings)`) is imported only when
+    the target is built, and `checks.py` (`<package>_checks`) only when it is checked."""
+    module = f"packetworker.targets.{package}"
 
     def factory(settings: Settings) -> Target:
-        return importlib.import_module(module).target_from_settings(settings)
+        return importlib.import_module(f"{module}.target").target_from_settings(settings)
 
-    return factory
+    return TargetInfo(factory, missing, summary, checks=f"{module}.checks:{package}_checks")
 
 
 register_target("plan", _plan, summary="dry run: writes the operations it would perform")
 register_target("recording", _recording, summary="a local store for tests and demos")
-register_target(
-    "bc",
-    _system("packetworker.targets.bc.target"),
-    missing=required.missing_bc,
-    summary="Business Central API v2.0",
-    checks="packetworker.targets.bc.checks:bc_checks",
-)
+register_target("bc", _system("bc", required.missing_bc, "Business Central API v2.0"))
 register_target(
     "dataverse",
-    _system("packetworker.targets.dataverse.target"),
-    missing=required.missing_dataverse,
-    summary="Dynamics 365 / Dataverse Web API v9.2",
-    checks="packetworker.targets.dataverse.checks:dataverse_checks",
+    _system("dataverse", required.missing_dataverse, "Dynamics 365 / Dataverse Web API v9.2"),
 )
-register_target(
-    "crmaas",
-    _system("packetworker.targets.crmaas.target"),
-    missing=required.missing_crmaas,
-    summary="CRM as a Service",
-    checks="packetworker.targets.crmaas.checks:crmaas_checks",
-)
+register_target("crmaas", _system("crmaas", required.missing_crmaas, "CRM as a Service"))
 register_target(
     "dynamics-portal",
-    _system("packetworker.targets.dynamics_portal.target"),
-    missing=required.missing_dynamics_portal,
-    summary="the Dynamics portal proxy",
-    checks="packetworker.targets.dynamics_portal.checks:dynamics_portal_checks",
+    _system("dynamics_portal", required.missing_dynamics_portal, "the Dynamics portal proxy"),
 )
