@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from support import redis_url_or_start
 from support.portal import DEMO_API_KEY, DEMO_APP_AREA
+from support.rabbitmq import VirtualHost, delete_queues
 
+from packetworker.pipeline.broker import PACKETS_QUEUE, POLL_QUEUE
+from packetworker.pipeline.outbound_actors import OUTBOUND_QUEUE
 from packetworker.portal import PortalClient
 from packetworker.sandbox import PortalSandbox
 
@@ -31,6 +35,31 @@ def redis_url() -> Iterator[str]:
     """
     with redis_url_or_start(os.environ.get("REDIS_URL", "redis://localhost:6379/0")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[VirtualHost]:
+    """A RabbitMQ vhost for this test session (making one takes seconds of `rabbitmqctl`)."""
+    vhost = VirtualHost(
+        f"pw-e2e-{uuid.uuid4().hex[:8]}", [POLL_QUEUE, PACKETS_QUEUE, OUTBOUND_QUEUE]
+    )
+    yield vhost
+    vhost.close()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The `BROKER_URL` of the deployment: every test that runs workers runs once on Redis
+    ("") and once on RabbitMQ, in the session's vhost, whose queues are deleted after each
+    test (its workers are stopped by then) so no message outlives its test."""
+    if request.param == "redis":
+        yield ""
+        return
+    vhost: VirtualHost = request.getfixturevalue("rabbitmq_vhost")
+    try:
+        yield vhost.url
+    finally:
+        delete_queues(vhost.url, vhost.queues)
 
 
 @pytest.fixture(scope="session")

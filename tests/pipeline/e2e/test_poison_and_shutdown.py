@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from packetworker.pipeline.archive import open_archive
+from packetworker.pipeline.broker import POLL_QUEUE
 
 from .conftest import API_KEY, APP_AREA, order_packet
 from .harness import wait_for
@@ -110,7 +111,6 @@ def test_log_lines_are_json_with_context_and_without_the_api_key(deployment, san
 
 def test_clock_enqueues_polls_and_stops_cleanly_on_sigterm(deployment):
     clock = deployment.start_clock()
-    queue = f"{deployment.namespace}:pw-poll"
-    wait_for(lambda: deployment.redis.llen(queue) >= 2, timeout=30, what="two polls enqueued")
+    wait_for(lambda: deployment.queued(POLL_QUEUE) >= 2, timeout=30, what="two polls enqueued")
 
     assert clock.terminate(timeout=10) == 0
