@@ -7,7 +7,9 @@ import os
 import uuid
 from collections.abc import Iterator
 
+import dramatiq
 import pytest
+from dramatiq.brokers.redis import RedisBroker
 from support import redis_url_or_start
 from support.portal import DEMO_API_KEY, DEMO_APP_AREA
 from support.rabbitmq import VirtualHost, delete_queues
@@ -25,6 +27,26 @@ def _restore_logging() -> Iterator[None]:
     handlers, level = root.handlers[:], root.level
     yield
     root.handlers[:], root.level = handlers, level
+
+
+@pytest.fixture(autouse=True)
+def _broker_namespace_per_test() -> Iterator[None]:
+    """Messages a test queues through the actors in this process (the CLI's `dlq retry`, the
+    web app's notifications, the console's re-drive) go to a Redis broker namespace of the
+    test's own, emptied after it: none reaches another test. The actors bind to the global
+    broker once, when first imported, so its namespace is what changes; a broker made during
+    the test keeps the settings' namespace, emptied the same way."""
+    before = dramatiq.broker.global_broker
+    shared = before.namespace if isinstance(before, RedisBroker) else ""
+    if isinstance(before, RedisBroker):
+        before.namespace = f"pw-test-{uuid.uuid4().hex[:8]}"
+    yield
+    broker = dramatiq.broker.global_broker
+    if isinstance(broker, RedisBroker):
+        for key in broker.client.scan_iter(f"{broker.namespace}:*"):
+            broker.client.delete(key)
+        if broker is before:
+            broker.namespace = shared
 
 
 @pytest.fixture(scope="session")
