@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Mapping
-
 from packetworker.sandbox.admin import PREFIX, AdminApp
-from packetworker.sandbox.base import Clock, ServerThread
+from packetworker.sandbox.base import ServerThread
 from packetworker.sandbox.portal_app import PortalApp
 from packetworker.sandbox.portal_state import PortalState
 from packetworker.sandbox.wsgi import Instrumented
@@ -18,26 +15,7 @@ class PortalSandbox(PortalState):
     Use as a context manager (or `start()`/`stop()`); point the client at `url`.
     """
 
-    def __init__(
-        self,
-        *,
-        app_areas: Mapping[str, str] | None = None,
-        link_ttl: float = 900,
-        visibility_timeout: float = 30,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        clock: Clock | None = None,
-    ) -> None:
-        super().__init__(
-            app_areas=app_areas,
-            link_ttl=link_ttl,
-            visibility_timeout=visibility_timeout,
-            host=host,
-            clock=clock,
-        )
-        self.port = port
-        self._stopping = threading.Event()
-        self._server: ServerThread | None = None
+    _server: ServerThread | None = None
 
     def start(self) -> PortalSandbox:
         self.storage.on_put = self._uploaded_key

@@ -37,7 +37,8 @@ class _Slot:
 
 class PortalState:
     """The portal's queues and storage, shared by the API routes (`portal_app.py`) and the
-    admin API (`admin.py`)."""
+    admin API (`admin.py`); `host` and `port` are where `PortalSandbox` serves them (port 0:
+    any free one)."""
 
     def __init__(
         self,
@@ -46,6 +47,7 @@ class PortalState:
         link_ttl: float = 900,
         visibility_timeout: float = 30,
         host: str = "127.0.0.1",
+        port: int = 0,
         clock: Clock | None = None,
     ) -> None:
         self.app_areas = dict(app_areas if app_areas is not None else {"DEMO": "demo-key"})
@@ -55,7 +57,9 @@ class PortalState:
         self.link_ttl = link_ttl
         self.visibility_timeout = visibility_timeout
         self.host = host
+        self.port = port
         self.faults = Faults()
+        self._stopping = threading.Event()  # set on stop: releases requests `faults` hold
         self.storage = Storage(clock=self.clock, link_ttl=link_ttl, host=host)
         self._log = RequestLog()
         self._lock = threading.Lock()
@@ -67,8 +71,6 @@ class PortalState:
         self._done_calls: dict[str, list[DoneCall]] = {area: [] for area in self.app_areas}
         self._slots: dict[str, _Slot] = {}
         self._uploaded: list[str] = []
-
-    # --- lifecycle ---------------------------------------------------------------------------
 
     # --- feeding packets ---------------------------------------------------------------------
 
