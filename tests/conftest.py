@@ -14,8 +14,6 @@ from support import redis_url_or_start
 from support.portal import DEMO_API_KEY, DEMO_APP_AREA
 from support.rabbitmq import VirtualHost, delete_queues
 
-from packetworker.pipeline.broker import PACKETS_QUEUE, POLL_QUEUE
-from packetworker.pipeline.outbound_actors import OUTBOUND_QUEUE
 from packetworker.portal import PortalClient
 from packetworker.sandbox import PortalSandbox
 
@@ -62,6 +60,10 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def rabbitmq_vhost() -> Iterator[VirtualHost]:
     """A RabbitMQ vhost for this test session (making one takes seconds of `rabbitmqctl`)."""
+    # Here, not at the top: importing the actors binds them to a broker made from settings.
+    from packetworker.pipeline.broker import PACKETS_QUEUE, POLL_QUEUE
+    from packetworker.pipeline.outbound_actors import OUTBOUND_QUEUE
+
     vhost = VirtualHost(
         f"pw-e2e-{uuid.uuid4().hex[:8]}", [POLL_QUEUE, PACKETS_QUEUE, OUTBOUND_QUEUE]
     )

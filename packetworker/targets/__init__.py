@@ -87,11 +87,10 @@ def register_target(
     *,
     missing: Callable[[Settings], list[str]] | None = None,
     summary: str = "",
-    checks: str = "",
 ) -> None:
-    """Make `name` available to `get_target`."""
+    """Make `name` available to `get_target` (a `TargetInfo` also names its live checks)."""
     if not isinstance(factory, TargetInfo):
-        factory = TargetInfo(factory, missing, summary, checks)
+        factory = TargetInfo(factory, missing, summary)
     _REGISTRY[name] = factory
 
 
