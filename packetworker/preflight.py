@@ -1,9 +1,10 @@
 """Preflight: live, read-only checks of every configured part, before going live.
 
 A check is a plain function `(settings) -> Iterable[CheckResult]`: one row per thing it
-proved or could not prove, each saying what to do when it failed. `core_checks()` lists
-Redis, the portal, the archive, the target and the webhook URL; a target contributes its own
-checks with `register_target_checks(name, check)` (Business Central: `targets/bc/checks.py`).
+proved or could not prove, each saying what to do when it failed (the rows and their helpers:
+`check_results.py`). `core_checks()` lists Redis, the portal, the archive, the target and the
+webhook URL; a target declares its own checks in the target registry (`targets.live_checks`;
+Business Central: `targets/bc/checks.py`).
 `run_checks` runs them in order, turns an unexpected exception into a failed row, and masks
 every configured secret in what it reports.
 
@@ -13,19 +14,18 @@ removed again and the webhook is only sent BC's validation handshake.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
 from packetworker import targets
+from packetworker.check_results import Check, CheckResult, describe_error, fail, ok, skip
 from packetworker.redact import redact_text
 
 if TYPE_CHECKING:
@@ -33,54 +33,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["ok", "fail", "skip"]
-
 #: BC gives the handshake about five seconds (business-central.md §6.2, third-party figure).
 HANDSHAKE_TIMEOUT = 5.0
-#: A preflight should answer in seconds: fewer retries and a shorter timeout than the worker.
-PROBE_TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One row of the report: `part` checked, its status, and what was found or what to do."""
-
-    part: str
-    status: Status
-    detail: str
-
-    @property
-    def failed(self) -> bool:
-        return self.status == "fail"
-
-
-Check = Callable[["Settings"], Iterable[CheckResult]]
-
-_TARGET_CHECKS: dict[str, Check] = {}
-# Targets whose checks live in their own package, imported only when that target is checked.
-_TARGET_CHECK_MODULES = {
-    "bc": "packetworker.targets.bc.checks",
-    "dataverse": "packetworker.targets.dataverse.checks",
-    "crmaas": "packetworker.targets.crmaas.checks",
-    "dynamics-portal": "packetworker.targets.dynamics_portal.checks",
-}
-
-
-def register_target_checks(target: str, check: Check) -> None:
-    """Make `check` the live checks of target `target` (e.g. Dataverse columns)."""
-    _TARGET_CHECKS[target] = check
-
-
-def ok(part: str, detail: str) -> CheckResult:
-    return CheckResult(part, "ok", detail)
-
-
-def fail(part: str, detail: str) -> CheckResult:
-    return CheckResult(part, "fail", detail)
-
-
-def skip(part: str, detail: str) -> CheckResult:
-    return CheckResult(part, "skip", detail)
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -120,12 +74,6 @@ def _part_of(check: Check) -> str:
 
 def core_checks() -> list[Check]:
     return [check_redis, check_portal, check_archive, check_target, check_webhook]
-
-
-def describe_error(exc: BaseException) -> str:
-    """An exception as one line (type and message), for a row's detail."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 # --- core checks -----------------------------------------------------------------------------
@@ -241,9 +189,7 @@ def check_target(settings: Settings) -> Iterator[CheckResult]:
     except targets.NotConfigured as exc:
         yield fail(f"target {name}", str(exc))
     else:
-        if name not in _TARGET_CHECKS and name in _TARGET_CHECK_MODULES:
-            importlib.import_module(_TARGET_CHECK_MODULES[name])
-        check = _TARGET_CHECKS.get(name)
+        check = targets.live_checks(name)
         if check is not None:
             yield from check(settings)
         elif name in ("plan", "recording") or name.endswith("-emulator"):
@@ -253,8 +199,9 @@ def check_target(settings: Settings) -> Iterator[CheckResult]:
     if name != "bc":
         # Outbound pushes and webhooks read Business Central whatever the inbound target is:
         # checked when configured, a "not configured" row otherwise.
-        importlib.import_module(_TARGET_CHECK_MODULES["bc"])
-        yield from _TARGET_CHECKS["bc"](settings)
+        bc_checks = targets.live_checks("bc")
+        if bc_checks is not None:
+            yield from bc_checks(settings)
 
 
 def check_webhook(settings: Settings) -> Iterator[CheckResult]:

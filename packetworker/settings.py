@@ -8,10 +8,25 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _http_timeout(service: str) -> Any:
+    """A CRM client's read timeout setting (30 s)."""
+    return Field(30.0, gt=0, description=f"Seconds a {service} call may take (read timeout).")
+
+
+def _in_doubt_window(service: str, why: str) -> Any:
+    """How long a CRM create in doubt waits before it may be re-sent: 600 s, `why` says why."""
+    return Field(
+        600.0,
+        ge=0,
+        description=f"Seconds after sending before a {service} create in doubt may be re-sent "
+        f"({why}).",
+    )
 
 
 class Settings(BaseSettings):
@@ -292,16 +307,11 @@ class Settings(BaseSettings):
         le=52,
         description="In-flight Dataverse requests, across all workers (limit is 52).",
     )
-    dataverse_http_timeout: float = Field(
-        30.0, gt=0, description="Seconds a Dataverse call may take (read timeout)."
-    )
+    dataverse_http_timeout: float = _http_timeout("Dataverse")
     # crm.md A.2: Microsoft's samples time out after 2 minutes; a 2-minute server cap is only
     # reported by a third party (unconfirmed), so the window allows five times that.
-    dataverse_in_doubt_seconds: float = Field(
-        600.0,
-        ge=0,
-        description="Seconds after sending before a Dataverse create in doubt may be re-sent "
-        "(its longest request is unconfirmed; Microsoft's samples wait 2 minutes).",
+    dataverse_in_doubt_seconds: float = _in_doubt_window(
+        "Dataverse", "its longest request is unconfirmed; Microsoft's samples wait 2 minutes"
     )
     dynamics_portal_url: str = Field(
         "", description="Base URL of the Dynamics portal proxy (paths per its API contract)."
@@ -310,15 +320,10 @@ class Settings(BaseSettings):
     dynamics_portal_scope: str = Field(
         "Dynamics365.ReadWrite", description="Scope requested when authenticating to the proxy."
     )
-    dynamics_portal_http_timeout: float = Field(
-        30.0, gt=0, description="Seconds a portal proxy call may take (read timeout)."
-    )
+    dynamics_portal_http_timeout: float = _http_timeout("portal proxy")
     # The proxy's contract states no limit; it fronts Dataverse (crm.md A.2, unconfirmed 2 min).
-    dynamics_portal_in_doubt_seconds: float = Field(
-        600.0,
-        ge=0,
-        description="Seconds after sending before a portal proxy create in doubt may be re-sent "
-        "(no limit documented; the proxy cannot be queried, so it is re-sent blind).",
+    dynamics_portal_in_doubt_seconds: float = _in_doubt_window(
+        "portal proxy", "no limit documented; the proxy cannot be queried, so it is re-sent blind"
     )
     crmaas_url: str = Field(
         "", description="CRM as a Service base URL (unconfirmed upstream; set per region)."
@@ -329,16 +334,9 @@ class Settings(BaseSettings):
     crmaas_secondary_key: SecretStr = Field(
         SecretStr(""), description="Secondary key, used when the primary is refused (401)."
     )
-    crmaas_http_timeout: float = Field(
-        30.0, gt=0, description="Seconds a CRM as a Service call may take (read timeout)."
-    )
+    crmaas_http_timeout: float = _http_timeout("CRM as a Service")
     # Its API reference and crm.md B.4 state no request limit (unconfirmed): BC's window.
-    crmaas_in_doubt_seconds: float = Field(
-        600.0,
-        ge=0,
-        description="Seconds after sending before a CRM as a Service create in doubt may be "
-        "re-sent (no limit documented).",
-    )
+    crmaas_in_doubt_seconds: float = _in_doubt_window("CRM as a Service", "no limit documented")
     dataverse_mapping: str = Field(
         "dataverse-field-sales", description="Mapping (name or .toml path) of the dataverse target."
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 
+import dramatiq
 import pytest
+from dramatiq.brokers.redis import RedisBroker
 from support import redis_url_or_start
 from support.portal import DEMO_API_KEY, DEMO_APP_AREA
+from support.rabbitmq import VirtualHost, delete_queues
 
 from packetworker.portal import PortalClient
 from packetworker.sandbox import PortalSandbox
@@ -23,6 +27,26 @@ def _restore_logging() -> Iterator[None]:
     root.handlers[:], root.level = handlers, level
 
 
+@pytest.fixture(autouse=True)
+def _broker_namespace_per_test() -> Iterator[None]:
+    """Messages a test queues through the actors in this process (the CLI's `dlq retry`, the
+    web app's notifications, the console's re-drive) go to a Redis broker namespace of the
+    test's own, emptied after it: none reaches another test. The actors bind to the global
+    broker once, when first imported, so its namespace is what changes; a broker made during
+    the test keeps the settings' namespace, emptied the same way."""
+    before = dramatiq.broker.global_broker
+    shared = before.namespace if isinstance(before, RedisBroker) else ""
+    if isinstance(before, RedisBroker):
+        before.namespace = f"pw-test-{uuid.uuid4().hex[:8]}"
+    yield
+    broker = dramatiq.broker.global_broker
+    if isinstance(broker, RedisBroker):
+        for key in broker.client.scan_iter(f"{broker.namespace}:*"):
+            broker.client.delete(key)
+        if broker is before:
+            broker.namespace = shared
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """`REDIS_URL` (default redis://localhost:6379/0) or a private redis-server; never skips.
@@ -31,6 +55,35 @@ def redis_url() -> Iterator[str]:
     """
     with redis_url_or_start(os.environ.get("REDIS_URL", "redis://localhost:6379/0")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_vhost() -> Iterator[VirtualHost]:
+    """A RabbitMQ vhost for this test session (making one takes seconds of `rabbitmqctl`)."""
+    # Here, not at the top: importing the actors binds them to a broker made from settings.
+    from packetworker.pipeline.broker import PACKETS_QUEUE, POLL_QUEUE
+    from packetworker.pipeline.outbound_actors import OUTBOUND_QUEUE
+
+    vhost = VirtualHost(
+        f"pw-e2e-{uuid.uuid4().hex[:8]}", [POLL_QUEUE, PACKETS_QUEUE, OUTBOUND_QUEUE]
+    )
+    yield vhost
+    vhost.close()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The `BROKER_URL` of the deployment: every test that runs workers runs once on Redis
+    ("") and once on RabbitMQ, in the session's vhost, whose queues are deleted after each
+    test (its workers are stopped by then) so no message outlives its test."""
+    if request.param == "redis":
+        yield ""
+        return
+    vhost: VirtualHost = request.getfixturevalue("rabbitmq_vhost")
+    try:
+        yield vhost.url
+    finally:
+        delete_queues(vhost.url, vhost.queues)
 
 
 @pytest.fixture(scope="session")

@@ -51,7 +51,7 @@ def start(command: str, env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def test_procfile_processes_sync_a_packet_and_stop_on_sigterm(
-    portal_sandbox, redis_url, namespace, tmp_path
+    portal_sandbox, redis_url, namespace, tmp_path, broker
 ):
     packet_id = portal_sandbox.enqueue(
         DEMO_APP_AREA, (ROOT / "samples" / "sales-order.xml").read_bytes(), user="rep-1"
@@ -62,6 +62,7 @@ def test_procfile_processes_sync_a_packet_and_stop_on_sigterm(
         # The platform runs the commands with the app's bin directory on PATH.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "REDIS_URL": redis_url,
+        "BROKER_URL": broker,
         "BROKER_NAMESPACE": namespace,
         "LEDGER_NAMESPACE": namespace,
         "DM_API_URL": portal_sandbox.url,

@@ -9,6 +9,8 @@
 - `process_packet(app_area, packet_id)` downloads, archives, applies and queues the ack;
   transient errors are retried with backoff, permanent ones are quarantined by the core. A
   packet another worker holds comes back later too, logged as one INFO line, not an error.
+  A transient failure (portal or target away, a write in doubt) is one WARNING line saying
+  why and when it is retried; only a bug's exception reaches dramatiq's ERROR and traceback.
 - `retry_quarantined(packet_id)` re-drives a quarantined packet (what `dlq retry` asks for).
 - `wake_held(customer_number)` (a plain function, not an actor) re-runs at once the packets
   held for a BC customer; the outbound side calls it when a `customers` notification or poll
@@ -22,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import dramatiq
 from dramatiq.common import compute_backoff
@@ -36,6 +39,7 @@ from packetworker.pipeline.broker import (
     POLL_QUEUE,
     make_retry_when,
     retryable,
+    secrets_of,
     setup_broker,
 )
 from packetworker.pipeline.context import PipelineContext
@@ -43,7 +47,7 @@ from packetworker.pipeline.operations import dlq_retry
 from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packet as process
 from packetworker.pipeline.processing import process_packets as process_group
-from packetworker.pipeline.results import BUSY
+from packetworker.pipeline.results import BUSY, RetryLater
 from packetworker.redact import redact_text
 from packetworker.settings import get_settings
 from packetworker.targets.bc import BCClient
@@ -195,12 +199,8 @@ def poll(app_area: str) -> None:
 def process_packet(app_area: str, packet_id: str) -> None:
     """Download, archive and apply one packet; its ack is sent with the next poll."""
     log = bind(logger, app_area=app_area, packet_id=packet_id)
-    try:
+    with _transient_as_warning(log):
         result = process(get_context(), app_area, packet_id)
-    except Exception as exc:
-        if retryable(exc):
-            log.warning("Transient failure, will retry with backoff: %s", exc)
-        raise
     if result.error == BUSY:
         _retry_busy(log)
         return
@@ -221,7 +221,8 @@ def process_packet(app_area: str, packet_id: str) -> None:
 def process_packets(app_area: str, packet_ids: list[str]) -> None:
     """Process a group of `app_area`'s packets, their records applied by one target call;
     each is acknowledged, held or quarantined on its own."""
-    results = process_group(get_context(), app_area, packet_ids)
+    with _transient_as_warning(bind(logger, app_area=app_area, group_size=len(packet_ids))):
+        results = process_group(get_context(), app_area, packet_ids)
     for packet_id, result in zip(packet_ids, results, strict=True):
         log = bind(logger, app_area=app_area, packet_id=packet_id)
         if isinstance(result, Exception):
@@ -246,8 +247,58 @@ def _retry_alone(
     elif error is not None and not retryable(error):
         log.error("Packet failed in its group, retried on its own: %r", error, exc_info=error)
     elif error is not None:
-        log.warning("Transient failure, retried on its own: %s", error)
+        log.warning(
+            "Transient failure, retried on its own in %.1fs: %s", delay / 1000, _reason(error)
+        )
     process_packet.send_with_options(args=(app_area, packet_id), delay=delay)
+
+
+@contextmanager
+def _transient_as_warning(log: logging.LoggerAdapter) -> Iterator[None]:
+    """Turn a transient failure inside the block into one WARNING line (the redacted reason,
+    and when the message is retried) and a `dramatiq.Retry`, which dramatiq's `Retries`
+    middleware counts and re-sends as it would the error itself, but without logging an
+    ERROR with a traceback. Anything else (a bug) propagates untouched."""
+    try:
+        yield
+    except Exception as exc:
+        if not retryable(exc):
+            raise
+        raise _retry_later(log, exc) from exc
+
+
+def _retry_later(log: logging.LoggerAdapter, exc: Exception) -> dramatiq.Retry:
+    """Log `exc` as one warning and return the `dramatiq.Retry` to raise for it: the delay a
+    `RetryLater` asks for, else the backoff `Retries` would have picked (computed here so the
+    line can say it)."""
+    message = CurrentMessage.get_current_message()
+    retries = message.options.get("retries", 0) if message is not None else 0
+    reason = _reason(exc)
+    asked = exc.delay if isinstance(exc, dramatiq.Retry) else None
+    _, backoff = compute_backoff(
+        retries, factor=settings.retry_min_backoff_ms, max_backoff=settings.retry_max_backoff_ms
+    )
+    delay = backoff if asked is None else asked
+    if retries >= settings.process_max_retries:
+        log.warning(
+            "Transient failure, no retries left after %d; a later poll sends it again: %s",
+            retries,
+            reason,
+        )
+    else:
+        log.warning(
+            "Transient failure, retry %d of %d in %.1fs: %s",
+            retries + 1,
+            settings.process_max_retries,
+            delay / 1000,
+            reason,
+        )
+    return exc if asked is not None else RetryLater(reason, seconds=delay / 1000)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one line without secrets, for a log line."""
+    return redact_text(f"{type(exc).__name__}: {exc}", *secrets_of(settings))
 
 
 def _note_poll(context: PipelineContext, app_area: str, result: str) -> None:
@@ -287,8 +338,10 @@ def _retry_busy(log: logging.LoggerAdapter) -> None:
 @dramatiq.actor(queue_name=PACKETS_QUEUE, retry_when=make_retry_when(settings.process_max_retries))
 def retry_quarantined(packet_id: str) -> None:
     """Re-drive a quarantined packet through `process_packet` (the `dlq retry` command)."""
-    bind(logger, packet_id=packet_id).info("Re-driving quarantined packet.")
-    dlq_retry(get_context(), packet_id, enqueue=enqueue_packet)
+    log = bind(logger, packet_id=packet_id)
+    log.info("Re-driving quarantined packet.")
+    with _transient_as_warning(log):
+        dlq_retry(get_context(), packet_id, enqueue=enqueue_packet)
 
 
 def enqueue_group(app_area: str, packet_ids: list[str]) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from werkzeug.exceptions import HTTPException
@@ -30,9 +30,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from packetworker.sandbox.base import json_response
-
-if TYPE_CHECKING:
-    from packetworker.sandbox.portal_sandbox import PortalSandbox
+from packetworker.sandbox.portal_state import PortalState, salesman
 
 PREFIX = "/_sandbox/"
 # Sent with every refused enqueue, so a caller sees how to ask (issue 11 §6).
@@ -64,7 +62,7 @@ URLS = Map(
 class AdminApp:
     """Serves `/_sandbox/`; every other path goes to `api`."""
 
-    def __init__(self, sandbox: PortalSandbox, api: Any) -> None:
+    def __init__(self, sandbox: PortalState, api: Any) -> None:
         self.sandbox = sandbox
         self.api = api
 
@@ -87,9 +85,6 @@ class AdminApp:
         return request.args.get("app_area") or next(iter(self.sandbox.app_areas))
 
     def enqueue(self, request: Request) -> Response:
-        # Here, not at the top: portal_sandbox imports this module.
-        from packetworker.sandbox.portal_sandbox import _salesman
-
         args = request.args
         body = request.get_data()
         if not body:
@@ -102,7 +97,7 @@ class AdminApp:
         packet_type = args.get("packet_type", "data")
         if fmt not in ("xml", "json") or packet_type not in ("data", "image"):
             raise BadEnqueue("format must be xml or json, packet_type data or image")
-        user = args.get("user") or (_salesman(body) if packet_type == "data" else None)
+        user = args.get("user") or (salesman(body) if packet_type == "data" else None)
         if not user:
             raise BadEnqueue("no user given and the packet names no salesmancode")
         packet_id = self.sandbox.enqueue(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from lxml import etree
@@ -12,10 +12,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from packetworker.sandbox.base import json_response
+from packetworker.sandbox.portal_state import PortalState
 from packetworker.sandbox.records import DoneCall
-
-if TYPE_CHECKING:
-    from packetworker.sandbox.portal_sandbox import PortalSandbox
 
 URLS = Map(
     [
@@ -29,9 +27,9 @@ _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd
 
 
 class PortalApp:
-    """WSGI app for the ERP API endpoints; state lives in the `PortalSandbox`."""
+    """WSGI app for the ERP API endpoints; state lives in the `PortalState`."""
 
-    def __init__(self, sandbox: PortalSandbox) -> None:
+    def __init__(self, sandbox: PortalState) -> None:
         self.sandbox = sandbox
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:

@@ -3,7 +3,8 @@
 `get_target(name, settings)` builds one by name: the systems `bc`, `dataverse`, `crmaas` and
 `dynamics-portal` (each refuses, with `NotConfigured` naming the settings, when its settings
 are missing: never a silent fallback), `plan` (dry run that writes the operations it would
-perform) and `recording` (idempotent store used by tests and demos).
+perform) and `recording` (idempotent store used by tests and demos). `live_checks(name)` gives
+a target's read-only checks for `packetworker check`, imported only when asked for.
 
 Other packages add targets to the registry: by `register_target`, or by declaring an entry
 point in the `packetworker.targets` group, loaded the first time its name is asked for. The
@@ -31,6 +32,7 @@ from packetworker.targets.base import (
 from packetworker.targets.required import NotConfigured
 
 if TYPE_CHECKING:
+    from packetworker.check_results import Check
     from packetworker.settings import Settings
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "check_target",
     "get_target",
     "known_targets",
+    "live_checks",
     "register_target",
     "target_info",
 ]
@@ -56,11 +59,13 @@ TargetFactory = Callable[["Settings"], Target]
 
 @dataclass(frozen=True, slots=True)
 class TargetInfo:
-    """A registered target: how to build it, what it needs, and one line saying what it is."""
+    """A registered target: how to build it, what it needs, one line saying what it is, and
+    where its live checks are (`"module:function"`, imported only by `live_checks`)."""
 
     build: TargetFactory
     missing: Callable[[Settings], list[str]] | None = None  # settings it lacks, by env name
     summary: str = ""
+    checks: str = ""
 
 
 class UnknownTarget(NotConfigured):
@@ -83,7 +88,7 @@ def register_target(
     missing: Callable[[Settings], list[str]] | None = None,
     summary: str = "",
 ) -> None:
-    """Make `name` available to `get_target`."""
+    """Make `name` available to `get_target` (a `TargetInfo` also names its live checks)."""
     if not isinstance(factory, TargetInfo):
         factory = TargetInfo(factory, missing, summary)
     _REGISTRY[name] = factory
@@ -138,6 +143,12 @@ def get_target(name: str, settings: Settings) -> Target:
     return check_target(name, settings).build(settings)
 
 
+def live_checks(name: str) -> Check | None:
+    """The read-only checks target `name` declares for `packetworker check`, if any."""
+    module, _, function = target_info(name).checks.partition(":")
+    return getattr(importlib.import_module(module), function) if module else None
+
+
 def _plan(settings: Settings) -> Target:
     from packetworker.targets.plan import PlanTarget
 
@@ -150,39 +161,27 @@ def _recording(settings: Settings) -> Target:
     return RecordingTarget(path=settings.recording_path)
 
 
-def _system(module: str) -> TargetFactory:
-    """System targets have heavier imports (OAuth, HTTP); each module exposes
-    `target_from_settings(settings)`, imported only when that target is built."""
+def _system(package: str, missing: Callable[[Settings], list[str]], summary: str) -> TargetInfo:
+    """A system target of `packetworker.targets.<package>`. Its modules have heavier imports
+    (OAuth, HTTP), so `target.py` (`target_from_settings(settings)`) is imported only when
+    the target is built, and `checks.py` (`<package>_checks`) only when it is checked."""
+    module = f"packetworker.targets.{package}"
 
     def factory(settings: Settings) -> Target:
-        return importlib.import_module(module).target_from_settings(settings)
+        return importlib.import_module(f"{module}.target").target_from_settings(settings)
 
-    return factory
+    return TargetInfo(factory, missing, summary, checks=f"{module}.checks:{package}_checks")
 
 
 register_target("plan", _plan, summary="dry run: writes the operations it would perform")
 register_target("recording", _recording, summary="a local store for tests and demos")
-register_target(
-    "bc",
-    _system("packetworker.targets.bc.target"),
-    missing=required.missing_bc,
-    summary="Business Central API v2.0",
-)
+register_target("bc", _system("bc", required.missing_bc, "Business Central API v2.0"))
 register_target(
     "dataverse",
-    _system("packetworker.targets.dataverse.target"),
-    missing=required.missing_dataverse,
-    summary="Dynamics 365 / Dataverse Web API v9.2",
+    _system("dataverse", required.missing_dataverse, "Dynamics 365 / Dataverse Web API v9.2"),
 )
-register_target(
-    "crmaas",
-    _system("packetworker.targets.crmaas.target"),
-    missing=required.missing_crmaas,
-    summary="CRM as a Service",
-)
+register_target("crmaas", _system("crmaas", required.missing_crmaas, "CRM as a Service"))
 register_target(
     "dynamics-portal",
-    _system("packetworker.targets.dynamics_portal.target"),
-    missing=required.missing_dynamics_portal,
-    summary="the Dynamics portal proxy",
+    _system("dynamics_portal", required.missing_dynamics_portal, "the Dynamics portal proxy"),
 )

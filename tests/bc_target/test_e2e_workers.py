@@ -61,13 +61,14 @@ def portal() -> Iterator[PortalSandbox]:
 
 
 @pytest.fixture
-def deployment(tmp_path, redis_url, portal, bc) -> Iterator[Deployment]:
+def deployment(tmp_path, redis_url, portal, bc, broker) -> Iterator[Deployment]:
     deployment = Deployment(
         root=tmp_path,
         redis_url=redis_url,
         portal_url=portal.url,
         api_key=API_KEY,
         app_area=APP_AREA,
+        broker_url=broker,
         target="bc",
         bc_api_url=bc.api_url,
         bc_token_url=bc.token_url,

@@ -44,7 +44,9 @@ def bc_live() -> Iterator[BCSandbox]:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, redis_url: str, portal, bc_live) -> Iterator[Deployment]:
+def deployment(
+    tmp_path: Path, redis_url: str, portal, bc_live, broker: str
+) -> Iterator[Deployment]:
     port = free_port()
     deployment = Deployment(
         root=tmp_path,
@@ -52,6 +54,7 @@ def deployment(tmp_path: Path, redis_url: str, portal, bc_live) -> Iterator[Depl
         portal_url=portal.url,
         api_key=API_KEY,
         app_area=APP_AREA,
+        broker_url=broker,
         bc_api_url=bc_live.api_url,
         bc_token_url=bc_live.token_url,
         bc_tenant=bc_live.tenant,

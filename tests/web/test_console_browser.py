@@ -79,13 +79,16 @@ def sandbox() -> Iterator[PortalSandbox]:
 
 
 @pytest.fixture
-def deployment(tmp_path: Path, redis_url: str, sandbox: PortalSandbox) -> Iterator[Deployment]:
+def deployment(
+    tmp_path: Path, redis_url: str, sandbox: PortalSandbox, broker: str
+) -> Iterator[Deployment]:
     deployment = Deployment(
         root=tmp_path,
         redis_url=redis_url,
         portal_url=sandbox.url,
         api_key=API_KEY,
         app_area=APP_AREA,
+        broker_url=broker,
         target="poison",  # refuses records with a Poison field until its fix is "deployed"
         max_attempts=1,
         web_console_token=TOKEN,

@@ -188,6 +188,19 @@ _register(
         webhooks=True,
     )
 )
+
+
+def _sales_lines(name: str, fields: dict[str, object] | None = None) -> EntitySet:
+    """The lines of a sales document: line fields, read-only and set-once as on every line page."""
+    return EntitySet(
+        name,
+        _fields(_LINE, **_LINE_DEFAULTS) if fields is None else fields,
+        readonly_fields=_LINE_RO,
+        parent_key="documentId",
+        set_once=_LINE_SET_ONCE,
+    )
+
+
 _register(
     EntitySet(
         "salesOrders",
@@ -209,7 +222,7 @@ _register(
     )
 )
 _register(
-    EntitySet(
+    _sales_lines(
         "salesOrderLines",
         _fields(
             f"{_LINE} shippedQuantity invoicedQuantity invoiceQuantity shipQuantity",
@@ -219,9 +232,6 @@ _register(
             invoiceQuantity=0,
             shipQuantity=0,
         ),
-        readonly_fields=_LINE_RO,
-        parent_key="documentId",
-        set_once=_LINE_SET_ONCE,
     )
 )
 _INVOICE_FIELDS = (
@@ -251,15 +261,7 @@ _register(
         webhooks=True,
     )
 )
-_register(
-    EntitySet(
-        "salesInvoiceLines",
-        _fields(_LINE, **_LINE_DEFAULTS),
-        readonly_fields=_LINE_RO,
-        parent_key="documentId",
-        set_once=_LINE_SET_ONCE,
-    )
-)
+_register(_sales_lines("salesInvoiceLines"))
 _register(
     EntitySet(
         "salesCreditMemos",
@@ -280,15 +282,7 @@ _register(
         webhooks=True,
     )
 )
-_register(
-    EntitySet(
-        "salesCreditMemoLines",
-        _fields(_LINE, **_LINE_DEFAULTS),
-        readonly_fields=_LINE_RO,
-        parent_key="documentId",
-        set_once=_LINE_SET_ONCE,
-    )
-)
+_register(_sales_lines("salesCreditMemoLines"))
 _register(
     EntitySet(
         "salesShipments",

@@ -9,19 +9,12 @@ the rest with a row saying so.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 import redis
 
-from packetworker.preflight import (
-    CheckResult,
-    describe_error,
-    fail,
-    ok,
-    register_target_checks,
-    skip,
-)
+from packetworker.check_results import CheckResult, describe_error, fail, ok, skip
+from packetworker.settings import Settings
 from packetworker.targets.bc.auth import BCAuth
 from packetworker.targets.bc.client import BCClient
 from packetworker.targets.bc.errors import BCError
@@ -29,9 +22,6 @@ from packetworker.targets.bc.metadata import EntityType, Metadata
 from packetworker.targets.bc.posted import posted_lookups
 from packetworker.targets.mapping import Mapping, MappingError, load_mapping
 from packetworker.targets.mapping.config import FieldSet
-
-if TYPE_CHECKING:
-    from packetworker.settings import Settings
 
 PART = "Business Central"
 
@@ -227,6 +217,3 @@ def _targets(rows: FieldSet) -> set[str]:
 def _field_gaps(entity: str, shape: EntityType, fields: set[str]) -> list[str]:
     known = shape.properties | set(shape.navigation)
     return [f"{entity}.{name}" for name in sorted(fields - known)]
-
-
-register_target_checks("bc", bc_checks)

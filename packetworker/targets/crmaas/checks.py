@@ -5,23 +5,13 @@ APIM answers 401 to a key it does not know)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 
-from packetworker.preflight import (
-    PROBE_TIMEOUT,
-    CheckResult,
-    describe_error,
-    fail,
-    ok,
-    register_target_checks,
-)
+from packetworker.check_results import PROBE_TIMEOUT, CheckResult, describe_error, fail, ok
+from packetworker.settings import Settings
 from packetworker.targets.crmaas.client import CrmaasClient
 from packetworker.targets.crmaas.errors import CrmaasError
-
-if TYPE_CHECKING:
-    from packetworker.settings import Settings
 
 PART = "CRM as a Service"
 
@@ -56,6 +46,3 @@ def crmaas_checks(
                 )
                 continue
         yield ok(f"{PART} {name}", f"reads contacts at {settings.crmaas_url}")
-
-
-register_target_checks("crmaas", crmaas_checks)

@@ -8,26 +8,15 @@ alternate key it relies on (`prerequisites.verify_org`), one row per item.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 
-from packetworker.preflight import (
-    PROBE_TIMEOUT,
-    CheckResult,
-    describe_error,
-    fail,
-    ok,
-    register_target_checks,
-    skip,
-)
+from packetworker.check_results import PROBE_TIMEOUT, CheckResult, describe_error, fail, ok, skip
+from packetworker.settings import Settings
 from packetworker.targets.dataverse.auth import DataverseAuth
 from packetworker.targets.dataverse.client import DataverseClient
 from packetworker.targets.dataverse.errors import DataverseError
 from packetworker.targets.dataverse.prerequisites import verify_org
-
-if TYPE_CHECKING:
-    from packetworker.settings import Settings
 
 PART = "Dataverse"
 
@@ -73,6 +62,3 @@ def dataverse_checks(
         yield ok(f"{PART} user", f"WhoAmI: user {me.get('UserId')} in {settings.dataverse_url}")
         for passed, message in verify_org(client):
             yield (ok if passed else fail)(f"{PART} org", message)
-
-
-register_target_checks("dataverse", dataverse_checks)

@@ -6,24 +6,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
 import httpx
 
-from packetworker.preflight import (
-    PROBE_TIMEOUT,
-    CheckResult,
-    describe_error,
-    fail,
-    ok,
-    register_target_checks,
-    skip,
-)
+from packetworker.check_results import PROBE_TIMEOUT, CheckResult, describe_error, fail, ok, skip
+from packetworker.settings import Settings
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.errors import DynamicsPortalError, RecordNotFound
-
-if TYPE_CHECKING:
-    from packetworker.settings import Settings
 
 PART = "Dynamics portal proxy"
 
@@ -61,6 +50,3 @@ def dynamics_portal_checks(
             yield fail(f"{PART} records", f"reading a record failed ({describe_error(exc)})")
         else:
             yield ok(f"{PART} records", "the records endpoint accepts the session")
-
-
-register_target_checks("dynamics-portal", dynamics_portal_checks)

@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests: a portal sandbox over real HTTP and a `Deployment` of real
-`dramatiq` worker processes on real Redis, both private to the test."""
+`dramatiq` worker processes on real Redis, both private to the test; the deployment's broker is
+Redis or RabbitMQ (`broker`, tests/conftest.py), so each test runs on both."""
 
 from __future__ import annotations
 
@@ -8,10 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.rabbitmq import VirtualHost
 
-from packetworker.pipeline.broker import PACKETS_QUEUE, POLL_QUEUE
-from packetworker.pipeline.outbound_actors import OUTBOUND_QUEUE
 from packetworker.sandbox import PortalSandbox
 
 from .harness import Deployment
@@ -26,26 +24,6 @@ def sandbox() -> Iterator[PortalSandbox]:
     # as the real queue does after its (longer) one.
     with PortalSandbox(app_areas={APP_AREA: API_KEY}, visibility_timeout=2) as portal:
         yield portal
-
-
-#: What the e2e tests that run on both brokers put on their module (`pytestmark`).
-BOTH_BROKERS = pytest.mark.parametrize("broker", ["redis", "rabbitmq"], indirect=True)
-
-
-@pytest.fixture
-def broker(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The `BROKER_URL` of the deployment: "" (Redis) unless parametrised with "rabbitmq",
-    which gives the test a RabbitMQ vhost of its own."""
-    if getattr(request, "param", "redis") == "redis":
-        yield ""
-        return
-    vhost = VirtualHost(
-        f"pw-e2e-{uuid.uuid4().hex[:8]}", [POLL_QUEUE, PACKETS_QUEUE, OUTBOUND_QUEUE]
-    )
-    try:
-        yield vhost.url
-    finally:
-        vhost.close()
 
 
 @pytest.fixture

@@ -239,6 +239,22 @@ class Deployment:
             return []
         return [orjson.loads(line) for line in path.read_bytes().splitlines() if line]
 
+    def queued(self, queue: str) -> int:
+        """How many messages wait on `queue` of the deployment's broker (Redis or RabbitMQ)."""
+        url = self.values.get("broker_url") or ""
+        if not url.startswith("amqp"):
+            return self.redis.llen(f"{self.namespace}:{queue}")
+        import pika
+
+        connection = pika.BlockingConnection(pika.URLParameters(url))
+        try:
+            declared = connection.channel().queue_declare(queue, passive=True)
+        except pika.exceptions.ChannelClosedByBroker:  # not declared yet: nothing sent
+            return 0
+        finally:
+            connection.close()
+        return declared.method.message_count
+
     def flush_redis(self) -> int:
         """Delete every key of this deployment: to the pipeline, Redis lost all its data."""
         keys = list(self.redis.scan_iter(match=f"*{self.namespace}*", count=1000))

@@ -20,7 +20,7 @@ from collections import Counter
 
 import pytest
 
-from .conftest import APP_AREA, BOTH_BROKERS, order_packet
+from .conftest import APP_AREA, order_packet
 from .harness import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -34,7 +34,6 @@ def enqueue_orders(sandbox, count: int) -> list[str]:
     ]
 
 
-@BOTH_BROKERS  # RabbitMQ redelivers what a killed worker had not acknowledged
 def test_sigkilled_workers_lose_nothing_and_apply_nothing_twice(deployment, sandbox):
     packets = 150
     ids = enqueue_orders(sandbox, packets)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from packetworker.pipeline.archive import open_archive
+from packetworker.pipeline.broker import POLL_QUEUE
 
 from .conftest import API_KEY, APP_AREA, order_packet
 from .harness import wait_for
@@ -45,13 +46,18 @@ def test_poison_packet_is_quarantined_with_its_bytes_then_acknowledged(poisoned,
     poison = sandbox.enqueue(APP_AREA, POISON, user="rep-1")
     healthy = sandbox.enqueue(APP_AREA, order_packet(1), user="rep-1")
 
-    poisoned.start_worker(threads=2, modules=("e2e.poison_target",))
+    worker = poisoned.start_worker(threads=2, modules=("e2e.poison_target",))
     poisoned.start_clock()
     wait_for(
         lambda: {poison, healthy} <= set(sandbox.done_ids(APP_AREA)),
         timeout=60,
         what="both packets acknowledged",
     )
+    # A bug is no transient failure: an ERROR with its traceback, each time it happens.
+    errors = [line for line in worker.log_lines() if line["level"] == "error"]
+    assert "dramatiq.worker.WorkerThread" in {line["logger"] for line in errors}
+    assert all(poison in f"{line.get('packet_id')} {line['msg']}" for line in errors)
+    assert all("RuntimeError: target bug" in line["exc"] for line in errors)
 
     entry = poisoned.ledger().get(poison)
     assert (entry.result, entry.attempts) == ("quarantined", 3)
@@ -110,7 +116,6 @@ def test_log_lines_are_json_with_context_and_without_the_api_key(deployment, san
 
 def test_clock_enqueues_polls_and_stops_cleanly_on_sigterm(deployment):
     clock = deployment.start_clock()
-    queue = f"{deployment.namespace}:pw-poll"
-    wait_for(lambda: deployment.redis.llen(queue) >= 2, timeout=30, what="two polls enqueued")
+    wait_for(lambda: deployment.queued(POLL_QUEUE) >= 2, timeout=30, what="two polls enqueued")
 
     assert clock.terminate(timeout=10) == 0

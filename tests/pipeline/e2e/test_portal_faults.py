@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -88,3 +89,31 @@ def test_same_content_under_a_new_id_is_acknowledged_not_applied_twice(deploymen
     assert (entry.result, entry.duplicate_of) == ("duplicate", first)
     assert {item["packet_id"] for item in deployment.recorded()} == {first}
     assert len(deployment.recorded()) == 3
+
+
+def test_storage_down_is_one_warning_per_retry_with_its_reason_and_no_error(deployment, sandbox):
+    packet_id = sandbox.enqueue(APP_AREA, order_packet(1), user="rep-1")
+    # Each delivery's download is tried twice (`dm_http_retries`): two deliveries fail.
+    sandbox.faults.add(status=503, count=4, path_prefix=f"/{sandbox.storage.bucket}/")
+    worker = deployment.start_worker(processes=1, threads=1)
+    deployment.start_clock()
+    wait_for(lambda: packet_id in sandbox.done_ids(APP_AREA), timeout=60, what="the ack")
+    worker.terminate(timeout=15)
+
+    lines = worker.log_lines()
+    retried = [
+        line
+        for line in lines
+        if line.get("packet_id") == packet_id and line["msg"].startswith("Transient failure")
+    ]
+    assert [line["level"] for line in retried] == ["warning", "warning"]
+    assert [
+        re.match(r"Transient failure, retry (\d) of \d+ in \d+\.\ds: ", line["msg"])[1]
+        for line in retried
+    ] == ["1", "2"]
+    assert all(
+        "HTTP 503" in line["msg"] and "X-Amz-Signature=***" in line["msg"] for line in retried
+    )
+    assert [line["msg"] for line in lines if line["level"] in ("error", "critical")] == []
+    assert [line["msg"] for line in lines if "exc" in line] == []
+    assert deployment.ledger().get(packet_id).result == "applied"

@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
-from .conftest import APP_AREA, BOTH_BROKERS, order_packet
+from .conftest import APP_AREA, order_packet
 from .harness import wait_for
 
 # Representative of the e2e suite on RabbitMQ too: every packet applied once, acks batched.
-pytestmark = [pytest.mark.e2e, BOTH_BROKERS]
+pytestmark = pytest.mark.e2e
 
 PACKETS = 200
 LINES = 2  # records per packet: one header + LINES lines
