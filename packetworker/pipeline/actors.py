@@ -199,7 +199,7 @@ def poll(app_area: str) -> None:
 def process_packet(app_area: str, packet_id: str) -> None:
     """Download, archive and apply one packet; its ack is sent with the next poll."""
     log = bind(logger, app_area=app_area, packet_id=packet_id)
-    with _transient_as_warning(log):
+    with transient_as_warning(log):
         result = process(get_context(), app_area, packet_id)
     if result.error == BUSY:
         _retry_busy(log)
@@ -221,7 +221,7 @@ def process_packet(app_area: str, packet_id: str) -> None:
 def process_packets(app_area: str, packet_ids: list[str]) -> None:
     """Process a group of `app_area`'s packets, their records applied by one target call;
     each is acknowledged, held or quarantined on its own."""
-    with _transient_as_warning(bind(logger, app_area=app_area, group_size=len(packet_ids))):
+    with transient_as_warning(bind(logger, app_area=app_area, group_size=len(packet_ids))):
         results = process_group(get_context(), app_area, packet_ids)
     for packet_id, result in zip(packet_ids, results, strict=True):
         log = bind(logger, app_area=app_area, packet_id=packet_id)
@@ -254,11 +254,12 @@ def _retry_alone(
 
 
 @contextmanager
-def _transient_as_warning(log: logging.LoggerAdapter) -> Iterator[None]:
+def transient_as_warning(log: logging.LoggerAdapter) -> Iterator[None]:
     """Turn a transient failure inside the block into one WARNING line (the redacted reason,
     and when the message is retried) and a `dramatiq.Retry`, which dramatiq's `Retries`
     middleware counts and re-sends as it would the error itself, but without logging an
-    ERROR with a traceback. Anything else (a bug) propagates untouched."""
+    ERROR with a traceback. Anything else (a bug) propagates untouched. Inbound and outbound
+    actors both use it."""
     try:
         yield
     except Exception as exc:
@@ -340,7 +341,7 @@ def retry_quarantined(packet_id: str) -> None:
     """Re-drive a quarantined packet through `process_packet` (the `dlq retry` command)."""
     log = bind(logger, packet_id=packet_id)
     log.info("Re-driving quarantined packet.")
-    with _transient_as_warning(log):
+    with transient_as_warning(log):
         dlq_retry(get_context(), packet_id, enqueue=enqueue_packet)
 
 

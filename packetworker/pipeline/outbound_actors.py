@@ -26,8 +26,7 @@ from packetworker.outbound import handle_notification as handle
 from packetworker.outbound import poll_changes as poll
 from packetworker.outbound import push_user as push
 from packetworker.outbound.notifications import Notification, backfill
-from packetworker.outbound.push import PushBusy
-from packetworker.pipeline.actors import wake_for_customer_change
+from packetworker.pipeline.actors import transient_as_warning, wake_for_customer_change
 from packetworker.pipeline.broker import retryable, setup_broker
 from packetworker.pipeline.context import outbound_context
 from packetworker.settings import get_settings
@@ -71,15 +70,16 @@ def get_outbound_context() -> OutboundContext:
 
 
 def _retry(retries: int, exception: BaseException) -> bool:
-    """Transient errors, and a push that found another push to the same user running."""
-    transient = retryable(exception) or isinstance(exception, PushBusy)
-    return retries < settings.process_max_retries and transient
+    """Transient errors, including a push that found another push to the same user running
+    (`PushBusy` is transient)."""
+    return retries < settings.process_max_retries and retryable(exception)
 
 
 @dramatiq.actor(queue_name=OUTBOUND_QUEUE, retry_when=_retry, max_age=86_400_000)
 def push_user(user: str, mode: str = "incremental") -> None:
     """Push `user`'s master data; transient failures retry, watermarks stay until success."""
-    outcome = push(get_outbound_context(), user, mode=mode)  # type: ignore[arg-type]
+    with transient_as_warning(bind(logger, user=user, mode=mode)):
+        outcome = push(get_outbound_context(), user, mode=mode)  # type: ignore[arg-type]
     bind(logger, user=user, mode=mode, company=outcome.company).info(
         "Push done: %d records.", outcome.records, extra={"packet_id": outcome.packet_unique_id}
     )
@@ -90,8 +90,10 @@ def handle_notification(message: dict[str, Any]) -> None:
     """Act on one BC notification (as `Notification.to_message()` wrote it)."""
     note = Notification(**message)
     ctx = get_outbound_context()
-    handled = handle(ctx, note, enqueue_push=enqueue_push)
-    bind(logger, entity_set=note.entity_set).info("Notification: %s.", handled.action)
+    log = bind(logger, entity_set=note.entity_set)
+    with transient_as_warning(log):
+        handled = handle(ctx, note, enqueue_push=enqueue_push)
+    log.info("Notification: %s.", handled.action)
     company = ctx.company_by_id(note.company_id)
     if (
         note.entity_set == "customers"

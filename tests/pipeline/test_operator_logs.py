@@ -1,7 +1,7 @@
 """What an operator reads when a packet's ledger entry vanishes mid-run (Redis flushed): one
 clear warning, no `KeyError` traceback, nothing retried in vain; and what a packet actor logs
 for a transient failure (one warning saying when it is retried) and for a bug (nothing: the
-exception goes on to dramatiq's ERROR and traceback). The busy-packet retry is checked on real
+exception goes on to dramatiq's ERROR and traceback), for inbound and outbound actors. The busy-packet retry is checked on real
 worker processes in `e2e/test_group_sigterm.py`, a portal outage in `e2e/test_portal_faults.py`."""
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def test_a_transient_failure_is_one_warning_with_its_reason_and_when_it_is_retri
     delivery(2)
     caplog.set_level(logging.INFO, logger="packetworker")
 
-    with pytest.raises(dramatiq.Retry) as raised, actors._transient_as_warning(log):
+    with pytest.raises(dramatiq.Retry) as raised, actors.transient_as_warning(log):
         raise TransientError("portal unavailable (HTTP 503); sent Authorization: Bearer abc.def")
 
     settings = actors.settings
@@ -129,10 +129,10 @@ def test_a_retry_later_keeps_its_delay_and_the_last_retry_says_none_are_left(
     caplog.set_level(logging.INFO, logger="packetworker")
     later = RetryLater("write in doubt: order SO-1", seconds=600)
     delivery(0)
-    with pytest.raises(RetryLater) as raised, actors._transient_as_warning(log):
+    with pytest.raises(RetryLater) as raised, actors.transient_as_warning(log):
         raise later
     delivery(actors.settings.process_max_retries)
-    with pytest.raises(dramatiq.Retry), actors._transient_as_warning(log):
+    with pytest.raises(dramatiq.Retry), actors.transient_as_warning(log):
         raise TransientError("target unavailable")
 
     assert raised.value is later
@@ -149,8 +149,31 @@ def test_a_bug_inside_a_packet_actor_propagates_untouched_and_unlogged(actors, c
     caplog.set_level(logging.INFO, logger="packetworker")
     bug = KeyError("no such field")
 
-    with pytest.raises(KeyError) as raised, actors._transient_as_warning(log):
+    with pytest.raises(KeyError) as raised, actors.transient_as_warning(log):
         raise bug
 
     assert raised.value is bug
     assert _warnings(caplog) == []
+
+
+def test_a_busy_or_unreachable_outbound_push_is_one_warning_not_a_traceback(
+    actors, delivery, caplog, monkeypatch
+):
+    from packetworker.outbound.push import PushBusy
+    from packetworker.pipeline import outbound_actors
+
+    def busy_push(ctx, user, *, mode):
+        raise PushBusy(f"a push to {user} is running")
+
+    monkeypatch.setattr(outbound_actors, "get_outbound_context", object)
+    monkeypatch.setattr(outbound_actors, "push", busy_push)
+    caplog.set_level(logging.INFO, logger="packetworker")
+    delivery(0)
+
+    with pytest.raises(dramatiq.Retry):
+        outbound_actors.push_user.fn("rep-1", "incremental")
+
+    [line] = _warnings(caplog)
+    assert line.startswith("Transient failure, retry 1 of ")
+    assert line.endswith("PushBusy: a push to rep-1 is running")
+    assert [r for r in caplog.records if r.exc_info] == []
