@@ -1,8 +1,9 @@
 """What an operator reads when a packet's ledger entry vanishes mid-run (Redis flushed): one
-clear warning, no `KeyError` traceback, nothing retried in vain; and what a packet actor logs
-for a transient failure (one warning saying when it is retried) and for a bug (nothing: the
-exception goes on to dramatiq's ERROR and traceback), for inbound and outbound actors. The busy-packet retry is checked on real
-worker processes in `e2e/test_group_sigterm.py`, a portal outage in `e2e/test_portal_faults.py`."""
+clear warning, no `KeyError` traceback, nothing retried in vain; and what an inbound or
+outbound actor logs for a transient failure (one warning saying when it is retried) and for a
+bug (nothing: the exception goes on to dramatiq's ERROR and traceback). The busy-packet retry
+is checked on real worker processes in `e2e/test_group_sigterm.py`, a portal outage in
+`e2e/test_portal_faults.py`."""
 
 from __future__ import annotations
 
