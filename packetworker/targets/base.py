@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from packetworker.errors import PacketworkerError
 from packetworker.packets.model import PacketHeader, Record
@@ -199,6 +199,14 @@ class Target(ABC):
             except Exception as exc:
                 results.append(exc)
         return results
+
+    def created(self) -> list[Any]:
+        """What this target created since it started (none by default), for `describe`."""
+        return []
+
+    def describe(self) -> Iterable[str]:
+        """Lines for people about what this target created (`replay` prints them)."""
+        return ()
 
     def close(self) -> None:  # noqa: B027 - most targets hold nothing to release
         """Release connections and files."""

@@ -33,15 +33,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 
 from packetworker.errors import PacketworkerError
 from packetworker.packets.model import PacketHeader, Record
-from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, Target, TargetError
+from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, TargetError
 from packetworker.targets.in_doubt import InDoubt
 from packetworker.targets.mapping import (
     ContactColumns,
@@ -57,6 +56,7 @@ from packetworker.targets.mapping import (
     load_mapping,
     resolve_lookups,
 )
+from packetworker.targets.skeleton import NOT_MAPPED, Packet, SystemTarget, unmapped_outcome
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -65,9 +65,6 @@ logger = logging.getLogger(__name__)
 
 RecordErrors = Literal["quarantine", "skip"]
 T = TypeVar("T")
-
-FILTERED = "Filtered out by the mapping's `when` rule; nothing to apply."
-IGNORED = "Table ignored by the mapping; nothing to apply."
 
 
 class RecordRefused(PacketworkerError):
@@ -89,12 +86,13 @@ class OpResult:
     refs: list[str | None] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Job:
-    """An operation to send, and whether it came from the contact mapping."""
+    """An operation to send, whether it came from the contact mapping, and its result."""
 
     operation: Operation
     contact: bool = False
+    result: OpResult | RecordRefused | None = None
 
 
 @dataclass(slots=True)
@@ -228,36 +226,7 @@ def crm_options(settings: Settings, mapping: str) -> dict[str, Any]:
     }
 
 
-@dataclass
-class _Ledger:
-    """Outcomes collected per (table, DMS_ROWID), handed back in record order."""
-
-    queues: dict[tuple[str, str | None], deque[RecordOutcome]] = field(
-        default_factory=lambda: defaultdict(deque)
-    )
-
-    def add(self, outcome: RecordOutcome) -> None:
-        self.queues[(outcome.table, outcome.dms_rowid)].append(outcome)
-
-    def in_order(self, records: Sequence[Record]) -> list[RecordOutcome]:
-        out = []
-        for record in records:
-            queue = self.queues.get((record.table.name, record.dms_rowid))
-            if queue:
-                out.append(queue.popleft())
-            else:  # cannot happen with a correct mapper; never lose a record silently
-                out.append(
-                    RecordOutcome(
-                        record.table.name,
-                        record.dms_rowid,
-                        Outcome.FAILED,
-                        message="The mapping produced no outcome for this record.",
-                    )
-                )
-        return out
-
-
-class CrmTarget(Target):
+class CrmTarget(SystemTarget[Job]):
     """Maps whole packets and reports one outcome per record; subclasses send operations.
 
     The target owns `client` and closes it; `on_close` runs after (the sandbox stops its
@@ -266,8 +235,7 @@ class CrmTarget(Target):
     contact mapping (`contact()` reads one, `contact_columns` say how to store it).
     """
 
-    whole_packet = True
-    service: ClassVar[str] = "the CRM"  # how messages about writes in doubt name it
+    service: ClassVar[str] = "the CRM"
 
     def __init__(
         self,
@@ -286,7 +254,7 @@ class CrmTarget(Target):
         self.contact_mapping = contact_mapping
         self.record_errors = record_errors
         self._on_close = on_close
-        self._mapper = Mapper(mapping)
+        self.mapper = Mapper(mapping)
         self._contact_mapper = Mapper(contact_mapping) if contact_mapping else None
         self._contact_tables: set[str] = set()
         self._contact_fields: ContactFields | None = None
@@ -296,7 +264,7 @@ class CrmTarget(Target):
             self._contact_tables = set(contact_mapping.tables) | set(
                 contact_mapping.child_parents()
             )
-        self.created: list[str] = []  # what `describe` lists
+        self._made: list[str] = []  # what `describe` lists
 
     def close(self) -> None:
         try:
@@ -384,55 +352,56 @@ class CrmTarget(Target):
         )
         return self.doubts.write(key, operation, keys, send, not_run=not_run)
 
-    def describe(self) -> list[str]:
+    def created(self) -> list[str]:
         """One line per record this target created, in creation order."""
-        return list(self.created)
+        return list(self._made)
 
-    # --- Target -------------------------------------------------------------------------
+    def describe(self) -> list[str]:
+        return self.created()
 
-    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
-        header = ctx.header or PacketHeader(salesmancode=ctx.user or "")
+    # --- the skeleton's steps -------------------------------------------------------------
+
+    def map_records(self, header: PacketHeader, records: Sequence[Record]) -> list[MappedItem]:
+        """The CRM's own mapping for its tables, the contact mapping for the contact's."""
         main = [r for r in records if r.table.name not in self._contact_tables]
         contacts = [r for r in records if r.table.name in self._contact_tables]
-        items: list[tuple[MappedItem, bool]] = [
-            (item, False) for item in self._mapper.map_packet(header, main)
-        ]
+        items = list(self.mapper.map_packet(header, main))
         if contacts and self._contact_mapper is not None:
-            items += [(item, True) for item in self._contact_mapper.map_packet(header, contacts)]
+            items += self._contact_mapper.map_packet(header, contacts)
+        return items
 
-        ledger = _Ledger()
-        jobs: list[Job] = []
-        for item, contact in items:
-            if item.outcome == "mapped" and item.operation is not None:
-                jobs.append(Job(item.operation, contact))
-            else:
-                ledger.add(self._unmapped(item, ctx))
-        self._applying.doubts = InDoubt(
-            ctx.journal, ctx.packet_id, window=self.in_doubt_seconds, service=self.service
-        )
-        try:
-            results = self.apply_operations(jobs) if jobs else []
-        finally:
-            self._applying.doubts = None
-        for job, result in zip(jobs, results, strict=True):
-            for outcome in self._outcomes(job.operation, result, ctx):
-                ledger.add(outcome)
-        return ledger.in_order(records)
+    def work(self, item: MappedItem, packet: Packet[Job]) -> Job:
+        assert item.operation is not None
+        return Job(item.operation, contact=item.table in self._contact_tables)
+
+    def send(self, packets: list[Packet[Job]]) -> None:
+        """Each packet's operations in turn (`apply_operations`), its writes in doubt in
+        its own journal; an error stops that packet only."""
+        for packet in packets:
+            if not packet.works:
+                continue
+            self._applying.doubts = packet.doubts
+            try:
+                results = self.apply_operations(packet.works)
+            except Exception as exc:
+                packet.fail(exc)
+                continue
+            finally:
+                self._applying.doubts = None
+            for job, result in zip(packet.works, results, strict=True):
+                job.result = result
+
+    def outcomes(self, work: Job, packet: Packet[Job]) -> Iterable[RecordOutcome]:
+        assert work.result is not None  # settled by `send`
+        return self._outcomes(work.operation, work.result, packet.ctx)
+
+    def unmapped(self, item: MappedItem, ctx: ApplyContext) -> RecordOutcome:
+        """A record that breaks one of the mapping's rules follows the error policy."""
+        if item.outcome == "error" and item.fault is MappingFault.RULE:
+            return self._refused(item.table, item.dms_rowid, item.message or NOT_MAPPED, ctx)
+        return unmapped_outcome(item)
 
     # --- outcomes -----------------------------------------------------------------------
-
-    def _unmapped(self, item: MappedItem, ctx: ApplyContext) -> RecordOutcome:
-        if item.outcome == "filtered":
-            return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=FILTERED)
-        if item.outcome == "ignored":
-            return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=IGNORED)
-        if item.outcome == "skipped":
-            return RecordOutcome(item.table, item.dms_rowid, Outcome.SKIPPED, message=item.message)
-        message = item.message or "The record could not be mapped."
-        if item.fault is MappingFault.RULE:  # the record breaks a rule: the policy decides
-            return self._refused(item.table, item.dms_rowid, message, ctx)
-        logger.warning("%s/%s not mapped: %s", item.table, item.dms_rowid or "-", message)
-        return RecordOutcome(item.table, item.dms_rowid, Outcome.FAILED, message=message)
 
     def _outcomes(
         self, operation: Operation, result: OpResult | RecordRefused, ctx: ApplyContext
@@ -462,4 +431,4 @@ class CrmTarget(Target):
         return RecordOutcome(table, rowid, outcome, message=message)
 
     def _created(self, entity: str, ref: str | None, label: str) -> None:
-        self.created.append(f"{entity} {ref or '?'}: {label}")
+        self._made.append(f"{entity} {ref or '?'}: {label}")

@@ -53,7 +53,8 @@ their operations share the look-ups (the queries of all their keys travel as GET
 `$batch`) and the `$batch`es of inserts (up to 100 documents per request), so a group of 100
 single-order packets costs about two requests instead of four hundred. Each packet keeps
 its own outcomes and its own write journal, and a failure stops only the packets whose
-requests it hit (`_Packet`). `apply` is a group of one, and reads with plain GETs as before.
+requests it hit (the shared flow of `targets.skeleton`). `apply` is a group of one, and
+reads with plain GETs as before.
 
 **Companies.** Each packet goes to the company `BC_COMPANY_MAP` names for its `companyId`
 (`ApplyContext.company`; see `companies.py`), through one client per company sharing one
@@ -64,20 +65,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from packetworker.packets.model import PacketHeader, Record
 from packetworker.request_budget import SlotUnavailable
 from packetworker.targets.base import (
-    ApplyContext,
     Outcome,
     RecordOutcome,
-    Target,
     TargetError,
     held_key,
     outcome_known,
@@ -107,6 +105,7 @@ from packetworker.targets.mapping import (
     resolve_lookups,
 )
 from packetworker.targets.required import missing_bc, require
+from packetworker.targets.skeleton import LookupCache, Packet, SystemTarget
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -127,13 +126,6 @@ BLOCKED_DOCUMENTS: dict[str, frozenset[str]] = {
 }
 # A document's customers: sell-to, then bill-to (BC validates both, ibid.).
 _CUSTOMER_FIELDS = ("customerNumber", "billToCustomerNumber")
-
-_NOT_MAPPED = {
-    "ignored": (Outcome.SKIPPED, "kept in the ledger; no action in Business Central"),
-    "filtered": (Outcome.SKIPPED, "filtered out by the mapping"),
-    "skipped": (Outcome.SKIPPED, None),
-    "error": (Outcome.FAILED, None),
-}
 
 
 class _Refused(Exception):
@@ -157,7 +149,7 @@ class _Work:
     message: str | None = None
     waits_for: str | None = None  # HELD: the wake key (`targets.base.held_key`)
     refs: list[str | None] = field(default_factory=list)  # per source record
-    packet: _Packet | None = None  # the packet it comes from (set by `_Packet`)
+    packet: Packet[_Work] | None = None  # the packet it comes from
 
     @property
     def label(self) -> str:
@@ -218,37 +210,7 @@ class _Query:
             self.select.update(names)
 
 
-class _Packet:
-    """One packet of an `apply_group` call: its operations, its writes in doubt, its
-    records' outcomes, and the error that stopped it (None while it goes on). An error stops
-    this packet only; the group's other packets go on."""
-
-    def __init__(self, records: Sequence[Record], ctx: ApplyContext) -> None:
-        self.ctx = ctx
-        self.slots = _Slots(records)
-        self.works: list[_Work] = []
-        self.doubts: InDoubt | None = None
-        self.error: Exception | None = None
-
-    def add(self, work: _Work) -> None:
-        work.packet = self
-        self.works.append(work)
-
-    def fail(self, exc: Exception) -> None:
-        """Stop this packet with `exc` (the first error wins), as the pipeline expects it:
-        refused credentials and lost connections are transient `TargetError`s."""
-        if self.error is None:
-            self.error = _as_target_error(exc)
-
-    def result(self) -> list[RecordOutcome] | Exception:
-        if self.error is not None:
-            return self.error
-        for work in self.works:
-            self.slots.put_work(work)
-        return self.slots.result()
-
-
-def _packet(work: _Work) -> _Packet:
+def _packet(work: _Work) -> Packet[_Work]:
     assert work.packet is not None, "every work belongs to a packet"
     return work.packet
 
@@ -265,6 +227,8 @@ def _fail_all(works: Sequence[_Work], exc: Exception) -> None:
 
 
 def _as_target_error(exc: Exception) -> Exception:
+    """A packet's error as the pipeline expects it: refused credentials and lost connections
+    are transient `TargetError`s."""
     if isinstance(exc, AuthError):
         # Credentials refused even after a fresh token: an operator must act, and the
         # packet must wait for them rather than be quarantined.
@@ -276,11 +240,11 @@ def _as_target_error(exc: Exception) -> Exception:
     return exc
 
 
-class BCTarget(Target):
+class BCTarget(SystemTarget[_Work]):
     """Applies mapped Field Sales packets to one BC company through `client`."""
 
     name = "bc"
-    whole_packet = True
+    service = "Business Central"
 
     def __init__(
         self,
@@ -299,7 +263,7 @@ class BCTarget(Target):
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
         # BC's longest request (business-central.md §5.3-5.4: 10 minutes, then 504).
         self.in_doubt_seconds = in_doubt_seconds
-        self._mapper = Mapper(self.mapping)
+        self.mapper = Mapper(self.mapping)
         self.line_prices = line_prices_option(self.mapping.options)
         self.posted = posted_lookups(self.mapping)  # where posted documents are looked for
         self._lock = threading.Lock()
@@ -308,56 +272,55 @@ class BCTarget(Target):
         # (client, path, id, entity) of what this process made
         self._created: list[tuple[BCClient, str, str, str]] = []
 
-    # --- Target --------------------------------------------------------------------------
+    # --- the skeleton's steps -------------------------------------------------------------
 
-    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
-        result = self.apply_group([(records, ctx)])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+    def map(self, packet: Packet[_Work]) -> None:
+        """Route the packet to its company's client, then map it; a packet of a company
+        `BC_COMPANY_MAP` does not name is held whole."""
+        client = self.client_for(packet.ctx.company)
+        if client is None:
+            company = str(packet.ctx.company)
+            reason, wake = unmapped_reason(company), held_key("company", company)
+            for record in packet.records:
+                packet.outcomes.put(
+                    RecordOutcome(
+                        record.table.name, record.dms_rowid, Outcome.HELD, None, reason, wake
+                    )
+                )
+            return
+        packet.route = client
+        super().map(packet)
 
-    def apply_group(
-        self, packets: Sequence[tuple[Sequence[Record], ApplyContext]]
-    ) -> list[list[RecordOutcome] | Exception]:
-        """Apply many packets' records with shared requests: one look-up per entity set for
-        all their keys, and their writes together in `$batch`es of up to 100 operations.
+    def work(self, item: MappedItem, packet: Packet[_Work]) -> _Work:
+        assert item.operation is not None
+        return _Work(item.operation, packet=packet)
+
+    def send(self, packets: list[Packet[_Work]]) -> None:
+        """Many packets' works with shared requests, per company: one look-up per entity set
+        for all their keys, and their writes together in `$batch`es of up to 100 operations.
         Each packet keeps its own outcomes, writes in doubt (journalled under its id) and
         error: a refused document fails its own records, a failed request stops only the
         packets it carried."""
-        group = [_Packet(records, ctx) for records, ctx in packets]
-        by_client: dict[int, tuple[BCClient, list[_Packet]]] = {}
-        for packet in group:
-            client = self.client_for(packet.ctx.company)
-            if client is None:
-                self._hold_unmapped(packet)
-                continue
-            try:
-                self._map(packet)
-            except Exception as exc:
-                packet.fail(exc)
-                continue
-            by_client.setdefault(id(client), (client, []))[1].append(packet)
+        by_client: dict[int, tuple[BCClient, list[Packet[_Work]]]] = {}
+        for packet in packets:
+            if isinstance(packet.route, BCClient):
+                by_client.setdefault(id(packet.route), (packet.route, []))[1].append(packet)
         for client, packets_of_client in by_client.values():
             self._apply_to(client, packets_of_client)
-        return [packet.result() for packet in group]
 
-    def _hold_unmapped(self, packet: _Packet) -> None:
-        """A packet of a company `BC_COMPANY_MAP` does not name: every record held."""
-        company = str(packet.ctx.company)
-        reason, wake = unmapped_reason(company), held_key("company", company)
-        for record in packet.slots.records:
-            packet.slots.put(record.table.name, record.dms_rowid, Outcome.HELD, None, reason, wake)
+    def outcomes(self, work: _Work, packet: Packet[_Work]) -> Iterator[RecordOutcome]:
+        outcome = work.outcome or Outcome.FAILED
+        refs = work.source_refs()
+        head = refs[0] if refs else None
+        message = work.message if outcome in (Outcome.FAILED, Outcome.HELD) else None
+        for n, (table, rowid) in enumerate(work.op.source):
+            ref = refs[n] if n < len(refs) and refs[n] else head
+            yield RecordOutcome(table, rowid, outcome, ref, message, work.waits_for)
 
-    def _map(self, packet: _Packet) -> None:
-        ctx = packet.ctx
-        header = ctx.header or PacketHeader(salesmancode=ctx.user or "")
-        for item in self._mapper.map_packet(header, packet.slots.records):
-            if item.outcome == "mapped" and item.operation is not None:
-                packet.add(_Work(item.operation))
-            else:
-                packet.slots.put_item(item)
+    def as_error(self, exc: Exception) -> Exception:
+        return _as_target_error(exc)
 
-    def _apply_to(self, client: BCClient, packets: list[_Packet]) -> None:
+    def _apply_to(self, client: BCClient, packets: list[Packet[_Work]]) -> None:
         """The steps below for the packets of one company, each request shared by as many
         of their operations as it can carry."""
         works = [work for packet in packets for work in packet.works]
@@ -370,12 +333,6 @@ class BCTarget(Target):
             return
         resolve = _resolver(client)  # codes → ids, shared by the group
         for packet in packets:
-            packet.doubts = InDoubt(
-                packet.ctx.journal,
-                packet.ctx.packet_id,
-                window=self.in_doubt_seconds,
-                service="Business Central",
-            )
             try:
                 for work in packet.works:
                     if work.outcome is None and not _committed_late(work, packet.doubts):
@@ -652,7 +609,7 @@ class BCTarget(Target):
         """One `$batch`, its creates journalled as in doubt (each in its packet's journal)
         first. When the call fails as a whole, the packets it carried stop: a definitive
         failure settles their creates, a timeout, reset or 5xx leaves them in doubt; None."""
-        writes: dict[int, tuple[_Packet, list[tuple[str, str, dict[str, str]]]]] = {}
+        writes: dict[int, tuple[Packet[_Work], list[tuple[str, str, dict[str, str]]]]] = {}
         for work, n, req in chunk:
             packet = _packet(work)
             entry = writes.setdefault(id(packet), (packet, []))
@@ -703,7 +660,7 @@ class BCTarget(Target):
             rows = for_insert(work.op.children, self.line_prices)[nav]
             for request in price_corrections(path, rows, work.stored.get(nav)):
                 planned.append((work, request))
-        busy: dict[int, tuple[_Packet, list[str]]] = {}
+        busy: dict[int, tuple[Packet[_Work], list[str]]] = {}
         for start in range(0, len(planned), self.batch_size):
             chunk = planned[start : start + self.batch_size]
             try:
@@ -841,17 +798,16 @@ def _hold_reason(entity: str, number: str, customer: dict | None) -> str | None:
     return None
 
 
-def _resolver(client: BCClient):
-    cache: dict[tuple[str, str, str], str | None] = {}
+def _resolver(client: BCClient) -> Callable[[LookupRef], str | None]:
+    """Codes → BC ids for one group's writes (misses kept too: the group's look-ups all run
+    before its writes)."""
+    cache = LookupCache(keep_misses=True)
 
-    def resolve(ref: LookupRef) -> str | None:
-        key = (ref.entity, ref.match, str(ref.value))
-        if key not in cache:
-            row = client.find_one(ref.entity, f"{ref.match} eq {literal(ref.value)}", select=["id"])
-            cache[key] = None if row is None else row["id"]
-        return cache[key]
+    def find(ref: LookupRef) -> str | None:
+        row = client.find_one(ref.entity, f"{ref.match} eq {literal(ref.value)}", select=["id"])
+        return None if row is None else row["id"]
 
-    return resolve
+    return lambda ref: cache.get(ref.entity, ref.match, ref.value, lambda: find(ref))
 
 
 def _retry_later(error: BCError | None) -> bool:
@@ -917,47 +873,6 @@ def _settle(work: _Work, responses: list[BatchResponse | None]) -> None:
 def _ref(entity: str, response: BatchResponse | None) -> str | None:
     body = response.body if response is not None and isinstance(response.body, dict) else {}
     return f"{entity}({body['id']})" if body.get("id") else None
-
-
-class _Slots:
-    """One outcome per input record, in input order, whatever order mapping yields them in.
-
-    Records are told apart by (table, DMS_ROWID); records without a DMS_ROWID of the same
-    table are filled in arrival order.
-    """
-
-    def __init__(self, records: Sequence[Record]) -> None:
-        self.records = records
-        self._out: list[RecordOutcome | None] = [None] * len(records)
-        self._free: dict[tuple[str, str | None], deque[int]] = defaultdict(deque)
-        for n, record in enumerate(records):
-            self._free[(record.table.name, record.dms_rowid)].append(n)
-
-    def put(
-        self, table: str, rowid: str | None, outcome: Outcome, ref=None, message=None, wake=None
-    ):
-        free = self._free.get((table, rowid))
-        if free:
-            self._out[free.popleft()] = RecordOutcome(table, rowid, outcome, ref, message, wake)
-
-    def put_item(self, item: MappedItem) -> None:
-        outcome, default = _NOT_MAPPED[item.outcome]
-        self.put(item.table, item.dms_rowid, outcome, None, item.message or default)
-
-    def put_work(self, work: _Work) -> None:
-        outcome = work.outcome or Outcome.FAILED
-        refs = work.source_refs()
-        head = refs[0] if refs else None
-        for n, (table, rowid) in enumerate(work.op.source):
-            ref = refs[n] if n < len(refs) and refs[n] else head
-            message = work.message if outcome in (Outcome.FAILED, Outcome.HELD) else None
-            self.put(table, rowid, outcome, ref, message, work.waits_for)
-
-    def result(self) -> list[RecordOutcome]:
-        return [
-            o or RecordOutcome(r.table.name, r.dms_rowid, Outcome.FAILED, None, "no outcome")
-            for o, r in zip(self._out, self.records, strict=True)
-        ]
 
 
 def _etag(row: dict) -> str:

@@ -79,6 +79,7 @@ from packetworker.targets.dataverse.shape import entity_shape
 from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
+from packetworker.targets.skeleton import LookupCache
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -131,7 +132,7 @@ class DataverseTarget(CrmTarget):
         self.shape = entity_shape(self.mapping)  # nested records, collections, alternate keys
         self.use_batch = use_batch
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
-        self._ids: dict[tuple[str, str, str], str] = {}  # (entity, column, value) -> GUID
+        self._ids = LookupCache()  # (entity, column, value) -> GUID, hits only
         self._keyless: set[str] = set()  # entity sets whose alternate key the org lacks
         self._content_ids = itertools.count(1)  # next() is atomic: safe across threads
 
@@ -240,21 +241,19 @@ class DataverseTarget(CrmTarget):
 
     def lookup(self, entity_set: str, column: str, value: Any) -> str | None:
         """The GUID of the `entity_set` record whose `column` is `value` (hits are cached)."""
-        key = (entity_set, column, str(value))
-        if key in self._ids:
-            return self._ids[key]
         id_attr = id_column(entity_set)
-        rows = self.client.query(
-            entity_set,
-            select=[id_attr],
-            filter=f"{column} eq {format_value(str(value))}",
-            maxpagesize=1,
-        )
-        first = next(iter(rows), None)
-        if first is None:
-            return None
-        self._ids[key] = str(first[id_attr])
-        return self._ids[key]
+
+        def find() -> str | None:
+            rows = self.client.query(
+                entity_set,
+                select=[id_attr],
+                filter=f"{column} eq {format_value(str(value))}",
+                maxpagesize=1,
+            )
+            first = next(iter(rows), None)
+            return None if first is None else str(first[id_attr])
+
+        return self._ids.get(entity_set, column, value, find)
 
     # --- documents ----------------------------------------------------------------------
 

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping as MappingABC
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from packetworker.packets.model import Record
-from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, TargetRefs
+from packetworker.targets.base import Outcome, TargetRefs
 from packetworker.targets.crm_common import (
     ContactData,
     CrmTarget,
+    Job,
     OpResult,
     RecordRefused,
     crm_options,
@@ -46,6 +45,7 @@ from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.errors import DuplicateRecord, RecordNotFound
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dynamics_portal, require
+from packetworker.targets.skeleton import Packet
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -147,10 +147,10 @@ class DynamicsPortalTarget(CrmTarget):
         self.shape = entity_shape(self.mapping)  # nested records and collections
         self.index = index or RecordIndex()
 
-    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
-        if ctx.refs is not None:  # the pipeline's durable map: survive restarts
-            self.index.share(ctx.refs)
-        return super().apply(records, ctx=ctx)
+    def map(self, packet: Packet[Job]) -> None:
+        if packet.ctx.refs is not None:  # the pipeline's durable map: survive restarts
+            self.index.share(packet.ctx.refs)
+        super().map(packet)
 
     # --- operations ---------------------------------------------------------------------
 
