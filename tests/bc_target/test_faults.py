@@ -7,8 +7,6 @@ import httpx
 import pytest
 
 from packetworker.targets import Outcome, TargetError
-from packetworker.targets.bc import BCAuth, BCClient
-from packetworker.targets.bc.target import BCTarget
 
 from .conftest import SAMPLES, apply_file, orders, payments
 
@@ -73,22 +71,11 @@ def test_a_storm_longer_than_the_retries_is_transient_and_the_retry_creates_no_d
     assert list(orders(bc)) == ["BSO-000241"]
 
 
-def test_refused_credentials_hold_the_packet_for_an_operator_instead_of_failing_it(bc, sleeps):
-    auth = BCAuth(token_url=bc.token_url, client_id=bc.client_id, client_secret="not-the-secret")
-    client = BCClient(
-        api_url=bc.api_url,
-        tenant=bc.tenant,
-        environment=bc.environment,
-        auth=auth,
-        company="CRONUS",
-        sleep=sleeps,
-    )
-    target = BCTarget(client=client)
-    try:
-        with pytest.raises(TargetError, match="refused our credentials") as caught:
-            apply_file(target, SAMPLES / "sales-order.xml")
-    finally:
-        target.close()
+def test_refused_credentials_hold_the_packet_for_an_operator_instead_of_failing_it(make_target):
+    target = make_target(client_secret="not-the-secret")
+
+    with pytest.raises(TargetError, match="refused our credentials") as caught:
+        apply_file(target, SAMPLES / "sales-order.xml")
 
     assert caught.value.transient  # retried once an operator fixes them, not quarantined
     assert "not-the-secret" not in caught.value.message
