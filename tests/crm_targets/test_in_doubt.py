@@ -29,7 +29,7 @@ from packetworker.targets.base import (
     TargetError,
     WriteInDoubt,
 )
-from packetworker.targets.crm_common import CrmTarget
+from packetworker.targets.crm.target import CrmTarget
 from packetworker.targets.crmaas.client import CrmaasClient
 from packetworker.targets.crmaas.target import CrmaasTarget
 from packetworker.targets.dataverse.target import DataverseTarget

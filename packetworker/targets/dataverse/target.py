@@ -20,7 +20,7 @@ Idempotency, so a re-run creates nothing new (`unchanged`):
   skips them otherwise, crm.md A.9), so a duplicate the look-ups cannot see (another
   spelling of the email, a rule on other columns) is reported as a Duplicate Contact too.
 
-Writes in doubt (`crm_common`; the window is `in_doubt_seconds`, `DATAVERSE_IN_DOUBT_SECONDS`):
+Writes in doubt (`targets.crm`; the window is `in_doubt_seconds`, `DATAVERSE_IN_DOUBT_SECONDS`):
 - a create addressed by GUID or alternate key with `If-None-Match: *` is safe to repeat: if
   an earlier send committed after all, the repeat answers 412 and its change set (nested
   contact, lines) rolls back whole. These are not journalled;
@@ -49,19 +49,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from packetworker.targets.base import Outcome
-from packetworker.targets.crm_common import (
-    ContactData,
-    CrmTarget,
+from packetworker.targets.crm.contacts import ContactData
+from packetworker.targets.crm.operations import (
     Job,
     OpResult,
     RecordRefused,
-    crm_options,
     lookup_keys,
     lookup_message,
     operation_label,
     resolve_or_refuse,
     write_key,
 )
+from packetworker.targets.crm.options import crm_options
+from packetworker.targets.crm.target import CrmTarget
 from packetworker.targets.dataverse.batch import BatchOperation, BatchResponse
 from packetworker.targets.dataverse.client import DataverseClient
 from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note

@@ -1,5 +1,5 @@
-"""What the three CRM targets share: mapping a whole packet, the per-record error policy,
-the contact mapping's contacts, and turning results into one outcome per record, in order.
+"""`CrmTarget`: the skeleton's steps (`targets.skeleton`) as the three CRM targets share
+them: mapping a whole packet, the per-record error policy, and each packet's writes in doubt.
 
 A CRM target maps a packet with two mappings: its own (Field Sales tables → CRM entities)
 and the contact mapping (the contact rules: `Contact` + `ContactAddress`, by default
@@ -8,17 +8,16 @@ fields mean (`[contact_fields]`), the CRM's own mapping where that CRM keeps the
 (`[contact_columns]`), so no column name lives in code. Subclasses send the resulting
 operations — one at a time (`apply_mapped`, `apply_contact`) or all together
 (`apply_operations`, to batch) — and answer an `OpResult` per operation, or raise
-`RecordRefused` for a record the CRM or the mapping's rules refuse. Also shared: the
-settings every CRM target takes (`crm_options`), resolving lookups, and owning the client
-(and, for the sandbox, an emulator) until `close()`.
+`RecordRefused` for a record the CRM or the mapping's rules refuse. Also shared: resolving
+lookups, and owning the client (and, for the sandbox, an emulator) until `close()`.
 
 Writes in doubt (`targets.in_doubt`): a create whose outcome is unknown (a timeout, a reset or
 a 5xx after it was sent, a worker killed mid-request) may still commit. Each target records
-its creates in the packet's journal before sending them (`self.doubts`, set per `apply` call
-and thread), looks one in doubt up by its key before any re-send, and re-sends it only once
-`in_doubt_seconds` have passed since it was sent and the look-up still misses it; a look-up
-that finds it answers `applied`. Which writes need it, and which look-up finds them, is
-each target's (see their modules).
+its creates in the packet's journal before sending them (`self.doubts`, set per packet and
+thread while it is sent), looks one in doubt up by its key before any re-send, and re-sends
+it only once `in_doubt_seconds` have passed since it was sent and the look-up still misses
+it; a look-up that finds it answers `applied`. Which writes need it, and which look-up
+finds them, is each target's (see their modules).
 
 Record errors — a failed mapping check (Invalid Email, Missing Email), a lookup that finds
 nothing (Company Not Found), an existing record under PreventDuplicate (Duplicate Contact),
@@ -35,195 +34,29 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Mapping as MappingABC
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from packetworker.errors import PacketworkerError
 from packetworker.packets.model import PacketHeader, Record
 from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, TargetError
+from packetworker.targets.crm.contacts import ContactData, contact_data, contact_settings
+from packetworker.targets.crm.operations import Job, OpResult, RecordRefused
+from packetworker.targets.crm.options import RecordErrors
 from packetworker.targets.in_doubt import InDoubt
 from packetworker.targets.mapping import (
     ContactColumns,
     ContactFields,
-    LookupNotFound,
     LookupRef,
     MappedItem,
     Mapper,
     Mapping,
-    MappingError,
     MappingFault,
     Operation,
-    load_mapping,
-    resolve_lookups,
 )
 from packetworker.targets.skeleton import NOT_MAPPED, Packet, SystemTarget, unmapped_outcome
 
-if TYPE_CHECKING:
-    from packetworker.settings import Settings
-
 logger = logging.getLogger(__name__)
 
-RecordErrors = Literal["quarantine", "skip"]
 T = TypeVar("T")
-
-
-class RecordRefused(PacketworkerError):
-    """One record cannot be applied because of its data; governed by the error policy."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(slots=True)
-class OpResult:
-    """What happened to one operation. `refs` optionally gives the target id of each
-    covered source record (same order as `Operation.source`); else every one gets `ref`."""
-
-    outcome: Outcome
-    ref: str | None = None
-    message: str | None = None
-    refs: list[str | None] | None = None
-
-
-@dataclass(slots=True)
-class Job:
-    """An operation to send, whether it came from the contact mapping, and its result."""
-
-    operation: Operation
-    contact: bool = False
-    result: OpResult | RecordRefused | None = None
-
-
-@dataclass(slots=True)
-class ContactData:
-    """A contact, read from the contact mapping's operation by its `[contact_fields]`.
-
-    `values` holds every field it produced (custom fields included, by name); a CRM stores
-    those its `[contact_columns]` names. `company` is the lookup naming its company.
-    """
-
-    number: str
-    first_name: str | None
-    last_name: str | None
-    email: str | None
-    values: dict[str, Any]
-    addresses: list[dict[str, Any]]
-    company: LookupRef | None
-    rowid: str | None
-    prevent_duplicate: bool
-    duplicate_message: str
-
-    @property
-    def full_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p)
-
-    @property
-    def label(self) -> str:
-        """How `describe` names the contact."""
-        return f"{self.full_name} <{self.email}>"
-
-
-def contact_data(operation: Operation, fields: ContactFields) -> ContactData:
-    """Read the contact mapping's operation. Addresses flagged `address_once` are kept
-    once each (the same address twice would otherwise be written twice)."""
-    body = dict(operation.body)
-    custom = dict(body.pop(fields.custom, None) or {}) if fields.custom else {}
-    if fields.company:
-        custom.pop(fields.company, None)
-    number = next(iter(operation.key.values()), body.get(fields.number))
-    values = {**body, **custom}
-    addresses: list[dict[str, Any]] = []
-    rows = operation.children.get(fields.addresses, []) if fields.addresses else []
-    for row in rows:
-        once = bool(fields.address_once and row.get(fields.address_once))
-        address = {k: v for k, v in row.items() if k != fields.address_once}
-        if once and address in addresses:
-            continue
-        addresses.append(address)
-    refs = operation.lookups.values() if fields.company else ()
-    company = next((ref for ref in refs if ref.field == fields.company), None)
-    rowid = next((rowid for _, rowid in operation.source[:1]), None)
-    return ContactData(
-        number=str(number),
-        first_name=body.get(fields.first_name),
-        last_name=body.get(fields.last_name),
-        email=body.get(fields.email) or None,
-        values=values,
-        addresses=addresses,
-        company=company,
-        rowid=rowid,
-        prevent_duplicate=operation.prevent_duplicate,
-        duplicate_message=operation.duplicate_message
-        or f"A contact with number {number} already exists.",
-    )
-
-
-def contact_settings(
-    mapping: Mapping, contact_mapping: Mapping
-) -> tuple[ContactFields, ContactColumns]:
-    """The contact mapping's `[contact_fields]` and the CRM mapping's `[contact_columns]`;
-    `MappingError` names the file that lacks its part."""
-    if contact_mapping.contact_fields is None:
-        raise MappingError(
-            "a contact mapping needs [contact_fields] (which fields are the contact's number, "
-            "names and email)",
-            source=contact_mapping.source or contact_mapping.name,
-            path="contact_fields",
-        )
-    if mapping.contact_columns is None:
-        raise MappingError(
-            "a CRM mapping used with a contact mapping needs [contact_columns] (where this CRM "
-            "keeps a contact)",
-            source=mapping.source or mapping.name,
-            path="contact_columns",
-        )
-    return contact_mapping.contact_fields, mapping.contact_columns
-
-
-def lookup_message(ref: LookupRef) -> str:
-    """The mapping's plain sentence for a lookup that found nothing."""
-    return LookupNotFound(ref).message
-
-
-def resolve_or_refuse(
-    operation: Operation, resolver: Callable[[LookupRef], str | None]
-) -> Operation:
-    """`operation` with its lookups resolved; a lookup that finds nothing refuses the record."""
-    try:
-        return resolve_lookups(operation, resolver)
-    except LookupNotFound as missing:
-        raise RecordRefused(missing.message) from None
-
-
-def operation_label(operation: Operation) -> str:
-    """How `describe` names a created record: its key, else its entity."""
-    return ", ".join(f"{k}={v}" for k, v in operation.key.items()) or operation.entity
-
-
-def write_key(operation: Operation, entity: str | None = None) -> str:
-    """Names a create within its packet's journal: its entity and key values, else (no key
-    to look it up by) its first source row."""
-    label = ",".join(f"{k}={v}" for k, v in operation.key.items())
-    if not label:
-        table, rowid = operation.source[0] if operation.source else ("", None)
-        label = f"row={table}/{rowid or '-'}"
-    return f"{entity or operation.entity} {label}"
-
-
-def lookup_keys(operation: Operation) -> dict[str, str]:
-    """What a look-up finds the record of `operation` by (journalled with its write)."""
-    return {k: str(v) for k, v in operation.key.items()}
-
-
-def crm_options(settings: Settings, mapping: str) -> dict[str, Any]:
-    """The settings every CRM target takes: its mapping, the contact mapping, the policy."""
-    contacts = settings.contact_mapping
-    return {
-        "mapping": load_mapping(mapping),
-        "contact_mapping": load_mapping(contacts) if contacts else None,
-        "record_errors": settings.crm_record_errors,
-    }
 
 
 class CrmTarget(SystemTarget[Job]):
