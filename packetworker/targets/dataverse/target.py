@@ -43,9 +43,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 from packetworker.targets.base import Outcome
@@ -79,10 +79,12 @@ from packetworker.targets.dataverse.shape import entity_shape
 from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
-from packetworker.targets.skeleton import LookupCache
+from packetworker.targets.skeleton import LookupCache, Packet
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
+
+T = TypeVar("T")
 
 # Activity tables share one primary key column.
 ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
@@ -102,9 +104,11 @@ def id_column(entity_set: str) -> str:
 
 @dataclass
 class _Document:
-    """One change set: the parts of one operation and which answer is whose."""
+    """One change set: the parts of one operation, which answer is whose, and the job and
+    packet it answers."""
 
-    index: int  # position in the jobs
+    job: Job
+    packet: Packet[Job]
     operation: Operation
     parts: list[BatchOperation]
     head: str  # content id of the operation's own record
@@ -136,63 +140,66 @@ class DataverseTarget(CrmTarget):
         self._keyless: set[str] = set()  # entity sets whose alternate key the org lacks
         self._content_ids = itertools.count(1)  # next() is atomic: safe across threads
 
-    # --- operations ---------------------------------------------------------------------
+    # --- the skeleton's send step -------------------------------------------------------
 
-    def apply_operation(self, job: Job) -> OpResult:
-        results = self.apply_operations([job])
-        result = results[0]
-        if isinstance(result, RecordRefused):
-            raise result
-        return result
-
-    def apply_operations(self, jobs: Sequence[Job]) -> list[OpResult | RecordRefused]:
-        results: list[OpResult | RecordRefused | None] = [None] * len(jobs)
+    def send(self, packets: list[Packet[Job]]) -> None:
+        """Every packet's documents in shared `$batch`es (one change set per document, at
+        most `batch_size` operations per request); look-ups are cached across the group.
+        Each packet keeps its own results, writes in doubt and error: a refused document
+        fails its own records, a failed `$batch` stops only the packets it carried."""
         pending: list[_Document] = []
-        for index, job in enumerate(jobs):
+        for packet in packets:
+            self._applying.doubts = packet.doubts  # for the contacts' journalled creates
             try:
-                if job.contact:
-                    self._flush(pending, results)  # its company may be in the pending batch
-                    results[index] = self.apply_contact(self.contact(job.operation))
-                    continue
-                operation = self._resolve(job.operation, pending, results)
-                self._prepare(index, operation, pending, results)
-            except RecordRefused as refused:
-                results[index] = refused
-            except DataverseError as error:
-                if error.transient:
-                    raise
-                results[index] = OpResult(Outcome.FAILED, message=_explain(error))
-        self._flush(pending, results)
-        return [r if r is not None else _no_answer() for r in results]
+                for job in packet.works:
+                    if packet.error is not None:
+                        break
+                    self._job(job, packet, pending)
+            finally:
+                self._applying.doubts = None
+        self._flush(pending)
+        for packet in packets:
+            for job in packet.works:
+                if job.result is None:
+                    job.result = _no_answer()
+
+    def _job(self, job: Job, packet: Packet[Job], pending: list[_Document]) -> None:
+        """Answer `job` at once (contacts, updates, deletes, existing records), or add its
+        change set to `pending`."""
+        try:
+            if job.contact:
+                self._flush(pending)  # its company may be in the pending batch
+                job.result = self.apply_contact(self.contact(job.operation))
+                return
+            operation = self._resolve(job.operation, pending)
+            self._prepare(job, packet, operation, pending)
+        except Exception as exc:
+            _job_failed(job, packet, exc)
 
     def _prepare(
-        self,
-        index: int,
-        operation: Operation,
-        pending: list[_Document],
-        results: list[OpResult | RecordRefused | None],
+        self, job: Job, packet: Packet[Job], operation: Operation, pending: list[_Document]
     ) -> None:
         """Answer `operation` at once, or add its change set to `pending` (sent when full)."""
         if operation.action not in ("create", "upsert"):
-            results[index] = self._direct(operation)
+            job.result = self._direct(operation)
             return
         if operation.key and self._address_key(operation.entity, operation.key) is None:
             # No GUID or usable alternate key: look the record up by its key columns, after
             # sending any pending document with the same key (it may create the record).
             if any(_same_key(d.operation, operation) for d in pending):
-                self._flush(pending, results)
+                self._flush(pending)
             found = self._find(operation.entity, operation.key)
-            if found is not None and self.doubts.found([write_key(operation)]):
+            if found is not None and packet.doubts.found([write_key(operation)]):
                 # Our plain POST, in doubt, committed after all.
                 self._created(operation.entity, found, operation_label(operation))
-                results[index] = OpResult(Outcome.APPLIED, ref=found)
+                job.result = OpResult(Outcome.APPLIED, ref=found)
                 return
             if found is not None:
-                results[index] = self._existing(operation, found)
+                job.result = self._existing(operation, found)
                 return
-        document = self._document(index, operation)
+        document = self._document(job, packet, operation)
         if not document.by_key:
-            self.doubts.check_unsent([write_key(operation)])
+            packet.doubts.check_unsent([write_key(operation)])
         if len(document.parts) > MAX_BATCH_OPERATIONS:
             raise RecordRefused(
                 f"This {operation.entity} record needs {len(document.parts)} operations; one "
@@ -201,7 +208,7 @@ class DataverseTarget(CrmTarget):
             )
         pending.append(document)
         if sum(len(d.parts) for d in pending) >= self.batch_size:
-            self._flush(pending, results)
+            self._flush(pending)
 
     def _existing(self, operation: Operation, found: str) -> OpResult:
         """A record found by a look-up: a duplicate, or unchanged after updating the
@@ -223,17 +230,12 @@ class DataverseTarget(CrmTarget):
 
     # --- lookups ------------------------------------------------------------------------
 
-    def _resolve(
-        self,
-        operation: Operation,
-        pending: list[_Document],
-        results: list[OpResult | RecordRefused | None],
-    ) -> Operation:
+    def _resolve(self, operation: Operation, pending: list[_Document]) -> Operation:
         def resolver(ref: LookupRef) -> str | None:
             entity, column = self.lookup_at(ref)
             found = self.lookup(entity, column, ref.value)
             if found is None and pending:
-                self._flush(pending, results)
+                self._flush(pending)
                 found = self.lookup(entity, column, ref.value)
             return found
 
@@ -260,7 +262,7 @@ class DataverseTarget(CrmTarget):
     def _next_id(self) -> str:
         return str(next(self._content_ids))
 
-    def _document(self, index: int, operation: Operation) -> _Document:
+    def _document(self, job: Job, packet: Packet[Job], operation: Operation) -> _Document:
         """The change set of a create/upsert: the record by its GUID or alternate key with
         `If-None-Match: *`, or (no usable key; looked up already) a plain POST."""
         entity = operation.entity
@@ -290,7 +292,7 @@ class DataverseTarget(CrmTarget):
                     content_id=head,
                 )
             )
-        document = _Document(index, operation, parts, head, by_key=key is not None)
+        document = _Document(job, packet, operation, parts, head, by_key=key is not None)
         for collection, rows in operation.children.items():
             child_set = self.shape.collections.get(collection)
             if child_set is None:
@@ -316,60 +318,90 @@ class DataverseTarget(CrmTarget):
             document.existing_update = fields
         return document
 
-    def _flush(
-        self, pending: list[_Document], results: list[OpResult | RecordRefused | None]
-    ) -> None:
-        if not pending:
-            return
-        documents = list(pending)
+    def _flush(self, pending: list[_Document]) -> None:
+        """Send the pending documents of packets still going, and settle each one's job;
+        a failure stops the packets it hits only."""
+        documents = [d for d in pending if d.packet.error is None]
         pending.clear()
-        answers = self._send_journalled(documents)
+        if not documents:
+            return
+        try:
+            answers = self._send_journalled(documents)
+        except Exception as exc:  # e.g. the journal unreachable: nothing of theirs is known
+            for document in documents:
+                document.packet.fail(exc)
+            return
         updates: list[_Document] = []
         again: list[_Document] = []
         for document in documents:
+            if document.packet.error is not None:
+                continue
             if self._key_refused(document, answers):
                 self._keyless.add(document.operation.entity)
                 again.append(document)
                 continue
-            result = self._settle(document, answers)
+            try:
+                result = self._settle(document, answers)
+            except DataverseError as error:  # transient: the packet is retried
+                document.packet.fail(error)
+                continue
             if result is None:
                 updates.append(document)
             else:
-                results[document.index] = result
+                document.job.result = result
         if updates:
-            self._update_existing(updates, results)
+            self._update_existing(updates)
         if again:  # the org has no such key: look up, then create (crm.md A.7)
             redo: list[_Document] = []
             for document in again:
                 try:
-                    self._prepare(document.index, document.operation, redo, results)
-                except RecordRefused as refused:
-                    results[document.index] = refused
-            self._flush(redo, results)
+                    self._prepare(document.job, document.packet, document.operation, redo)
+                except Exception as exc:
+                    _job_failed(document.job, document.packet, exc)
+            self._flush(redo)
 
     def _send_journalled(self, documents: list[_Document]) -> dict[str, BatchResponse]:
-        """`_send` the documents, their plain POSTs journalled as in doubt first: a
-        definitive answer settles one; no answer, or a 5xx, raises `WriteInDoubt`."""
-        posts = {
-            write_key(d.operation): d for d in documents if not d.by_key
-        }  # addressed by key (If-None-Match: *): safe to repeat, not journalled
-        self.doubts.sending(
-            [
-                (key, f"POST {d.operation.entity}", lookup_keys(d.operation))
-                for key, d in posts.items()
-            ]
-        )
+        """Send the documents in `$batch`es of whole change sets; each batch's plain POSTs
+        are journalled first, in their own packet's journal. A definitive answer settles
+        one; no answer, or a 5xx, leaves it in doubt and stops its packet (`WriteInDoubt`).
+        A batch that fails as a whole stops the packets it carried."""
+        answers: dict[str, BatchResponse] = {}
+        chunks = _chunked(documents, lambda d: len(d.parts), self.batch_size)
+        if not self.use_batch:  # the baseline: each document on its own
+            chunks = [[d] for d in documents]
+        for chunk in chunks:
+            answers.update(self._send_chunk(chunk))
+        return answers
+
+    def _send_chunk(self, chunk: list[_Document]) -> dict[str, BatchResponse]:
+        posts: dict[int, tuple[Packet[Job], dict[str, _Document]]] = {}
+        for d in chunk:  # addressed by key (If-None-Match: *): safe to repeat, not journalled
+            entry = posts.setdefault(id(d.packet), (d.packet, {}))
+            if not d.by_key:
+                entry[1][write_key(d.operation)] = d
+        for packet, own in posts.values():
+            packet.doubts.sending(
+                [
+                    (key, f"POST {d.operation.entity}", lookup_keys(d.operation))
+                    for key, d in own.items()
+                ]
+            )
         try:
-            answers = self._send([d.parts for d in documents])
+            answers = self._send([d.parts for d in chunk])
         except DataverseError as error:
-            if posts and outcome_unknown(error, NOT_RUN):
-                raise self.doubts.unknown(list(posts), f"Dataverse: {error.message}") from None
-            self.doubts.settled(posts)
-            raise
-        unknown = [key for key, d in posts.items() if _answer_unknown(d, answers)]
-        self.doubts.settled(key for key in posts if key not in unknown)
-        if unknown:
-            raise self.doubts.unknown(unknown, "Dataverse answered a create without its outcome")
+            for packet, own in posts.values():
+                if own and outcome_unknown(error, NOT_RUN):
+                    packet.fail(packet.doubts.unknown(list(own), f"Dataverse: {error.message}"))
+                else:
+                    packet.doubts.settled(own)
+                    packet.fail(error)
+            return {}
+        for packet, own in posts.values():
+            unknown = [key for key, d in own.items() if _answer_unknown(d, answers)]
+            packet.doubts.settled(key for key in own if key not in unknown)
+            if unknown:
+                reason = "Dataverse answered a create without its outcome"
+                packet.fail(packet.doubts.unknown(unknown, reason))
         return answers
 
     def _key_refused(self, document: _Document, answers: dict[str, BatchResponse]) -> bool:
@@ -386,15 +418,7 @@ class DataverseTarget(CrmTarget):
         """Answers by content id: one $batch, or one request per operation (baseline)."""
         if self.use_batch:
             answers: dict[str, BatchResponse] = {}
-            # Split into batches of at most batch_size operations (whole groups).
-            chunk, size = [], 0
-            for group in groups:
-                if chunk and size + len(group) > self.batch_size:
-                    answers.update(self._batch(chunk))
-                    chunk, size = [], 0
-                chunk.append(group)
-                size += len(group)
-            if chunk:
+            for chunk in _chunked(groups, len, self.batch_size):
                 answers.update(self._batch(chunk))
             return answers
         return self._one_by_one(groups)
@@ -476,9 +500,7 @@ class DataverseTarget(CrmTarget):
             raise error
         return OpResult(Outcome.FAILED, message=_explain(error))
 
-    def _update_existing(
-        self, documents: list[_Document], results: list[OpResult | RecordRefused | None]
-    ) -> None:
+    def _update_existing(self, documents: list[_Document]) -> None:
         """Existing records of upserts: change only the mapping's `update_fields`."""
         groups = []
         for document in documents:
@@ -495,17 +517,22 @@ class DataverseTarget(CrmTarget):
                     )
                 ]
             )
-        answers = self._send(groups)
+        try:
+            answers = self._send(groups)
+        except DataverseError as error:
+            for document in documents:
+                document.packet.fail(error)
+            return
         for document, group in zip(documents, groups, strict=True):
             answer = answers.get(group[0].content_id or "")
             if answer is None:
-                results[document.index] = _no_answer()
+                document.job.result = _no_answer()
             elif answer.ok:
-                results[document.index] = OpResult(Outcome.UNCHANGED, ref=answer.entity_id)
+                document.job.result = OpResult(Outcome.UNCHANGED, ref=answer.entity_id)
             else:
                 error = answer.error()
                 assert error is not None
-                results[document.index] = OpResult(Outcome.FAILED, message=error.message)
+                document.job.result = OpResult(Outcome.FAILED, message=error.message)
 
     def _direct(self, operation: Operation) -> OpResult:
         """Updates and deletes: one request each."""
@@ -679,6 +706,31 @@ def _answer_unknown(document: _Document, answers: dict[str, BatchResponse]) -> b
         if error is not None:
             return outcome_unknown(error, NOT_RUN)
     return False
+
+
+def _chunked(items: list[T], size_of: Callable[[T], int], limit: int) -> list[list[T]]:
+    """`items` in runs of at most `limit` operations (an item is never split; one larger
+    than `limit` goes alone)."""
+    chunks: list[list[T]] = []
+    size = 0
+    for item in items:
+        if not chunks or (chunks[-1] and size + size_of(item) > limit):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += size_of(item)
+    return chunks
+
+
+def _job_failed(job: Job, packet: Packet[Job], exc: Exception) -> None:
+    """A job's error: a refused record or a permanent error answers the job; anything else
+    (a transient error, a write in doubt) stops its packet."""
+    if isinstance(exc, RecordRefused):
+        job.result = exc
+    elif isinstance(exc, DataverseError) and not exc.transient:
+        job.result = OpResult(Outcome.FAILED, message=_explain(exc))
+    else:
+        packet.fail(exc)
 
 
 def _no_answer() -> OpResult:
