@@ -183,3 +183,16 @@ def test_a_refused_document_fails_only_its_own_packet_of_the_group() -> None:
             "SO-3",
             "SO-5",
         ]
+
+
+def test_a_batch_carries_whole_change_sets_and_never_more_operations_than_its_limit() -> None:
+    with harness_for("dataverse") as crm:
+        crm.apply(order("SO-0", "W-1001"))  # ids cached: only the documents are sent below
+        crm.target.batch_size = 5
+        before = batches(crm)
+
+        results = crm.target.apply_group(group_of([order(f"SO-{n}", "W-1001") for n in (1, 2, 3)]))
+
+        # 3 documents of 2 operations: 4 fit in one $batch of at most 5, the third goes next.
+        assert batches(crm) - before == 2
+        assert {o.outcome for r in results for o in r} == {Outcome.APPLIED}
