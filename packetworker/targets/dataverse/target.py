@@ -31,6 +31,13 @@ Writes in doubt (`targets.crm`; the window is `in_doubt_seconds`, `DATAVERSE_IN_
   was sent; one the look-up finds is `applied`. A create whose mapping has no `key` has no
   look-up: one in doubt is re-sent once the window has passed.
 
+**Groups** (`apply_group`, the pipeline's `process_packets`): the documents of every packet
+of the group share the `$batch`es (whole change sets, at most `batch_size` operations per
+request) and the cached look-ups, so a group of 100 single-order packets costs a `$batch` or
+two instead of a hundred. Each document answers its own packet: a refused one fails its own
+records; a `$batch` that fails as a whole stops the packets it carried, and its plain POSTs
+are left in doubt in their own packet's journal. `apply` is a group of one.
+
 A document that needs more operations than one `$batch` may carry (1,000) cannot be split
 without breaking its change set; it is refused with a clear message instead.
 
