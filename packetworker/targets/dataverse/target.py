@@ -82,7 +82,7 @@ from packetworker.targets.dataverse.errors import (
     Throttled,
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
-from packetworker.targets.dataverse.shape import entity_shape
+from packetworker.targets.dataverse.shape import EntityShape, entity_shape
 from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
@@ -93,20 +93,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# Activity tables share one primary key column.
-ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
 MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch (crm.md A.11)
 # crm.md A.7: what Dataverse answers when a URI names columns that are no (active) key.
 KEY_NOT_VALID = "key in the request URI is not valid"
 NOT_RUN = (Throttled, ConnectionFailed)  # failures of a request that certainly did not run
-
-
-def id_column(entity_set: str) -> str:
-    """The primary key column of an entity set (`accounts` → `accountid`)."""
-    if entity_set in ACTIVITIES:
-        return "activityid"
-    singular = entity_set[:-1] if entity_set.endswith("s") else entity_set
-    return f"{singular}id"
 
 
 @dataclass
@@ -250,7 +240,7 @@ class DataverseTarget(CrmTarget):
 
     def lookup(self, entity_set: str, column: str, value: Any) -> str | None:
         """The GUID of the `entity_set` record whose `column` is `value` (hits are cached)."""
-        id_attr = id_column(entity_set)
+        id_attr = self.shape.id_column(entity_set)
 
         def find() -> str | None:
             rows = self.client.query(
@@ -285,7 +275,7 @@ class DataverseTarget(CrmTarget):
             else:
                 body[name] = value
         if isinstance(key, str):
-            body.pop(id_column(entity), None)  # addressed by it already
+            body.pop(self.shape.id_column(entity), None)  # addressed by it already
         head = self._next_id()
         if key is None:
             parts.append(BatchOperation("POST", entity, body, content_id=head))
@@ -569,7 +559,7 @@ class DataverseTarget(CrmTarget):
 
     def _address_key(self, entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
         """`_address_key`, unless the org turned out to lack the table's alternate key."""
-        address = _address_key(entity_set, key, self.shape.alternate_keys)
+        address = _address_key(entity_set, key, self.shape)
         if isinstance(address, dict) and entity_set in self._keyless:
             return None
         return address
@@ -577,7 +567,7 @@ class DataverseTarget(CrmTarget):
     def _find(self, entity_set: str, key: dict[str, Any]) -> str | None:
         if not key:
             return None
-        id_attr = id_column(entity_set)
+        id_attr = self.shape.id_column(entity_set)
         clauses = " and ".join(f"{c} eq {format_value(_literal(v))}" for c, v in key.items())
         first = next(iter(self.client.query(entity_set, select=[id_attr], filter=clauses)), None)
         return None if first is None else str(first[id_attr])
@@ -642,17 +632,17 @@ class DataverseTarget(CrmTarget):
 
 
 def _address_key(
-    entity_set: str, key: dict[str, Any], alternate_keys: dict[str, list[str]]
+    entity_set: str, key: dict[str, Any], shape: EntityShape
 ) -> str | dict[str, Any] | None:
     """How to address the record of `key`: its GUID (key = the primary column), the key as
     one of the mapping's `alternate_keys`, or None (an ordinary column: found by a query)."""
     if not key:
         return None
-    id_attr = id_column(entity_set)
+    id_attr = shape.id_column(entity_set)
     if list(key) == [id_attr]:
         value = str(key[id_attr])
         return value.lower() if is_guid(value) else None
-    if list(key) == alternate_keys.get(entity_set):
+    if list(key) == shape.alternate_keys.get(entity_set):
         return {column: _literal(value) for column, value in key.items()}
     return None
 
