@@ -46,7 +46,9 @@ customers are read back (one query per packet): one that is missing, or whose `b
 value refuses this document type, makes the document `held` with a reason such as "customer
 C-100 is blocked (All)" and a wake key (`waits_for`), and the pipeline retries it later.
 Deciding from the customer's state, not from the error text, works in any language BC
-answers in.
+answers in. Which documents each `blocked` value refuses, like which entity sets are journal
+lines under a journal and which collections are a document's lines, is mapping data
+(`[options.entities]`, read by `entities.py`).
 
 **Groups.** `apply_group` takes many packets at once (the pipeline's `process_packets`):
 their operations share the look-ups (the queries of all their keys travel as GETs in one
@@ -83,9 +85,9 @@ from packetworker.targets.base import (
 from packetworker.targets.bc.batch import MAX_BATCH_OPERATIONS, BatchRequest, BatchResponse
 from packetworker.targets.bc.client import BCClient
 from packetworker.targets.bc.companies import DEFAULT, CompanyMap, unmapped_reason
+from packetworker.targets.bc.entities import Entities, bc_entities
 from packetworker.targets.bc.errors import AuthError, BCError, EntityChanged, NoAnswer, NotSent
 from packetworker.targets.bc.lines import (
-    DOCUMENT_LINES,
     for_insert,
     line_prices_option,
     price_corrections,
@@ -114,16 +116,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAPPING = "bc-field-sales"
 
-# Entity sets that live under a parent in API v2.0: journal lines belong to a journal.
-_JOURNAL_LINES = {"customerPayments": "customerPaymentJournals"}
-
-# Which sales documents each customer `blocked` value refuses at creation
-# (business-central.md §3.4.2, from Customer.CheckBlockedCustOnDocs in Customer.Table.al).
-BLOCKED_DOCUMENTS: dict[str, frozenset[str]] = {
-    "Ship": frozenset({"salesQuotes", "salesOrders"}),
-    "Invoice": frozenset({"salesQuotes", "salesOrders", "salesInvoices"}),
-    "All": frozenset({"salesQuotes", "salesOrders", "salesInvoices", "salesCreditMemos"}),
-}
 # A document's customers: sell-to, then bill-to (BC validates both, ibid.).
 _CUSTOMER_FIELDS = ("customerNumber", "billToCustomerNumber")
 
@@ -266,6 +258,7 @@ class BCTarget(SystemTarget[_Work]):
         self.mapper = Mapper(self.mapping)
         self.line_prices = line_prices_option(self.mapping.options)
         self.posted = posted_lookups(self.mapping)  # where posted documents are looked for
+        self.entities = bc_entities(self.mapping)  # journal lines, document lines, holds
         self._lock = threading.Lock()
         self._journals: dict[tuple[int, str], str] = {}  # (client, code) -> journal id
         self._clients: dict[str, BCClient] = {}  # BC company (lower-cased) -> its client
@@ -371,7 +364,7 @@ class BCTarget(SystemTarget[_Work]):
             made = list(self._created)
         out = []
         for client, path, entity_id, entity in made:
-            expand = _document_lines(entity)
+            expand = self.entities.document_lines.get(entity)
             row = client.get(path, entity_id, expand=expand)
             row["@entity"] = entity
             out.append(row)
@@ -382,13 +375,13 @@ class BCTarget(SystemTarget[_Work]):
         rows = self.created()
         yield f"Business Central: {len(rows)} entities created"
         for row in rows:
-            yield from describe_entity(row)
+            yield from describe_entity(row, self.entities.document_lines)
 
     # --- step 0: where each operation goes ----------------------------------------------
 
     def _locate(self, client: BCClient, works: list[_Work]) -> None:
         for work in works:
-            parent = _JOURNAL_LINES.get(work.op.entity)
+            parent = self.entities.journal_lines.get(work.op.entity)
             if parent is None:
                 work.path = work.op.entity
                 continue
@@ -432,7 +425,7 @@ class BCTarget(SystemTarget[_Work]):
                 query.want({"id", *fields})
                 query.want(n for n in work.op.update_fields or work.op.body if "@" not in n)
             if self._checks_prices(work):
-                query.expand.add(DOCUMENT_LINES[work.op.entity])
+                query.expand.add(self.entities.document_lines[work.op.entity])
             for posted_set, statuses in self.posted.of(work.path, fields):
                 query = queries[(posted_set, fields)]
                 query.posted.append((work, statuses))
@@ -495,7 +488,7 @@ class BCTarget(SystemTarget[_Work]):
             op = work.op
             body = dict(op.body)
             # Deep insert: lines travel inside the header, priced as the mapping says.
-            body.update(for_insert(op.children, self.line_prices))
+            body.update(self._for_insert(op.children))
             expand = ",".join(op.children)
             path = f"{work.path}?$expand={expand}" if expand else work.path
             work.create(BatchRequest("POST", path, body=body), work.write_key())
@@ -643,9 +636,13 @@ class BCTarget(SystemTarget[_Work]):
 
     # --- step 4: line prices as the packet has them --------------------------------------
 
+    def _for_insert(self, children: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """A document's collections as they are sent (line fields in BC's price order)."""
+        return for_insert(children, self.line_prices, self.entities.document_lines.values())
+
     def _checks_prices(self, work: _Work) -> bool:
         """Whether `work` is a document whose line prices must be the packet's."""
-        nav = DOCUMENT_LINES.get(work.op.entity)
+        nav = self.entities.document_lines.get(work.op.entity)
         return self.line_prices == "packet" and nav is not None and nav in work.op.children
 
     def _correct_prices(self, client: BCClient, works: list[_Work]) -> None:
@@ -655,9 +652,9 @@ class BCTarget(SystemTarget[_Work]):
             done = work.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
             if not done or work.stored is None or not self._checks_prices(work):
                 continue
-            nav = DOCUMENT_LINES[work.op.entity]
+            nav = self.entities.document_lines[work.op.entity]
             path = f"{work.path}({work.stored['id']})/{nav}"
-            rows = for_insert(work.op.children, self.line_prices)[nav]
+            rows = self._for_insert(work.op.children)[nav]
             for request in price_corrections(path, rows, work.stored.get(nav)):
                 planned.append((work, request))
         busy: dict[int, tuple[Packet[_Work], list[str]]] = {}
@@ -715,7 +712,7 @@ class BCTarget(SystemTarget[_Work]):
         refused = [
             w
             for w in works
-            if w.refused and w.outcome is Outcome.FAILED and w.op.entity in BLOCKED_DOCUMENTS["All"]
+            if w.refused and w.outcome is Outcome.FAILED and w.op.entity in self.entities.holdable
         ]
         numbers = {str(n) for w in refused for n in _customers_of(w) if n}
         if not numbers:
@@ -731,7 +728,8 @@ class BCTarget(SystemTarget[_Work]):
             return
         for work in refused:
             for number in _customers_of(work):
-                reason = _hold_reason(work.op.entity, number, found.get(number.lower()))
+                customer = found.get(number.lower())
+                reason = _hold_reason(work.op.entity, number, customer, self.entities)
                 if reason is not None:
                     work.outcome, work.message = Outcome.HELD, f"{work.label}: {reason}"
                     work.waits_for = held_key("customer", number)
@@ -787,13 +785,13 @@ def _customers_of(work: _Work) -> list[str]:
     return list(dict.fromkeys(n for n in numbers if n))
 
 
-def _hold_reason(entity: str, number: str, customer: dict | None) -> str | None:
+def _hold_reason(entity: str, number: str, customer: dict | None, entities: Entities) -> str | None:
     """Why a document of `entity` for customer `number` waits, or None when the customer
     does not explain BC's refusal."""
     if customer is None:
         return f"customer {number} is not in Business Central yet"
     blocked = str(customer.get("blocked") or "").strip()
-    if entity in BLOCKED_DOCUMENTS.get(blocked, frozenset()):
+    if entity in entities.refused_for(blocked):
         return f"customer {number} is blocked ({blocked})"
     return None
 
@@ -904,14 +902,10 @@ def _row_matches(existing: dict, wanted: dict) -> bool:
     return all(_same(existing.get(name), value) for name, value in wanted.items())
 
 
-def _document_lines(entity: str) -> str | None:
-    return DOCUMENT_LINES.get(entity)
-
-
-def describe_entity(row: dict) -> Iterator[str]:
+def describe_entity(row: dict, document_lines: dict[str, str]) -> Iterator[str]:
     """Human lines for one entity read back from BC (pure)."""
     entity = row.get("@entity", "")
-    lines_nav = _document_lines(entity)
+    lines_nav = document_lines.get(entity)
     if lines_nav is not None:
         lines = row.get(lines_nav) or []
         yield (
