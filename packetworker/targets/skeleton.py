@@ -141,7 +141,6 @@ class SystemTarget(Target, Generic[W]):
     keep per operation), `send` (look up, plan, send, settle) and `outcomes` (a settled
     work's outcomes per source record)."""
 
-    whole_packet = True
     service: ClassVar[str] = "the target system"  # how messages about writes in doubt name it
     in_doubt_seconds: float = 600.0  # the system's longest request: a write in doubt waits it
     mapper: Mapper

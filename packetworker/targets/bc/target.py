@@ -236,6 +236,7 @@ class BCTarget(SystemTarget[_Work]):
     """Applies mapped Field Sales packets to one BC company through `client`."""
 
     name = "bc"
+    whole_packet = True
     service = "Business Central"
 
     def __init__(

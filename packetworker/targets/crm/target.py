@@ -68,6 +68,7 @@ class CrmTarget(SystemTarget[Job]):
     contact mapping (`contact()` reads one, `contact_columns` say how to store it).
     """
 
+    whole_packet = True
     service: ClassVar[str] = "the CRM"
 
     def __init__(
