@@ -81,15 +81,19 @@ def order(number: str, item: str) -> list:
     ]
 
 
+def item_deleted_behind_our_back(crm, number: str) -> None:
+    """Orders SO-1 (W-1001) and SO-2 (`number`) applied, so the ids are cached; then the
+    item `number` is deleted in the CRM without the target knowing."""
+    crm.apply(order("SO-1", "W-1001") + order("SO-2", number))
+    gone = next(
+        p["productid"] for p in crm.emulator.records("products") if p["productnumber"] == number
+    )
+    del crm.emulator.tables["products"][gone]
+
+
 def test_a_failing_change_set_is_refused_alone_and_the_others_apply() -> None:
     with harness_for("dataverse") as crm:
-        crm.apply(order("SO-1", "W-1001") + order("SO-2", "C-3007"))  # ids now cached
-        gone = next(
-            p["productid"]
-            for p in crm.emulator.records("products")
-            if p["productnumber"] == "C-3007"
-        )
-        del crm.emulator.tables["products"][gone]  # deleted in the CRM behind our back
+        item_deleted_behind_our_back(crm, "C-3007")
 
         outcomes = crm.apply(order("SO-3", "C-3007") + order("SO-4", "W-1001"))
 
@@ -159,13 +163,7 @@ def test_a_group_of_packets_shares_batches_of_at_most_a_thousand_operations() ->
 
 def test_a_refused_document_fails_only_its_own_packet_of_the_group() -> None:
     with harness_for("dataverse") as crm:
-        crm.apply(order("SO-1", "W-1001") + order("SO-2", "C-3007"))  # ids now cached
-        gone = next(
-            p["productid"]
-            for p in crm.emulator.records("products")
-            if p["productnumber"] == "C-3007"
-        )
-        del crm.emulator.tables["products"][gone]  # deleted in the CRM behind our back
+        item_deleted_behind_our_back(crm, "C-3007")
         before = batches(crm)
 
         first, refused, last = crm.target.apply_group(
