@@ -371,6 +371,8 @@ class DataverseTarget(CrmTarget):
         return answers
 
     def _send_chunk(self, chunk: list[_Document]) -> dict[str, BatchResponse]:
+        """One `$batch` of whole change sets (one request per operation without batching);
+        see `_send_journalled`."""
         posts: dict[int, tuple[Packet[Job], dict[str, _Document]]] = {}
         for d in chunk:  # addressed by key (If-None-Match: *): safe to repeat, not journalled
             entry = posts.setdefault(id(d.packet), (d.packet, {}))
@@ -383,8 +385,9 @@ class DataverseTarget(CrmTarget):
                     for key, d in own.items()
                 ]
             )
+        groups = [d.parts for d in chunk]  # one request: a chunk is never split again
         try:
-            answers = self._send([d.parts for d in chunk])
+            answers = self._batch(groups) if self.use_batch else self._one_by_one(groups)
         except DataverseError as error:
             for packet, own in posts.values():
                 if own and outcome_unknown(error, NOT_RUN):
