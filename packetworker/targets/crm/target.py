@@ -6,8 +6,8 @@ and the contact mapping (the contact rules: `Contact` + `ContactAddress`, by def
 `ipaas-contact`), each applied to the tables it names. The contact mapping says what its
 fields mean (`[contact_fields]`), the CRM's own mapping where that CRM keeps them
 (`[contact_columns]`), so no column name lives in code. Subclasses send the resulting
-operations — one at a time (`apply_mapped`, `apply_contact`) or all together
-(`apply_operations`, to batch) — and answer an `OpResult` per operation, or raise
+operations — one at a time (`apply_mapped`, `apply_contact`), or the whole group's together
+(`send`, to batch) — and answer an `OpResult` per operation, or raise
 `RecordRefused` for a record the CRM or the mapping's rules refuse. Also shared: resolving
 lookups, and owning the client (and, for the sandbox, an emulator) until `close()`.
 
@@ -153,16 +153,6 @@ class CrmTarget(SystemTarget[Job]):
         assert self._contact_columns is not None
         return self._contact_columns
 
-    def apply_operations(self, jobs: Sequence[Job]) -> list[OpResult | RecordRefused]:
-        """Send every operation in order (a batching target overrides this)."""
-        results: list[OpResult | RecordRefused] = []
-        for job in jobs:
-            try:
-                results.append(self.apply_operation(job))
-            except RecordRefused as refused:
-                results.append(refused)
-        return results
-
     @property
     def doubts(self) -> InDoubt:
         """The writes in doubt of the packet this thread is applying."""
@@ -209,21 +199,21 @@ class CrmTarget(SystemTarget[Job]):
         return Job(item.operation, contact=item.table in self._contact_tables)
 
     def send(self, packets: list[Packet[Job]]) -> None:
-        """Each packet's operations in turn (`apply_operations`), its writes in doubt in
-        its own journal; an error stops that packet only."""
+        """Each packet's operations in turn (`apply_operation`), its writes in doubt in its
+        own journal; an error stops that packet only. A target that shares requests across
+        the group (Dataverse) overrides this."""
         for packet in packets:
-            if not packet.works:
-                continue
             self._applying.doubts = packet.doubts
             try:
-                results = self.apply_operations(packet.works)
+                for job in packet.works:
+                    try:
+                        job.result = self.apply_operation(job)
+                    except RecordRefused as refused:
+                        job.result = refused
             except Exception as exc:
                 packet.fail(exc)
-                continue
             finally:
                 self._applying.doubts = None
-            for job, result in zip(packet.works, results, strict=True):
-                job.result = result
 
     def outcomes(self, work: Job, packet: Packet[Job]) -> Iterable[RecordOutcome]:
         assert work.result is not None  # settled by `send`
