@@ -49,11 +49,9 @@ its first order), then asks again.
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote
 
 from packetworker.targets.base import Outcome
 from packetworker.targets.crm.contacts import ContactData
@@ -83,6 +81,7 @@ from packetworker.targets.dataverse.errors import (
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
 from packetworker.targets.dataverse.shape import EntityShape, entity_shape
+from packetworker.targets.dataverse.unbatched import send_one_by_one
 from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
@@ -387,7 +386,9 @@ class DataverseTarget(CrmTarget):
             )
         groups = [d.parts for d in chunk]  # one request: a chunk is never split again
         try:
-            answers = self._batch(groups) if self.use_batch else self._one_by_one(groups)
+            answers = (
+                self._batch(groups) if self.use_batch else send_one_by_one(self.client, groups)
+            )
         except DataverseError as error:
             for packet, own in posts.values():
                 if own and outcome_unknown(error, NOT_RUN):
@@ -421,41 +422,11 @@ class DataverseTarget(CrmTarget):
             for chunk in _chunked(groups, len, self.batch_size):
                 answers.update(self._batch(chunk))
             return answers
-        return self._one_by_one(groups)
+        return send_one_by_one(self.client, groups)
 
     def _batch(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
         responses = self.client.batch_changesets(groups, continue_on_error=True)
         return {r.content_id: r for r in responses if r.content_id}
-
-    def _one_by_one(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
-        """Each operation as its own request: the baseline the batch is measured against
-        (no atomicity: a group stops at its first failure)."""
-        answers: dict[str, BatchResponse] = {}
-        for group in groups:
-            made: dict[str, tuple[str, str]] = {}  # content id -> (entity set, GUID)
-            for op in group:
-                body = {
-                    k: (_ref(v, made) if k.endswith("@odata.bind") else v)
-                    for k, v in (op.body or {}).items()
-                }
-                entity_set = op.path.split("(", 1)[0]
-                try:
-                    if op.method == "POST":
-                        new_id = self.client.create(entity_set, body)
-                    else:
-                        key = _parse_path_key(op.path)
-                        new_id = self.client.upsert(entity_set, key, body, mode="create") or ""
-                except DataverseError as error:
-                    if error.transient:
-                        raise
-                    answers[op.content_id or ""] = _failed(error)
-                    break
-                made[op.content_id or ""] = (entity_set, new_id)
-                uri = f"{self.client.url}{self.client.api_path}{entity_set}({new_id})"
-                answers[op.content_id or ""] = BatchResponse(
-                    204, {"odata-entityid": uri}, b"", op.content_id
-                )
-        return answers
 
     def _settle(
         self, document: _Document, answers: dict[str, BatchResponse]
@@ -661,27 +632,6 @@ def _guid_key(operation: Operation) -> str | None:
 
 def _literal(value: Any) -> str | int | float | bool:
     return value if isinstance(value, str | int | float | bool) else str(value)
-
-
-def _ref(value: Any, made: dict[str, tuple[str, str]]) -> Any:
-    text = str(value)
-    if text.startswith("$") and text[1:] in made:
-        entity_set, guid = made[text[1:]]
-        return f"/{entity_set}({guid})"
-    return value
-
-
-def _parse_path_key(path: str) -> str | dict[str, Any]:
-    inner = unquote(path.split("(", 1)[1].rsplit(")", 1)[0])
-    if is_guid(inner):
-        return inner
-    column, _, raw = inner.partition("=")
-    return {column: raw[1:-1].replace("''", "'") if raw.startswith("'") else raw}
-
-
-def _failed(error: DataverseError) -> BatchResponse:
-    payload = {"error": {"code": error.code, "message": error.dataverse_message}}
-    return BatchResponse(error.status, {}, json.dumps(payload).encode(), None)
 
 
 def _explain(error: DataverseError) -> str:
