@@ -6,6 +6,8 @@ import uuid
 
 from packetworker.packets.model import Record, Status, Table
 from packetworker.targets.base import ApplyContext, Outcome
+from packetworker.targets.dataverse.target import DataverseTarget
+from packetworker.targets.mapping import load_mapping
 from tests.crm_targets.harness import SAMPLES, harness_for, read_packet
 
 
@@ -194,3 +196,19 @@ def test_a_batch_carries_whole_change_sets_and_never_more_operations_than_its_li
         # 3 documents of 2 operations: 4 fit in one $batch of at most 5, the third goes next.
         assert batches(crm) - before == 2
         assert {o.outcome for r in results for o in r} == {Outcome.APPLIED}
+
+
+def test_without_batch_each_operation_is_its_own_request_and_lines_bind_to_their_order() -> None:
+    with harness_for("dataverse") as crm:
+        target = DataverseTarget(
+            crm.target.client, mapping=load_mapping("dataverse-field-sales"), use_batch=False
+        )
+        header, records = read_packet(SAMPLES / "sales-order.xml")
+
+        outcomes = target.apply(records, ctx=ApplyContext("TEST", "packet-1", header=header))
+
+        [stored] = crm.emulator.records("salesorders")
+        lines = crm.emulator.records("salesorderdetails")
+        assert {o.outcome for o in outcomes if o.table == "SalesLine"} == {Outcome.APPLIED}
+        assert {line["_salesorderid_value"] for line in lines} == {stored["salesorderid"]}
+        assert crm.emulator.requests_to("POST", "$batch") == []
