@@ -12,6 +12,7 @@ fresh look-up shows it absent; until then they raise `WriteInDoubt`.
 
 `apply_group` applies several whole packets at once, so a target can share look-ups and
 writes across them; its answer is per packet, and an error stops only the packet it names.
+The system targets (BC, the CRMs) run both through one flow, `targets.skeleton`.
 """
 
 from __future__ import annotations
