@@ -152,3 +152,14 @@ def test_the_lookup_cache_asks_once_per_value(keep_misses: bool, asks: int) -> N
         assert found == (None if value == "missing" else "id-C-1")
 
     assert len(asked) == asks  # a hit is asked once; a miss again unless misses are kept
+
+
+def test_the_first_error_that_stops_a_packet_is_the_one_it_answers() -> None:
+    class Twice(Orders):
+        def send(self, packets: list[Packet[Operation]]) -> None:
+            for packet in packets:  # e.g. writes in doubt, then a later request refused
+                packet.fail(TargetError("in doubt", transient=True))
+                packet.fail(TargetError("busy", transient=True))
+
+    with pytest.raises(TargetError, match="in doubt"):
+        Twice().apply([row("Order", "a")], ctx=ctx("p1"))
