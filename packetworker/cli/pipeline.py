@@ -96,8 +96,7 @@ def replay(
             summary = replaying.replay(paths, ctx=ctx, app_area=app_area, progress=progress)
         for text in replay_report(rows, summary, s):
             console.print(text, highlight=False, soft_wrap=True)
-        describe = getattr(ctx.target, "describe", None)
-        for line in describe() if describe else ():
+        for line in ctx.target.describe():
             console.print(line, highlight=False, soft_wrap=True)
     finally:
         ctx.close()

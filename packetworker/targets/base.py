@@ -12,6 +12,7 @@ fresh look-up shows it absent; until then they raise `WriteInDoubt`.
 
 `apply_group` applies several whole packets at once, so a target can share look-ups and
 writes across them; its answer is per packet, and an error stops only the packet it names.
+The system targets (BC, the CRMs) run both through one flow, `targets.skeleton`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from packetworker.errors import PacketworkerError
 from packetworker.packets.assembly import DocumentShape
@@ -201,6 +202,14 @@ class Target(ABC):
             except Exception as exc:
                 results.append(exc)
         return results
+
+    def created(self) -> list[Any]:
+        """What this target created since it started (none by default), for `describe`."""
+        return []
+
+    def describe(self) -> Iterable[str]:
+        """Lines for people about what this target created (`replay` prints them)."""
+        return ()
 
     def close(self) -> None:  # noqa: B027 - most targets hold nothing to release
         """Release connections and files."""

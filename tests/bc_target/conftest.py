@@ -73,11 +73,14 @@ def make_target(bc: BCSandbox, sleeps: Sleeps) -> Iterator[Callable[..., BCTarge
     targets: list[BCTarget] = []
 
     def make(
-        *, transport: httpx.BaseTransport | None = None, timeout: float = 30.0, **options
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 30.0,
+        client_secret: str | None = None,
+        **options,
     ) -> BCTarget:
-        auth = BCAuth(
-            token_url=bc.token_url, client_id=bc.client_id, client_secret=bc.client_secret
-        )
+        secret = client_secret or bc.client_secret
+        auth = BCAuth(token_url=bc.token_url, client_id=bc.client_id, client_secret=secret)
         client = BCClient(
             api_url=bc.api_url,
             tenant=bc.tenant,

@@ -69,3 +69,13 @@ def test_a_storm_longer_than_the_retries_is_transient_and_the_retry_creates_no_d
 
     apply_file(target, SAMPLES / "sales-order.xml")
     assert list(orders(bc)) == ["BSO-000241"]
+
+
+def test_refused_credentials_hold_the_packet_for_an_operator_instead_of_failing_it(make_target):
+    target = make_target(client_secret="not-the-secret")
+
+    with pytest.raises(TargetError, match="refused our credentials") as caught:
+        apply_file(target, SAMPLES / "sales-order.xml")
+
+    assert caught.value.transient  # retried once an operator fixes them, not quarantined
+    assert "not-the-secret" not in caught.value.message

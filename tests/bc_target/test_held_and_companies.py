@@ -85,6 +85,22 @@ def test_a_credit_memo_for_an_invoice_blocked_customer_is_applied(bc, target):
 
 
 @pytest.mark.parametrize(
+    ("blocked", "document_type"),
+    [("Ship", "0"), ("Invoice", "0"), ("Invoice", "1"), ("All", "1"), ("All", "2")],
+    ids=str,
+)
+def test_each_blocked_value_holds_the_documents_bc_refuses_for_it(
+    bc, target, blocked, document_type
+):
+    bc.add_customer(number="C-8", blocked=blocked)
+
+    outcomes = apply_records(target, order_for("C-8", document_type=document_type))
+
+    assert [o.outcome for o in outcomes] == [Outcome.HELD, Outcome.HELD]
+    assert outcomes[0].message.endswith(f"customer C-8 is blocked ({blocked})")
+
+
+@pytest.mark.parametrize(
     ("blocked", "document_type"), [(" ", "0"), ("Invoice", "2"), ("Ship", "1")], ids=str
 )
 def test_a_refusal_the_customer_does_not_explain_still_fails(bc, target, blocked, document_type):

@@ -70,7 +70,9 @@ def test_a_price_sent_after_a_non_base_unit_is_kept_without_a_correction(bc, tar
 def test_bc_s_price_list_wins_when_the_mapping_says_so(bc, make_target):
     mapping = load_mapping("bc-field-sales")
     target = make_target(
-        mapping=mapping.model_copy(update={"options": {"line_prices": "price-list"}})
+        mapping=mapping.model_copy(
+            update={"options": {**mapping.options, "line_prices": "price-list"}}
+        )
     )
 
     apply_file(target, vendor_packet(VENDOR_RETURN))
@@ -83,7 +85,11 @@ def test_an_unknown_line_prices_option_is_refused_when_the_target_starts(make_ta
     mapping = load_mapping("bc-field-sales")
 
     with pytest.raises(ValueError, match="line_prices = 'cheapest'"):
-        make_target(mapping=mapping.model_copy(update={"options": {"line_prices": "cheapest"}}))
+        make_target(
+            mapping=mapping.model_copy(
+                update={"options": {**mapping.options, "line_prices": "cheapest"}}
+            )
+        )
 
 
 def test_a_crash_before_the_price_correction_is_healed_by_the_retry(bc, make_target):

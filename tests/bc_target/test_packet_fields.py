@@ -8,9 +8,9 @@ import json
 
 import httpx
 
-from packetworker.targets.base import Outcome
+from packetworker.targets.base import ApplyContext, Outcome
 
-from .conftest import apply_file, apply_records, rec, vendor_packet
+from .conftest import api_requests, apply_file, apply_records, rec, vendor_packet
 
 VENDOR_RETURN_ORDER = "438a12ad-d3cf-43e3-aa5e-f6dbea35224a"
 
@@ -142,3 +142,24 @@ def test_unknown_payment_terms_fail_the_document_with_the_mappings_sentence(bc, 
     assert header.outcome == Outcome.FAILED
     assert "payment terms code is not in Business Central" in header.message
     assert bc.store(None, "salesOrders") == []
+
+
+def test_a_group_looks_each_code_up_once_found_or_not(bc, target):
+    packets = []
+    for n, terms in enumerate(["14DAYS", "14DAYS", "99DAYS", "99DAYS"]):
+        records = order(no=f"SO-{n}", paymentTerm=terms)
+        records[0].fields["DMS_ROWID"] = f"h-{n}"
+        records[1].fields["documentNo"] = f"SO-{n}"
+        ctx = ApplyContext(app_area="TEST", packet_id=f"p{n}", user="rep-1")
+        packets.append((records, ctx))
+    bc.requests.clear()
+
+    results = target.apply_group(packets)
+
+    assert [[o.outcome for o in r if o.table == "SalesHeader"] for r in results] == [
+        [Outcome.APPLIED],
+        [Outcome.APPLIED],
+        [Outcome.FAILED],
+        [Outcome.FAILED],
+    ]
+    assert api_requests(bc).count(("GET", "paymentTerms")) == 2  # one per code, not per order

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from packetworker.sandbox.dataverse import DataverseEmulator, default_entities
-from packetworker.targets.crm_common import ContactData
+from packetworker.targets.crm.contacts import ContactData
 from packetworker.targets.dataverse.contacts import contact_columns
 from packetworker.targets.dataverse.errors import InvalidRequest
 from packetworker.targets.dataverse.prerequisites import Check, load_prerequisites, verify_org

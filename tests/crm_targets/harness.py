@@ -21,7 +21,8 @@ from packetworker.sandbox.targets.dataverse import seed_samples as seed_datavers
 from packetworker.sandbox.targets.dynamics_portal import seed as seed_portal_record
 from packetworker.sandbox.targets.dynamics_portal import seed_samples as seed_portal
 from packetworker.targets.base import ApplyContext, RecordOutcome
-from packetworker.targets.crm_common import CrmTarget, RecordErrors
+from packetworker.targets.crm.options import RecordErrors
+from packetworker.targets.crm.target import CrmTarget
 from packetworker.targets.crmaas.client import CrmaasClient
 from packetworker.targets.crmaas.target import CrmaasTarget
 from packetworker.targets.dataverse.target import DataverseTarget

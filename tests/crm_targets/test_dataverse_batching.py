@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 
 from packetworker.packets.model import Record, Status, Table
-from packetworker.targets.base import Outcome
+from packetworker.targets.base import ApplyContext, Outcome
+from packetworker.targets.dataverse.target import DataverseTarget
+from packetworker.targets.mapping import load_mapping
 from tests.crm_targets.harness import SAMPLES, harness_for, read_packet
 
 
@@ -81,15 +83,19 @@ def order(number: str, item: str) -> list:
     ]
 
 
+def item_deleted_behind_our_back(crm, number: str) -> None:
+    """Orders SO-1 (W-1001) and SO-2 (`number`) applied, so the ids are cached; then the
+    item `number` is deleted in the CRM without the target knowing."""
+    crm.apply(order("SO-1", "W-1001") + order("SO-2", number))
+    gone = next(
+        p["productid"] for p in crm.emulator.records("products") if p["productnumber"] == number
+    )
+    del crm.emulator.tables["products"][gone]
+
+
 def test_a_failing_change_set_is_refused_alone_and_the_others_apply() -> None:
     with harness_for("dataverse") as crm:
-        crm.apply(order("SO-1", "W-1001") + order("SO-2", "C-3007"))  # ids now cached
-        gone = next(
-            p["productid"]
-            for p in crm.emulator.records("products")
-            if p["productnumber"] == "C-3007"
-        )
-        del crm.emulator.tables["products"][gone]  # deleted in the CRM behind our back
+        item_deleted_behind_our_back(crm, "C-3007")
 
         outcomes = crm.apply(order("SO-3", "C-3007") + order("SO-4", "W-1001"))
 
@@ -126,3 +132,83 @@ def test_an_existing_customer_gets_only_its_update_fields_changed() -> None:
             customer.fields["Name"],
         )
         assert len(crm.emulator.records("contacts")) == 1  # no second primary contact
+
+
+def group_of(orders: list[list[Record]]) -> list[tuple[list[Record], ApplyContext]]:
+    """One packet per order, as the pipeline's `process_packets` hands them over."""
+    return [
+        (records, ApplyContext("TEST", f"packet-{n}", user="rep-plovdiv-07"))
+        for n, records in enumerate(orders)
+    ]
+
+
+def batches(crm) -> int:
+    return len(crm.emulator.requests_to("POST", "$batch"))
+
+
+def test_a_group_of_packets_shares_batches_of_at_most_a_thousand_operations() -> None:
+    with harness_for("dataverse") as crm:
+        crm.apply(order("SO-0", "W-1001"))  # the customer, item and unit ids are cached now
+        before = batches(crm)
+
+        results = crm.target.apply_group(
+            group_of([order(f"SO-{n}", "W-1001") for n in range(1, 601)])
+        )
+
+        # 600 documents (an order and its line, 2 operations each): 1,200 operations go in
+        # ceil(1,200 / 1,000) = 2 requests, not 600 (crm.md: up to 1,000 per $batch).
+        assert batches(crm) - before == 2
+        assert all(isinstance(r, list) for r in results)
+        assert {o.outcome for r in results for o in r} == {Outcome.APPLIED}
+        assert len(crm.emulator.records("salesorders")) == 601
+
+
+def test_a_refused_document_fails_only_its_own_packet_of_the_group() -> None:
+    with harness_for("dataverse") as crm:
+        item_deleted_behind_our_back(crm, "C-3007")
+        before = batches(crm)
+
+        first, refused, last = crm.target.apply_group(
+            group_of([order("SO-3", "W-1001"), order("SO-4", "C-3007"), order("SO-5", "W-1001")])
+        )
+
+        assert batches(crm) - before == 1
+        assert [o.outcome for o in first] == [Outcome.APPLIED] * 2
+        assert [o.outcome for o in refused] == [Outcome.FAILED] * 2
+        assert refused[0].message.startswith("A record this salesorders refers to does not exist")
+        assert [o.outcome for o in last] == [Outcome.APPLIED] * 2
+        assert sorted(o["name"] for o in crm.emulator.records("salesorders")) == [
+            "SO-1",
+            "SO-2",
+            "SO-3",
+            "SO-5",
+        ]
+
+
+def test_a_batch_carries_whole_change_sets_and_never_more_operations_than_its_limit() -> None:
+    with harness_for("dataverse") as crm:
+        crm.apply(order("SO-0", "W-1001"))  # ids cached: only the documents are sent below
+        crm.target.batch_size = 5
+        before = batches(crm)
+
+        results = crm.target.apply_group(group_of([order(f"SO-{n}", "W-1001") for n in (1, 2, 3)]))
+
+        # 3 documents of 2 operations: 4 fit in one $batch of at most 5, the third goes next.
+        assert batches(crm) - before == 2
+        assert {o.outcome for r in results for o in r} == {Outcome.APPLIED}
+
+
+def test_without_batch_each_operation_is_its_own_request_and_lines_bind_to_their_order() -> None:
+    with harness_for("dataverse") as crm:
+        target = DataverseTarget(
+            crm.target.client, mapping=load_mapping("dataverse-field-sales"), use_batch=False
+        )
+        header, records = read_packet(SAMPLES / "sales-order.xml")
+
+        outcomes = target.apply(records, ctx=ApplyContext("TEST", "packet-1", header=header))
+
+        [stored] = crm.emulator.records("salesorders")
+        lines = crm.emulator.records("salesorderdetails")
+        assert {o.outcome for o in outcomes if o.table == "SalesLine"} == {Outcome.APPLIED}
+        assert {line["_salesorderid_value"] for line in lines} == {stored["salesorderid"]}
+        assert crm.emulator.requests_to("POST", "$batch") == []

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from packetworker.packets.model import Record
 from packetworker.pipeline.ledger import RedisLedger
 from packetworker.sandbox.crmaas import CrmaasEmulator
 from packetworker.sandbox.dataverse import DataverseEmulator, default_entities
@@ -29,7 +30,7 @@ from packetworker.targets.base import (
     TargetError,
     WriteInDoubt,
 )
-from packetworker.targets.crm_common import CrmTarget
+from packetworker.targets.crm.target import CrmTarget
 from packetworker.targets.crmaas.client import CrmaasClient
 from packetworker.targets.crmaas.target import CrmaasTarget
 from packetworker.targets.dataverse.target import DataverseTarget
@@ -327,3 +328,44 @@ def test_a_dataverse_create_by_alternate_key_is_safe_to_repeat_and_not_journalle
     for key in client.scan_iter(f"{namespace}:*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture
+def dataverse() -> Iterator[Crm]:
+    yield from open_crm("dataverse")
+
+
+def test_a_timed_out_group_batch_leaves_each_packets_creates_in_doubt_in_its_own_journal(
+    dataverse: Crm, journal, clock
+):
+    crm = dataverse
+    header, [customer] = read_packet(SAMPLES / "new-customer.xml")
+    numbers = ["NEW-GROUP-1", "NEW-GROUP-2", "NEW-GROUP-3"]
+    group = [
+        (
+            [Record(customer.table, customer.status, {**customer.fields, "No": number})],
+            ApplyContext("TEST", f"packet-{number}", user="rep-1", header=header, journal=journal),
+        )
+        for number in numbers
+    ]
+    # The stock org refuses the upserts by `accountnumber` (one $batch for the group), then
+    # holds the group's $batch of plain POSTs: the client times out.
+    crm.emulator.commit_late(after=crm.writes_before)
+
+    results = crm.target.apply_group(group)
+
+    assert all(isinstance(result, WriteInDoubt) for result in results)
+    assert len(crm.emulator.requests_to("POST", "$batch")) == 2  # for 3 packets
+    for number in numbers:
+        [write] = journal.writes_in_doubt(f"packet-{number}").values()
+        assert write.keys == {"accountnumber": number}
+    assert crm.emulator.release_late() == 1  # the CRM commits the held batch
+    clock.advance(60)
+
+    results = crm.target.apply_group(group)  # the look-ups find every create
+
+    assert [[o.outcome for o in result] for result in results] == [[Outcome.APPLIED]] * 3
+    for number in numbers:
+        assert journal.writes_in_doubt(f"packet-{number}") == {}
+        assert sum(a.get("accountnumber") == number for a in crm.emulator.records("accounts")) == 1
+    assert len(crm.emulator.requests_to("POST", "$batch")) == 2  # nothing sent again

@@ -12,7 +12,8 @@ Loopback development tool like the portal sandbox's: no key, no BC behaviour.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import orjson
 from werkzeug.exceptions import HTTPException
@@ -22,8 +23,18 @@ from werkzeug.wrappers import Request, Response
 from packetworker.sandbox.base import json_response
 from packetworker.sandbox.bc.errors import ODataError
 
-if TYPE_CHECKING:
-    from packetworker.sandbox.bc.server import BCSandbox
+
+class AdminView(Protocol):
+    """What the admin API reads and seeds of a running BC emulator (`BCSandbox`)."""
+
+    requests: Sequence[Any]
+    max_in_flight: int
+    max_queued: int
+    store: Callable[..., Any]
+    add_item: Callable[..., dict]
+    add_customer: Callable[..., dict]
+    add: Callable[..., dict]
+
 
 PREFIX = "/_sandbox/"
 URLS = Map(
@@ -38,7 +49,7 @@ URLS = Map(
 class BCAdmin:
     """Answers `/_sandbox/` requests for one `BCSandbox`."""
 
-    def __init__(self, sandbox: BCSandbox) -> None:
+    def __init__(self, sandbox: AdminView) -> None:
         self.sandbox = sandbox
 
     def __call__(self, request: Request) -> Response:

@@ -10,7 +10,7 @@ from packetworker.sandbox.crmaas import CrmaasEmulator
 from packetworker.sandbox.targets.crm import CREDENTIALS, SAMPLE_CUSTOMER, quiet_server_logs
 from packetworker.sandbox.targets.emulated import start_emulated
 from packetworker.settings import Settings
-from packetworker.targets.crm_common import crm_options
+from packetworker.targets.crm.options import crm_options
 from packetworker.targets.crmaas.client import CrmaasClient
 from packetworker.targets.crmaas.target import CrmaasTarget
 

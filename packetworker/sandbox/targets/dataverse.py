@@ -20,7 +20,7 @@ from packetworker.sandbox.targets.crm import (
 )
 from packetworker.sandbox.targets.emulated import start_emulated
 from packetworker.settings import Settings
-from packetworker.targets.crm_common import crm_options
+from packetworker.targets.crm.options import crm_options
 from packetworker.targets.dataverse.auth import DataverseAuth
 from packetworker.targets.dataverse.client import DataverseClient
 from packetworker.targets.dataverse.target import DataverseTarget

@@ -16,7 +16,7 @@ from packetworker.sandbox.targets.crm import (
 )
 from packetworker.sandbox.targets.emulated import start_emulated
 from packetworker.settings import Settings
-from packetworker.targets.crm_common import crm_options
+from packetworker.targets.crm.options import crm_options
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.target import DynamicsPortalTarget, RecordIndex, endpoint
 

@@ -13,6 +13,7 @@ The mapping option `line_prices` says whose price wins: `packet` (the above) or 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping as MappingABC
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -21,13 +22,6 @@ from packetworker.targets.bc.batch import BatchRequest
 
 LinePrices = Literal["packet", "price-list"]
 LINE_PRICES: tuple[LinePrices, ...] = ("packet", "price-list")
-
-# Document entity set → its lines collection (navigation property).
-DOCUMENT_LINES = {
-    "salesOrders": "salesOrderLines",
-    "salesInvoices": "salesInvoiceLines",
-    "salesCreditMemos": "salesCreditMemoLines",
-}
 
 # What chooses the line's item, unit and quantity: validated first, each may reprice.
 _FIRST = (
@@ -56,9 +50,11 @@ def line_prices_option(options: MappingABC[str, Any]) -> LinePrices:
     return value
 
 
-def for_insert(children: dict[str, list[dict]], prices: LinePrices) -> dict[str, list[dict]]:
-    """The document's collections with every line's fields in the order BC keeps its price."""
-    lines = set(DOCUMENT_LINES.values())
+def for_insert(
+    children: dict[str, list[dict]], prices: LinePrices, lines: Collection[str]
+) -> dict[str, list[dict]]:
+    """The document's collections with every line's fields in the order BC keeps its price
+    (`lines`: the collections that are document lines)."""
     return {
         nav: [ordered_line(row, prices) for row in rows] if nav in lines else rows
         for nav, rows in children.items()

@@ -46,14 +46,17 @@ customers are read back (one query per packet): one that is missing, or whose `b
 value refuses this document type, makes the document `held` with a reason such as "customer
 C-100 is blocked (All)" and a wake key (`waits_for`), and the pipeline retries it later.
 Deciding from the customer's state, not from the error text, works in any language BC
-answers in.
+answers in. Which documents each `blocked` value refuses, like which entity sets are journal
+lines under a journal and which collections are a document's lines, is mapping data
+(`[options.entities]`, read by `entities.py`).
 
 **Groups.** `apply_group` takes many packets at once (the pipeline's `process_packets`):
 their operations share the look-ups (the queries of all their keys travel as GETs in one
 `$batch`) and the `$batch`es of inserts (up to 100 documents per request), so a group of 100
 single-order packets costs about two requests instead of four hundred. Each packet keeps
 its own outcomes and its own write journal, and a failure stops only the packets whose
-requests it hit (`_Packet`). `apply` is a group of one, and reads with plain GETs as before.
+requests it hit (the shared flow of `targets.skeleton`). `apply` is a group of one, and
+reads with plain GETs as before.
 
 **Companies.** Each packet goes to the company `BC_COMPANY_MAP` names for its `companyId`
 (`ApplyContext.company`; see `companies.py`), through one client per company sharing one
@@ -64,20 +67,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from packetworker.packets.model import PacketHeader, Record
 from packetworker.request_budget import SlotUnavailable
 from packetworker.targets.base import (
-    ApplyContext,
     Outcome,
     RecordOutcome,
-    Target,
     TargetError,
     held_key,
     outcome_known,
@@ -85,9 +85,9 @@ from packetworker.targets.base import (
 from packetworker.targets.bc.batch import MAX_BATCH_OPERATIONS, BatchRequest, BatchResponse
 from packetworker.targets.bc.client import BCClient
 from packetworker.targets.bc.companies import DEFAULT, CompanyMap, unmapped_reason
+from packetworker.targets.bc.entities import Entities, bc_entities
 from packetworker.targets.bc.errors import AuthError, BCError, EntityChanged, NoAnswer, NotSent
 from packetworker.targets.bc.lines import (
-    DOCUMENT_LINES,
     for_insert,
     line_prices_option,
     price_corrections,
@@ -107,6 +107,7 @@ from packetworker.targets.mapping import (
     resolve_lookups,
 )
 from packetworker.targets.required import missing_bc, require
+from packetworker.targets.skeleton import LookupCache, Packet, SystemTarget
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -115,28 +116,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAPPING = "bc-field-sales"
 
-# Entity sets that live under a parent in API v2.0: journal lines belong to a journal.
-_JOURNAL_LINES = {"customerPayments": "customerPaymentJournals"}
-
-# Which sales documents each customer `blocked` value refuses at creation
-# (business-central.md §3.4.2, from Customer.CheckBlockedCustOnDocs in Customer.Table.al).
-BLOCKED_DOCUMENTS: dict[str, frozenset[str]] = {
-    "Ship": frozenset({"salesQuotes", "salesOrders"}),
-    "Invoice": frozenset({"salesQuotes", "salesOrders", "salesInvoices"}),
-    "All": frozenset({"salesQuotes", "salesOrders", "salesInvoices", "salesCreditMemos"}),
-}
-# A payment journal line of a customer blocked All may be refused too (Customer.
-# CheckBlockedCustOnJnls; whether at entry through the API is unsettled): held the same way.
-BLOCKED_DOCUMENTS["All"] |= {"customerPayments"}
 # A document's customers: sell-to, then bill-to (BC validates both, ibid.).
 _CUSTOMER_FIELDS = ("customerNumber", "billToCustomerNumber")
-
-_NOT_MAPPED = {
-    "ignored": (Outcome.SKIPPED, "kept in the ledger; no action in Business Central"),
-    "filtered": (Outcome.SKIPPED, "filtered out by the mapping"),
-    "skipped": (Outcome.SKIPPED, None),
-    "error": (Outcome.FAILED, None),
-}
 
 
 class _Refused(Exception):
@@ -160,7 +141,7 @@ class _Work:
     message: str | None = None
     waits_for: str | None = None  # HELD: the wake key (`targets.base.held_key`)
     refs: list[str | None] = field(default_factory=list)  # per source record
-    packet: _Packet | None = None  # the packet it comes from (set by `_Packet`)
+    packet: Packet[_Work] | None = None  # the packet it comes from
 
     @property
     def label(self) -> str:
@@ -221,37 +202,7 @@ class _Query:
             self.select.update(names)
 
 
-class _Packet:
-    """One packet of an `apply_group` call: its operations, its writes in doubt, its
-    records' outcomes, and the error that stopped it (None while it goes on). An error stops
-    this packet only; the group's other packets go on."""
-
-    def __init__(self, records: Sequence[Record], ctx: ApplyContext) -> None:
-        self.ctx = ctx
-        self.slots = _Slots(records)
-        self.works: list[_Work] = []
-        self.doubts: InDoubt | None = None
-        self.error: Exception | None = None
-
-    def add(self, work: _Work) -> None:
-        work.packet = self
-        self.works.append(work)
-
-    def fail(self, exc: Exception) -> None:
-        """Stop this packet with `exc` (the first error wins), as the pipeline expects it:
-        refused credentials and lost connections are transient `TargetError`s."""
-        if self.error is None:
-            self.error = _as_target_error(exc)
-
-    def result(self) -> list[RecordOutcome] | Exception:
-        if self.error is not None:
-            return self.error
-        for work in self.works:
-            self.slots.put_work(work)
-        return self.slots.result()
-
-
-def _packet(work: _Work) -> _Packet:
+def _packet(work: _Work) -> Packet[_Work]:
     assert work.packet is not None, "every work belongs to a packet"
     return work.packet
 
@@ -268,6 +219,8 @@ def _fail_all(works: Sequence[_Work], exc: Exception) -> None:
 
 
 def _as_target_error(exc: Exception) -> Exception:
+    """A packet's error as the pipeline expects it: refused credentials and lost connections
+    are transient `TargetError`s."""
     if isinstance(exc, AuthError):
         # Credentials refused even after a fresh token: an operator must act, and the
         # packet must wait for them rather than be quarantined.
@@ -279,10 +232,11 @@ def _as_target_error(exc: Exception) -> Exception:
     return exc
 
 
-class BCTarget(Target):
+class BCTarget(SystemTarget[_Work]):
     """Applies mapped Field Sales packets to one BC company through `client`."""
 
     name = "bc"
+    service = "Business Central"
 
     def __init__(
         self,
@@ -302,65 +256,65 @@ class BCTarget(Target):
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
         # BC's longest request (business-central.md §5.3-5.4: 10 minutes, then 504).
         self.in_doubt_seconds = in_doubt_seconds
-        self._mapper = Mapper(self.mapping)
+        self.mapper = Mapper(self.mapping)
         self.line_prices = line_prices_option(self.mapping.options)
         self.posted = posted_lookups(self.mapping)  # where posted documents are looked for
+        self.entities = bc_entities(self.mapping)  # journal lines, document lines, holds
         self._lock = threading.Lock()
         self._journals: dict[tuple[int, str], str] = {}  # (client, code) -> journal id
         self._clients: dict[str, BCClient] = {}  # BC company (lower-cased) -> its client
         # (client, path, id, entity) of what this process made
         self._created: list[tuple[BCClient, str, str, str]] = []
 
-    # --- Target --------------------------------------------------------------------------
+    # --- the skeleton's steps -------------------------------------------------------------
 
-    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
-        result = self.apply_group([(records, ctx)])[0]
-        if isinstance(result, Exception):
-            raise result
-        return result
+    def map(self, packet: Packet[_Work]) -> None:
+        """Route the packet to its company's client, then map it; a packet of a company
+        `BC_COMPANY_MAP` does not name is held whole."""
+        client = self.client_for(packet.ctx.company)
+        if client is None:
+            company = str(packet.ctx.company)
+            reason, wake = unmapped_reason(company), held_key("company", company)
+            for record in packet.records:
+                packet.outcomes.put(
+                    RecordOutcome(
+                        record.table.name, record.dms_rowid, Outcome.HELD, None, reason, wake
+                    )
+                )
+            return
+        packet.route = client
+        super().map(packet)
 
-    def apply_group(
-        self, packets: Sequence[tuple[Sequence[Record], ApplyContext]]
-    ) -> list[list[RecordOutcome] | Exception]:
-        """Apply many packets' records with shared requests: one look-up per entity set for
-        all their keys, and their writes together in `$batch`es of up to 100 operations.
+    def work(self, item: MappedItem, packet: Packet[_Work]) -> _Work:
+        assert item.operation is not None
+        return _Work(item.operation, packet=packet)
+
+    def send(self, packets: list[Packet[_Work]]) -> None:
+        """Many packets' works with shared requests, per company: one look-up per entity set
+        for all their keys, and their writes together in `$batch`es of up to 100 operations.
         Each packet keeps its own outcomes, writes in doubt (journalled under its id) and
         error: a refused document fails its own records, a failed request stops only the
         packets it carried."""
-        group = [_Packet(records, ctx) for records, ctx in packets]
-        by_client: dict[int, tuple[BCClient, list[_Packet]]] = {}
-        for packet in group:
-            client = self.client_for(packet.ctx.company)
-            if client is None:
-                self._hold_unmapped(packet)
-                continue
-            try:
-                self._map(packet)
-            except Exception as exc:
-                packet.fail(exc)
-                continue
-            by_client.setdefault(id(client), (client, []))[1].append(packet)
+        by_client: dict[int, tuple[BCClient, list[Packet[_Work]]]] = {}
+        for packet in packets:
+            if isinstance(packet.route, BCClient):
+                by_client.setdefault(id(packet.route), (packet.route, []))[1].append(packet)
         for client, packets_of_client in by_client.values():
             self._apply_to(client, packets_of_client)
-        return [packet.result() for packet in group]
 
-    def _hold_unmapped(self, packet: _Packet) -> None:
-        """A packet of a company `BC_COMPANY_MAP` does not name: every record held."""
-        company = str(packet.ctx.company)
-        reason, wake = unmapped_reason(company), held_key("company", company)
-        for record in packet.slots.records:
-            packet.slots.put(record.table.name, record.dms_rowid, Outcome.HELD, None, reason, wake)
+    def outcomes(self, work: _Work, packet: Packet[_Work]) -> Iterator[RecordOutcome]:
+        outcome = work.outcome or Outcome.FAILED
+        refs = work.source_refs()
+        head = refs[0] if refs else None
+        message = work.message if outcome in (Outcome.FAILED, Outcome.HELD) else None
+        for n, (table, rowid) in enumerate(work.op.source):
+            ref = refs[n] if n < len(refs) and refs[n] else head
+            yield RecordOutcome(table, rowid, outcome, ref, message, work.waits_for)
 
-    def _map(self, packet: _Packet) -> None:
-        ctx = packet.ctx
-        header = ctx.header or PacketHeader(salesmancode=ctx.user or "")
-        for item in self._mapper.map_packet(header, packet.slots.records):
-            if item.outcome == "mapped" and item.operation is not None:
-                packet.add(_Work(item.operation))
-            else:
-                packet.slots.put_item(item)
+    def as_error(self, exc: Exception) -> Exception:
+        return _as_target_error(exc)
 
-    def _apply_to(self, client: BCClient, packets: list[_Packet]) -> None:
+    def _apply_to(self, client: BCClient, packets: list[Packet[_Work]]) -> None:
         """The steps below for the packets of one company, each request shared by as many
         of their operations as it can carry."""
         works = [work for packet in packets for work in packet.works]
@@ -373,12 +327,6 @@ class BCTarget(Target):
             return
         resolve = _resolver(client)  # codes → ids, shared by the group
         for packet in packets:
-            packet.doubts = InDoubt(
-                packet.ctx.journal,
-                packet.ctx.packet_id,
-                window=self.in_doubt_seconds,
-                service="Business Central",
-            )
             try:
                 for work in packet.works:
                     if work.outcome is None and not _committed_late(work, packet.doubts):
@@ -417,7 +365,7 @@ class BCTarget(Target):
             made = list(self._created)
         out = []
         for client, path, entity_id, entity in made:
-            expand = _document_lines(entity)
+            expand = self.entities.document_lines.get(entity)
             row = client.get(path, entity_id, expand=expand)
             row["@entity"] = entity
             out.append(row)
@@ -428,13 +376,13 @@ class BCTarget(Target):
         rows = self.created()
         yield f"Business Central: {len(rows)} entities created"
         for row in rows:
-            yield from describe_entity(row)
+            yield from describe_entity(row, self.entities.document_lines)
 
     # --- step 0: where each operation goes ----------------------------------------------
 
     def _locate(self, client: BCClient, works: list[_Work]) -> None:
         for work in works:
-            parent = _JOURNAL_LINES.get(work.op.entity)
+            parent = self.entities.journal_lines.get(work.op.entity)
             if parent is None:
                 work.path = work.op.entity
                 continue
@@ -478,7 +426,7 @@ class BCTarget(Target):
                 query.want({"id", *fields})
                 query.want(n for n in work.op.update_fields or work.op.body if "@" not in n)
             if self._checks_prices(work):
-                query.expand.add(DOCUMENT_LINES[work.op.entity])
+                query.expand.add(self.entities.document_lines[work.op.entity])
             for posted_set, statuses in self.posted.of(work.path, fields):
                 query = queries[(posted_set, fields)]
                 query.posted.append((work, statuses))
@@ -541,7 +489,7 @@ class BCTarget(Target):
             op = work.op
             body = dict(op.body)
             # Deep insert: lines travel inside the header, priced as the mapping says.
-            body.update(for_insert(op.children, self.line_prices))
+            body.update(self._for_insert(op.children))
             expand = ",".join(op.children)
             path = f"{work.path}?$expand={expand}" if expand else work.path
             work.create(BatchRequest("POST", path, body=body), work.write_key())
@@ -655,7 +603,7 @@ class BCTarget(Target):
         """One `$batch`, its creates journalled as in doubt (each in its packet's journal)
         first. When the call fails as a whole, the packets it carried stop: a definitive
         failure settles their creates, a timeout, reset or 5xx leaves them in doubt; None."""
-        writes: dict[int, tuple[_Packet, list[tuple[str, str, dict[str, str]]]]] = {}
+        writes: dict[int, tuple[Packet[_Work], list[tuple[str, str, dict[str, str]]]]] = {}
         for work, n, req in chunk:
             packet = _packet(work)
             entry = writes.setdefault(id(packet), (packet, []))
@@ -689,9 +637,13 @@ class BCTarget(Target):
 
     # --- step 4: line prices as the packet has them --------------------------------------
 
+    def _for_insert(self, children: dict[str, list[dict]]) -> dict[str, list[dict]]:
+        """A document's collections as they are sent (line fields in BC's price order)."""
+        return for_insert(children, self.line_prices, self.entities.document_lines.values())
+
     def _checks_prices(self, work: _Work) -> bool:
         """Whether `work` is a document whose line prices must be the packet's."""
-        nav = DOCUMENT_LINES.get(work.op.entity)
+        nav = self.entities.document_lines.get(work.op.entity)
         return self.line_prices == "packet" and nav is not None and nav in work.op.children
 
     def _correct_prices(self, client: BCClient, works: list[_Work]) -> None:
@@ -701,12 +653,12 @@ class BCTarget(Target):
             done = work.outcome in (Outcome.APPLIED, Outcome.UNCHANGED)
             if not done or work.stored is None or not self._checks_prices(work):
                 continue
-            nav = DOCUMENT_LINES[work.op.entity]
+            nav = self.entities.document_lines[work.op.entity]
             path = f"{work.path}({work.stored['id']})/{nav}"
-            rows = for_insert(work.op.children, self.line_prices)[nav]
+            rows = self._for_insert(work.op.children)[nav]
             for request in price_corrections(path, rows, work.stored.get(nav)):
                 planned.append((work, request))
-        busy: dict[int, tuple[_Packet, list[str]]] = {}
+        busy: dict[int, tuple[Packet[_Work], list[str]]] = {}
         for start in range(0, len(planned), self.batch_size):
             chunk = planned[start : start + self.batch_size]
             try:
@@ -761,7 +713,7 @@ class BCTarget(Target):
         refused = [
             w
             for w in works
-            if w.refused and w.outcome is Outcome.FAILED and w.op.entity in BLOCKED_DOCUMENTS["All"]
+            if w.refused and w.outcome is Outcome.FAILED and w.op.entity in self.entities.holdable
         ]
         numbers = {str(n) for w in refused for n in _customers_of(w) if n}
         if not numbers:
@@ -777,7 +729,8 @@ class BCTarget(Target):
             return
         for work in refused:
             for number in _customers_of(work):
-                reason = _hold_reason(work.op.entity, number, found.get(number.lower()))
+                customer = found.get(number.lower())
+                reason = _hold_reason(work.op.entity, number, customer, self.entities)
                 if reason is not None:
                     work.outcome, work.message = Outcome.HELD, f"{work.label}: {reason}"
                     work.waits_for = held_key("customer", number)
@@ -833,28 +786,33 @@ def _customers_of(work: _Work) -> list[str]:
     return list(dict.fromkeys(n for n in numbers if n))
 
 
-def _hold_reason(entity: str, number: str, customer: dict | None) -> str | None:
+def _hold_reason(entity: str, number: str, customer: dict | None, entities: Entities) -> str | None:
     """Why a document of `entity` for customer `number` waits, or None when the customer
     does not explain BC's refusal."""
     if customer is None:
         return f"customer {number} is not in Business Central yet"
     blocked = str(customer.get("blocked") or "").strip()
-    if entity in BLOCKED_DOCUMENTS.get(blocked, frozenset()):
+    if entity in entities.refused_for(blocked):
         return f"customer {number} is blocked ({blocked})"
     return None
 
 
-def _resolver(client: BCClient):
-    cache: dict[tuple, str | None] = {}
+def _resolver(client: BCClient) -> Callable[[LookupRef], str | None]:
+    """Codes → BC ids for one group's writes (misses kept too: the group's look-ups all run
+    before its writes)."""
+    cache = LookupCache(keep_misses=True)
+
+    def find(ref: LookupRef) -> str | None:
+        # every term must match: the code, and e.g. the item a variant belongs to
+        query = " and ".join(f"{f} eq {literal(v)}" for f, v in ref.terms())
+        row = client.find_one(ref.entity, query, select=["id"])
+        return None if row is None else row["id"]
 
     def resolve(ref: LookupRef) -> str | None:
-        terms = ref.terms()  # the code, and e.g. the item a variant belongs to
-        key = (ref.entity, *((f, str(v)) for f, v in terms))
-        if key not in cache:
-            query = " and ".join(f"{f} eq {literal(v)}" for f, v in terms)
-            row = client.find_one(ref.entity, query, select=["id"])
-            cache[key] = None if row is None else row["id"]
-        return cache[key]
+        terms = ref.terms()
+        match = " and ".join(f for f, _ in terms)
+        value = "\x1f".join(str(v) for _, v in terms)
+        return cache.get(ref.entity, match, value, lambda: find(ref))
 
     return resolve
 
@@ -924,47 +882,6 @@ def _ref(entity: str, response: BatchResponse | None) -> str | None:
     return f"{entity}({body['id']})" if body.get("id") else None
 
 
-class _Slots:
-    """One outcome per input record, in input order, whatever order mapping yields them in.
-
-    Records are told apart by (table, DMS_ROWID); records without a DMS_ROWID of the same
-    table are filled in arrival order.
-    """
-
-    def __init__(self, records: Sequence[Record]) -> None:
-        self.records = records
-        self._out: list[RecordOutcome | None] = [None] * len(records)
-        self._free: dict[tuple[str, str | None], deque[int]] = defaultdict(deque)
-        for n, record in enumerate(records):
-            self._free[(record.table.name, record.dms_rowid)].append(n)
-
-    def put(
-        self, table: str, rowid: str | None, outcome: Outcome, ref=None, message=None, wake=None
-    ):
-        free = self._free.get((table, rowid))
-        if free:
-            self._out[free.popleft()] = RecordOutcome(table, rowid, outcome, ref, message, wake)
-
-    def put_item(self, item: MappedItem) -> None:
-        outcome, default = _NOT_MAPPED[item.outcome]
-        self.put(item.table, item.dms_rowid, outcome, None, item.message or default)
-
-    def put_work(self, work: _Work) -> None:
-        outcome = work.outcome or Outcome.FAILED
-        refs = work.source_refs()
-        head = refs[0] if refs else None
-        for n, (table, rowid) in enumerate(work.op.source):
-            ref = refs[n] if n < len(refs) and refs[n] else head
-            message = work.message if outcome in (Outcome.FAILED, Outcome.HELD) else None
-            self.put(table, rowid, outcome, ref, message, work.waits_for)
-
-    def result(self) -> list[RecordOutcome]:
-        return [
-            o or RecordOutcome(r.table.name, r.dms_rowid, Outcome.FAILED, None, "no outcome")
-            for o, r in zip(self._out, self.records, strict=True)
-        ]
-
-
 def _etag(row: dict) -> str:
     return row.get("@odata.etag") or "*"
 
@@ -994,14 +911,10 @@ def _row_matches(existing: dict, wanted: dict) -> bool:
     return all(_same(existing.get(name), value) for name, value in wanted.items())
 
 
-def _document_lines(entity: str) -> str | None:
-    return DOCUMENT_LINES.get(entity)
-
-
-def describe_entity(row: dict) -> Iterator[str]:
+def describe_entity(row: dict, document_lines: dict[str, str]) -> Iterator[str]:
     """Human lines for one entity read back from BC (pure)."""
     entity = row.get("@entity", "")
-    lines_nav = _document_lines(entity)
+    lines_nav = document_lines.get(entity)
     if lines_nav is not None:
         lines = row.get(lines_nav) or []
         yield (

@@ -19,7 +19,7 @@ CRM still refuse a create (a 4xx: "failed given the information provided"), the 
 are looked up again to name the cause — the organization gone, the contact there after
 all — else the CRM's own message is reported. Either way it is a record error.
 
-Writes in doubt (`crm_common`): every create (organization, case, opportunity, contact) is
+Writes in doubt (`targets.crm`): every create (organization, case, opportunity, contact) is
 journalled before it is sent and, when its answer is lost, looked up again by its key — the
 mapping `key` through the list filters, a contact by email and number — before any re-send,
 which waits `in_doubt_seconds` (`CRMAAS_IN_DOUBT_SECONDS`). A create whose mapping has no
@@ -34,18 +34,18 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from packetworker.targets.base import Outcome, TargetError
-from packetworker.targets.crm_common import (
-    ContactData,
-    CrmTarget,
+from packetworker.targets.crm.contacts import ContactData
+from packetworker.targets.crm.operations import (
     OpResult,
     RecordRefused,
-    crm_options,
     lookup_keys,
     lookup_message,
     operation_label,
     resolve_or_refuse,
     write_key,
 )
+from packetworker.targets.crm.options import crm_options
+from packetworker.targets.crm.target import CrmTarget
 from packetworker.targets.crmaas.client import CrmaasClient, Resource
 from packetworker.targets.crmaas.errors import (
     CrmaasConflict,

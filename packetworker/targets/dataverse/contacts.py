@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from packetworker.targets.crm_common import ContactData
+from packetworker.targets.crm.contacts import ContactData
 from packetworker.targets.mapping import ContactColumns
 
 

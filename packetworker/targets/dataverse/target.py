@@ -20,7 +20,7 @@ Idempotency, so a re-run creates nothing new (`unchanged`):
   skips them otherwise, crm.md A.9), so a duplicate the look-ups cannot see (another
   spelling of the email, a rule on other columns) is reported as a Duplicate Contact too.
 
-Writes in doubt (`crm_common`; the window is `in_doubt_seconds`, `DATAVERSE_IN_DOUBT_SECONDS`):
+Writes in doubt (`targets.crm`; the window is `in_doubt_seconds`, `DATAVERSE_IN_DOUBT_SECONDS`):
 - a create addressed by GUID or alternate key with `If-None-Match: *` is safe to repeat: if
   an earlier send committed after all, the repeat answers 412 and its change set (nested
   contact, lines) rolls back whole. These are not journalled;
@@ -30,6 +30,13 @@ Writes in doubt (`crm_common`; the window is `in_doubt_seconds`, `DATAVERSE_IN_D
   target does anyway — and re-sent only when that still misses it `in_doubt_seconds` after it
   was sent; one the look-up finds is `applied`. A create whose mapping has no `key` has no
   look-up: one in doubt is re-sent once the window has passed.
+
+**Groups** (`apply_group`, the pipeline's `process_packets`): the documents of every packet
+of the group share the `$batch`es (whole change sets, at most `batch_size` operations per
+request) and the cached look-ups, so a group of 100 single-order packets costs a `$batch` or
+two instead of a hundred. Each document answers its own packet: a refused one fails its own
+records; a `$batch` that fails as a whole stops the packets it carried, and its plain POSTs
+are left in doubt in their own packet's journal. `apply` is a group of one.
 
 A document that needs more operations than one `$batch` may carry (1,000) cannot be split
 without breaking its change set; it is refused with a clear message instead.
@@ -42,26 +49,24 @@ its first order), then asks again.
 from __future__ import annotations
 
 import itertools
-import json
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from packetworker.targets.base import Outcome
-from packetworker.targets.crm_common import (
-    ContactData,
-    CrmTarget,
+from packetworker.targets.crm.contacts import ContactData
+from packetworker.targets.crm.operations import (
     Job,
     OpResult,
     RecordRefused,
-    crm_options,
     lookup_keys,
     lookup_message,
     operation_label,
     resolve_or_refuse,
     write_key,
 )
+from packetworker.targets.crm.options import crm_options
+from packetworker.targets.crm.target import CrmTarget
 from packetworker.targets.dataverse.batch import BatchOperation, BatchResponse
 from packetworker.targets.dataverse.client import DataverseClient
 from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note
@@ -75,35 +80,31 @@ from packetworker.targets.dataverse.errors import (
     Throttled,
 )
 from packetworker.targets.dataverse.odata import format_value, is_guid, record_path
-from packetworker.targets.dataverse.shape import entity_shape
+from packetworker.targets.dataverse.shape import EntityShape, entity_shape
+from packetworker.targets.dataverse.unbatched import send_one_by_one
 from packetworker.targets.in_doubt import outcome_unknown
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dataverse, require
+from packetworker.targets.skeleton import LookupCache, Packet
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
 
-# Activity tables share one primary key column.
-ACTIVITIES = frozenset({"appointments", "phonecalls", "tasks", "emails", "letters", "faxes"})
+T = TypeVar("T")
+
 MAX_BATCH_OPERATIONS = 1000  # Dataverse's limit per $batch (crm.md A.11)
 # crm.md A.7: what Dataverse answers when a URI names columns that are no (active) key.
 KEY_NOT_VALID = "key in the request URI is not valid"
 NOT_RUN = (Throttled, ConnectionFailed)  # failures of a request that certainly did not run
 
 
-def id_column(entity_set: str) -> str:
-    """The primary key column of an entity set (`accounts` → `accountid`)."""
-    if entity_set in ACTIVITIES:
-        return "activityid"
-    singular = entity_set[:-1] if entity_set.endswith("s") else entity_set
-    return f"{singular}id"
-
-
 @dataclass
 class _Document:
-    """One change set: the parts of one operation and which answer is whose."""
+    """One change set: the parts of one operation, which answer is whose, and the job and
+    packet it answers."""
 
-    index: int  # position in the jobs
+    job: Job
+    packet: Packet[Job]
     operation: Operation
     parts: list[BatchOperation]
     head: str  # content id of the operation's own record
@@ -131,67 +132,70 @@ class DataverseTarget(CrmTarget):
         self.shape = entity_shape(self.mapping)  # nested records, collections, alternate keys
         self.use_batch = use_batch
         self.batch_size = max(1, min(batch_size, MAX_BATCH_OPERATIONS))
-        self._ids: dict[tuple[str, str, str], str] = {}  # (entity, column, value) -> GUID
+        self._ids = LookupCache()  # (entity, column, value) -> GUID, hits only
         self._keyless: set[str] = set()  # entity sets whose alternate key the org lacks
         self._content_ids = itertools.count(1)  # next() is atomic: safe across threads
 
-    # --- operations ---------------------------------------------------------------------
+    # --- the skeleton's send step -------------------------------------------------------
 
-    def apply_operation(self, job: Job) -> OpResult:
-        results = self.apply_operations([job])
-        result = results[0]
-        if isinstance(result, RecordRefused):
-            raise result
-        return result
-
-    def apply_operations(self, jobs: Sequence[Job]) -> list[OpResult | RecordRefused]:
-        results: list[OpResult | RecordRefused | None] = [None] * len(jobs)
+    def send(self, packets: list[Packet[Job]]) -> None:
+        """Every packet's documents in shared `$batch`es (one change set per document, at
+        most `batch_size` operations per request); look-ups are cached across the group.
+        Each packet keeps its own results, writes in doubt and error: a refused document
+        fails its own records, a failed `$batch` stops only the packets it carried."""
         pending: list[_Document] = []
-        for index, job in enumerate(jobs):
+        for packet in packets:
+            self._applying.doubts = packet.doubts  # for the contacts' journalled creates
             try:
-                if job.contact:
-                    self._flush(pending, results)  # its company may be in the pending batch
-                    results[index] = self.apply_contact(self.contact(job.operation))
-                    continue
-                operation = self._resolve(job.operation, pending, results)
-                self._prepare(index, operation, pending, results)
-            except RecordRefused as refused:
-                results[index] = refused
-            except DataverseError as error:
-                if error.transient:
-                    raise
-                results[index] = OpResult(Outcome.FAILED, message=_explain(error))
-        self._flush(pending, results)
-        return [r if r is not None else _no_answer() for r in results]
+                for job in packet.works:
+                    if packet.error is not None:
+                        break
+                    self._job(job, packet, pending)
+            finally:
+                self._applying.doubts = None
+        self._flush(pending)
+        for packet in packets:
+            for job in packet.works:
+                if job.result is None:
+                    job.result = _no_answer()
+
+    def _job(self, job: Job, packet: Packet[Job], pending: list[_Document]) -> None:
+        """Answer `job` at once (contacts, updates, deletes, existing records), or add its
+        change set to `pending`."""
+        try:
+            if job.contact:
+                self._flush(pending)  # its company may be in the pending batch
+                job.result = self.apply_contact(self.contact(job.operation))
+                return
+            operation = self._resolve(job.operation, pending)
+            self._prepare(job, packet, operation, pending)
+        except Exception as exc:
+            _job_failed(job, packet, exc)
 
     def _prepare(
-        self,
-        index: int,
-        operation: Operation,
-        pending: list[_Document],
-        results: list[OpResult | RecordRefused | None],
+        self, job: Job, packet: Packet[Job], operation: Operation, pending: list[_Document]
     ) -> None:
         """Answer `operation` at once, or add its change set to `pending` (sent when full)."""
         if operation.action not in ("create", "upsert"):
-            results[index] = self._direct(operation)
+            job.result = self._direct(operation)
             return
         if operation.key and self._address_key(operation.entity, operation.key) is None:
             # No GUID or usable alternate key: look the record up by its key columns, after
             # sending any pending document with the same key (it may create the record).
             if any(_same_key(d.operation, operation) for d in pending):
-                self._flush(pending, results)
+                self._flush(pending)
             found = self._find(operation.entity, operation.key)
-            if found is not None and self.doubts.found([write_key(operation)]):
+            if found is not None and packet.doubts.found([write_key(operation)]):
                 # Our plain POST, in doubt, committed after all.
                 self._created(operation.entity, found, operation_label(operation))
-                results[index] = OpResult(Outcome.APPLIED, ref=found)
+                job.result = OpResult(Outcome.APPLIED, ref=found)
                 return
             if found is not None:
-                results[index] = self._existing(operation, found)
+                job.result = self._existing(operation, found)
                 return
-        document = self._document(index, operation)
+        document = self._document(job, packet, operation)
         if not document.by_key:
-            self.doubts.check_unsent([write_key(operation)])
+            packet.doubts.check_unsent([write_key(operation)])
         if len(document.parts) > MAX_BATCH_OPERATIONS:
             raise RecordRefused(
                 f"This {operation.entity} record needs {len(document.parts)} operations; one "
@@ -200,7 +204,7 @@ class DataverseTarget(CrmTarget):
             )
         pending.append(document)
         if sum(len(d.parts) for d in pending) >= self.batch_size:
-            self._flush(pending, results)
+            self._flush(pending)
 
     def _existing(self, operation: Operation, found: str) -> OpResult:
         """A record found by a look-up: a duplicate, or unchanged after updating the
@@ -222,17 +226,12 @@ class DataverseTarget(CrmTarget):
 
     # --- lookups ------------------------------------------------------------------------
 
-    def _resolve(
-        self,
-        operation: Operation,
-        pending: list[_Document],
-        results: list[OpResult | RecordRefused | None],
-    ) -> Operation:
+    def _resolve(self, operation: Operation, pending: list[_Document]) -> Operation:
         def resolver(ref: LookupRef) -> str | None:
             entity, column = self.lookup_at(ref)
             found = self.lookup(entity, column, ref.value)
             if found is None and pending:
-                self._flush(pending, results)
+                self._flush(pending)
                 found = self.lookup(entity, column, ref.value)
             return found
 
@@ -240,28 +239,26 @@ class DataverseTarget(CrmTarget):
 
     def lookup(self, entity_set: str, column: str, value: Any) -> str | None:
         """The GUID of the `entity_set` record whose `column` is `value` (hits are cached)."""
-        key = (entity_set, column, str(value))
-        if key in self._ids:
-            return self._ids[key]
-        id_attr = id_column(entity_set)
-        rows = self.client.query(
-            entity_set,
-            select=[id_attr],
-            filter=f"{column} eq {format_value(str(value))}",
-            maxpagesize=1,
-        )
-        first = next(iter(rows), None)
-        if first is None:
-            return None
-        self._ids[key] = str(first[id_attr])
-        return self._ids[key]
+        id_attr = self.shape.id_column(entity_set)
+
+        def find() -> str | None:
+            rows = self.client.query(
+                entity_set,
+                select=[id_attr],
+                filter=f"{column} eq {format_value(str(value))}",
+                maxpagesize=1,
+            )
+            first = next(iter(rows), None)
+            return None if first is None else str(first[id_attr])
+
+        return self._ids.get(entity_set, column, value, find)
 
     # --- documents ----------------------------------------------------------------------
 
     def _next_id(self) -> str:
         return str(next(self._content_ids))
 
-    def _document(self, index: int, operation: Operation) -> _Document:
+    def _document(self, job: Job, packet: Packet[Job], operation: Operation) -> _Document:
         """The change set of a create/upsert: the record by its GUID or alternate key with
         `If-None-Match: *`, or (no usable key; looked up already) a plain POST."""
         entity = operation.entity
@@ -277,7 +274,7 @@ class DataverseTarget(CrmTarget):
             else:
                 body[name] = value
         if isinstance(key, str):
-            body.pop(id_column(entity), None)  # addressed by it already
+            body.pop(self.shape.id_column(entity), None)  # addressed by it already
         head = self._next_id()
         if key is None:
             parts.append(BatchOperation("POST", entity, body, content_id=head))
@@ -291,7 +288,7 @@ class DataverseTarget(CrmTarget):
                     content_id=head,
                 )
             )
-        document = _Document(index, operation, parts, head, by_key=key is not None)
+        document = _Document(job, packet, operation, parts, head, by_key=key is not None)
         for collection, rows in operation.children.items():
             child_set = self.shape.collections.get(collection)
             if child_set is None:
@@ -317,60 +314,95 @@ class DataverseTarget(CrmTarget):
             document.existing_update = fields
         return document
 
-    def _flush(
-        self, pending: list[_Document], results: list[OpResult | RecordRefused | None]
-    ) -> None:
-        if not pending:
-            return
-        documents = list(pending)
+    def _flush(self, pending: list[_Document]) -> None:
+        """Send the pending documents of packets still going, and settle each one's job;
+        a failure stops the packets it hits only."""
+        documents = [d for d in pending if d.packet.error is None]
         pending.clear()
-        answers = self._send_journalled(documents)
+        if not documents:
+            return
+        try:
+            answers = self._send_journalled(documents)
+        except Exception as exc:  # e.g. the journal unreachable: nothing of theirs is known
+            for document in documents:
+                document.packet.fail(exc)
+            return
         updates: list[_Document] = []
         again: list[_Document] = []
         for document in documents:
+            if document.packet.error is not None:
+                continue
             if self._key_refused(document, answers):
                 self._keyless.add(document.operation.entity)
                 again.append(document)
                 continue
-            result = self._settle(document, answers)
+            try:
+                result = self._settle(document, answers)
+            except DataverseError as error:  # transient: the packet is retried
+                document.packet.fail(error)
+                continue
             if result is None:
                 updates.append(document)
             else:
-                results[document.index] = result
+                document.job.result = result
         if updates:
-            self._update_existing(updates, results)
+            self._update_existing(updates)
         if again:  # the org has no such key: look up, then create (crm.md A.7)
             redo: list[_Document] = []
             for document in again:
                 try:
-                    self._prepare(document.index, document.operation, redo, results)
-                except RecordRefused as refused:
-                    results[document.index] = refused
-            self._flush(redo, results)
+                    self._prepare(document.job, document.packet, document.operation, redo)
+                except Exception as exc:
+                    _job_failed(document.job, document.packet, exc)
+            self._flush(redo)
 
     def _send_journalled(self, documents: list[_Document]) -> dict[str, BatchResponse]:
-        """`_send` the documents, their plain POSTs journalled as in doubt first: a
-        definitive answer settles one; no answer, or a 5xx, raises `WriteInDoubt`."""
-        posts = {
-            write_key(d.operation): d for d in documents if not d.by_key
-        }  # addressed by key (If-None-Match: *): safe to repeat, not journalled
-        self.doubts.sending(
-            [
-                (key, f"POST {d.operation.entity}", lookup_keys(d.operation))
-                for key, d in posts.items()
-            ]
-        )
+        """Send the documents in `$batch`es of whole change sets; each batch's plain POSTs
+        are journalled first, in their own packet's journal. A definitive answer settles
+        one; no answer, or a 5xx, leaves it in doubt and stops its packet (`WriteInDoubt`).
+        A batch that fails as a whole stops the packets it carried."""
+        answers: dict[str, BatchResponse] = {}
+        chunks = _chunked(documents, lambda d: len(d.parts), self.batch_size)
+        if not self.use_batch:  # the baseline: each document on its own
+            chunks = [[d] for d in documents]
+        for chunk in chunks:
+            answers.update(self._send_chunk(chunk))
+        return answers
+
+    def _send_chunk(self, chunk: list[_Document]) -> dict[str, BatchResponse]:
+        """One `$batch` of whole change sets (one request per operation without batching);
+        see `_send_journalled`."""
+        posts: dict[int, tuple[Packet[Job], dict[str, _Document]]] = {}
+        for d in chunk:  # addressed by key (If-None-Match: *): safe to repeat, not journalled
+            entry = posts.setdefault(id(d.packet), (d.packet, {}))
+            if not d.by_key:
+                entry[1][write_key(d.operation)] = d
+        for packet, own in posts.values():
+            packet.doubts.sending(
+                [
+                    (key, f"POST {d.operation.entity}", lookup_keys(d.operation))
+                    for key, d in own.items()
+                ]
+            )
+        groups = [d.parts for d in chunk]  # one request: a chunk is never split again
         try:
-            answers = self._send([d.parts for d in documents])
+            answers = (
+                self._batch(groups) if self.use_batch else send_one_by_one(self.client, groups)
+            )
         except DataverseError as error:
-            if posts and outcome_unknown(error, NOT_RUN):
-                raise self.doubts.unknown(list(posts), f"Dataverse: {error.message}") from None
-            self.doubts.settled(posts)
-            raise
-        unknown = [key for key, d in posts.items() if _answer_unknown(d, answers)]
-        self.doubts.settled(key for key in posts if key not in unknown)
-        if unknown:
-            raise self.doubts.unknown(unknown, "Dataverse answered a create without its outcome")
+            for packet, own in posts.values():
+                if own and outcome_unknown(error, NOT_RUN):
+                    packet.fail(packet.doubts.unknown(list(own), f"Dataverse: {error.message}"))
+                else:
+                    packet.doubts.settled(own)
+                    packet.fail(error)
+            return {}
+        for packet, own in posts.values():
+            unknown = [key for key, d in own.items() if _answer_unknown(d, answers)]
+            packet.doubts.settled(key for key in own if key not in unknown)
+            if unknown:
+                reason = "Dataverse answered a create without its outcome"
+                packet.fail(packet.doubts.unknown(unknown, reason))
         return answers
 
     def _key_refused(self, document: _Document, answers: dict[str, BatchResponse]) -> bool:
@@ -387,52 +419,14 @@ class DataverseTarget(CrmTarget):
         """Answers by content id: one $batch, or one request per operation (baseline)."""
         if self.use_batch:
             answers: dict[str, BatchResponse] = {}
-            # Split into batches of at most batch_size operations (whole groups).
-            chunk, size = [], 0
-            for group in groups:
-                if chunk and size + len(group) > self.batch_size:
-                    answers.update(self._batch(chunk))
-                    chunk, size = [], 0
-                chunk.append(group)
-                size += len(group)
-            if chunk:
+            for chunk in _chunked(groups, len, self.batch_size):
                 answers.update(self._batch(chunk))
             return answers
-        return self._one_by_one(groups)
+        return send_one_by_one(self.client, groups)
 
     def _batch(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
         responses = self.client.batch_changesets(groups, continue_on_error=True)
         return {r.content_id: r for r in responses if r.content_id}
-
-    def _one_by_one(self, groups: list[list[BatchOperation]]) -> dict[str, BatchResponse]:
-        """Each operation as its own request: the baseline the batch is measured against
-        (no atomicity: a group stops at its first failure)."""
-        answers: dict[str, BatchResponse] = {}
-        for group in groups:
-            made: dict[str, tuple[str, str]] = {}  # content id -> (entity set, GUID)
-            for op in group:
-                body = {
-                    k: (_ref(v, made) if k.endswith("@odata.bind") else v)
-                    for k, v in (op.body or {}).items()
-                }
-                entity_set = op.path.split("(", 1)[0]
-                try:
-                    if op.method == "POST":
-                        new_id = self.client.create(entity_set, body)
-                    else:
-                        key = _parse_path_key(op.path)
-                        new_id = self.client.upsert(entity_set, key, body, mode="create") or ""
-                except DataverseError as error:
-                    if error.transient:
-                        raise
-                    answers[op.content_id or ""] = _failed(error)
-                    break
-                made[op.content_id or ""] = (entity_set, new_id)
-                uri = f"{self.client.url}{self.client.api_path}{entity_set}({new_id})"
-                answers[op.content_id or ""] = BatchResponse(
-                    204, {"odata-entityid": uri}, b"", op.content_id
-                )
-        return answers
 
     def _settle(
         self, document: _Document, answers: dict[str, BatchResponse]
@@ -477,9 +471,7 @@ class DataverseTarget(CrmTarget):
             raise error
         return OpResult(Outcome.FAILED, message=_explain(error))
 
-    def _update_existing(
-        self, documents: list[_Document], results: list[OpResult | RecordRefused | None]
-    ) -> None:
+    def _update_existing(self, documents: list[_Document]) -> None:
         """Existing records of upserts: change only the mapping's `update_fields`."""
         groups = []
         for document in documents:
@@ -496,17 +488,22 @@ class DataverseTarget(CrmTarget):
                     )
                 ]
             )
-        answers = self._send(groups)
+        try:
+            answers = self._send(groups)
+        except DataverseError as error:
+            for document in documents:
+                document.packet.fail(error)
+            return
         for document, group in zip(documents, groups, strict=True):
             answer = answers.get(group[0].content_id or "")
             if answer is None:
-                results[document.index] = _no_answer()
+                document.job.result = _no_answer()
             elif answer.ok:
-                results[document.index] = OpResult(Outcome.UNCHANGED, ref=answer.entity_id)
+                document.job.result = OpResult(Outcome.UNCHANGED, ref=answer.entity_id)
             else:
                 error = answer.error()
                 assert error is not None
-                results[document.index] = OpResult(Outcome.FAILED, message=error.message)
+                document.job.result = OpResult(Outcome.FAILED, message=error.message)
 
     def _direct(self, operation: Operation) -> OpResult:
         """Updates and deletes: one request each."""
@@ -536,7 +533,7 @@ class DataverseTarget(CrmTarget):
 
     def _address_key(self, entity_set: str, key: dict[str, Any]) -> str | dict[str, Any] | None:
         """`_address_key`, unless the org turned out to lack the table's alternate key."""
-        address = _address_key(entity_set, key, self.shape.alternate_keys)
+        address = _address_key(entity_set, key, self.shape)
         if isinstance(address, dict) and entity_set in self._keyless:
             return None
         return address
@@ -544,7 +541,7 @@ class DataverseTarget(CrmTarget):
     def _find(self, entity_set: str, key: dict[str, Any]) -> str | None:
         if not key:
             return None
-        id_attr = id_column(entity_set)
+        id_attr = self.shape.id_column(entity_set)
         clauses = " and ".join(f"{c} eq {format_value(_literal(v))}" for c, v in key.items())
         first = next(iter(self.client.query(entity_set, select=[id_attr], filter=clauses)), None)
         return None if first is None else str(first[id_attr])
@@ -609,17 +606,17 @@ class DataverseTarget(CrmTarget):
 
 
 def _address_key(
-    entity_set: str, key: dict[str, Any], alternate_keys: dict[str, list[str]]
+    entity_set: str, key: dict[str, Any], shape: EntityShape
 ) -> str | dict[str, Any] | None:
     """How to address the record of `key`: its GUID (key = the primary column), the key as
     one of the mapping's `alternate_keys`, or None (an ordinary column: found by a query)."""
     if not key:
         return None
-    id_attr = id_column(entity_set)
+    id_attr = shape.id_column(entity_set)
     if list(key) == [id_attr]:
         value = str(key[id_attr])
         return value.lower() if is_guid(value) else None
-    if list(key) == alternate_keys.get(entity_set):
+    if list(key) == shape.alternate_keys.get(entity_set):
         return {column: _literal(value) for column, value in key.items()}
     return None
 
@@ -635,27 +632,6 @@ def _guid_key(operation: Operation) -> str | None:
 
 def _literal(value: Any) -> str | int | float | bool:
     return value if isinstance(value, str | int | float | bool) else str(value)
-
-
-def _ref(value: Any, made: dict[str, tuple[str, str]]) -> Any:
-    text = str(value)
-    if text.startswith("$") and text[1:] in made:
-        entity_set, guid = made[text[1:]]
-        return f"/{entity_set}({guid})"
-    return value
-
-
-def _parse_path_key(path: str) -> str | dict[str, Any]:
-    inner = unquote(path.split("(", 1)[1].rsplit(")", 1)[0])
-    if is_guid(inner):
-        return inner
-    column, _, raw = inner.partition("=")
-    return {column: raw[1:-1].replace("''", "'") if raw.startswith("'") else raw}
-
-
-def _failed(error: DataverseError) -> BatchResponse:
-    payload = {"error": {"code": error.code, "message": error.dataverse_message}}
-    return BatchResponse(error.status, {}, json.dumps(payload).encode(), None)
 
 
 def _explain(error: DataverseError) -> str:
@@ -680,6 +656,31 @@ def _answer_unknown(document: _Document, answers: dict[str, BatchResponse]) -> b
         if error is not None:
             return outcome_unknown(error, NOT_RUN)
     return False
+
+
+def _chunked(items: list[T], size_of: Callable[[T], int], limit: int) -> list[list[T]]:
+    """`items` in runs of at most `limit` operations (an item is never split; one larger
+    than `limit` goes alone)."""
+    chunks: list[list[T]] = []
+    size = 0
+    for item in items:
+        if not chunks or (chunks[-1] and size + size_of(item) > limit):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += size_of(item)
+    return chunks
+
+
+def _job_failed(job: Job, packet: Packet[Job], exc: Exception) -> None:
+    """A job's error: a refused record or a permanent error answers the job; anything else
+    (a transient error, a write in doubt) stops its packet."""
+    if isinstance(exc, RecordRefused):
+        job.result = exc
+    elif isinstance(exc, DataverseError) and not exc.transient:
+        job.result = OpResult(Outcome.FAILED, message=_explain(exc))
+    else:
+        packet.fail(exc)
 
 
 def _no_answer() -> OpResult:

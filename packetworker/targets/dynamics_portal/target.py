@@ -11,7 +11,7 @@ created, so another worker process, or this one after a restart or a crash mid-p
 finds it. The proxy's contract documents no error bodies, so a duplicate rule in Dynamics is only a
 backstop (a 409 or Dataverse's duplicate codes passed through); the index decides.
 
-Writes in doubt (`crm_common`): every create is journalled before it is sent. The proxy has
+Writes in doubt (`targets.crm`): every create is journalled before it is sent. The proxy has
 no key look-up: the index learns a record's id only from the create's answer, so a create
 whose answer was lost cannot be found. It is re-sent once `in_doubt_seconds`
 (`DYNAMICS_PORTAL_IN_DOUBT_SECONDS`) have passed since it was sent, never sooner; only a
@@ -23,29 +23,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping as MappingABC
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from packetworker.packets.model import Record
-from packetworker.targets.base import ApplyContext, Outcome, RecordOutcome, TargetRefs
-from packetworker.targets.crm_common import (
-    ContactData,
-    CrmTarget,
+from packetworker.targets.base import Outcome, TargetRefs
+from packetworker.targets.crm.contacts import ContactData
+from packetworker.targets.crm.operations import (
+    Job,
     OpResult,
     RecordRefused,
-    crm_options,
     lookup_keys,
     lookup_message,
     operation_label,
     resolve_or_refuse,
     write_key,
 )
+from packetworker.targets.crm.options import crm_options
+from packetworker.targets.crm.target import CrmTarget
 from packetworker.targets.dataverse.contacts import contact_columns, extra_addresses_note
 from packetworker.targets.dataverse.shape import entity_shape
 from packetworker.targets.dynamics_portal.client import DynamicsPortalClient
 from packetworker.targets.dynamics_portal.errors import DuplicateRecord, RecordNotFound
 from packetworker.targets.mapping import LookupRef, Operation
 from packetworker.targets.required import missing_dynamics_portal, require
+from packetworker.targets.skeleton import Packet
 
 if TYPE_CHECKING:
     from packetworker.settings import Settings
@@ -147,10 +147,10 @@ class DynamicsPortalTarget(CrmTarget):
         self.shape = entity_shape(self.mapping)  # nested records and collections
         self.index = index or RecordIndex()
 
-    def apply(self, records: Sequence[Record], *, ctx: ApplyContext) -> list[RecordOutcome]:
-        if ctx.refs is not None:  # the pipeline's durable map: survive restarts
-            self.index.share(ctx.refs)
-        return super().apply(records, ctx=ctx)
+    def map(self, packet: Packet[Job]) -> None:
+        if packet.ctx.refs is not None:  # the pipeline's durable map: survive restarts
+            self.index.share(packet.ctx.refs)
+        super().map(packet)
 
     # --- operations ---------------------------------------------------------------------
 
