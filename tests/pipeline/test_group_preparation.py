@@ -14,6 +14,7 @@ from packetworker.packets.assembly import DocumentShape
 from packetworker.pipeline.polling import poll_once
 from packetworker.pipeline.processing import process_packets
 from packetworker.pipeline.results import TransientError
+from packetworker.sandbox.base import WAIT_TIMEOUT
 from packetworker.targets.recording import RecordingTarget
 
 
@@ -58,6 +59,23 @@ def test_a_failed_preparation_answers_for_its_packet_only(sandbox, make_ctx):
     assert [r.packet_id for r in others] == ids[:failed] + ids[failed + 1 :]
     assert [r.state for r in others] == ["applied"] * 3
     assert sorted(ctx.ledger.pending_acks("DEMO", "packet")) == sorted(r.packet_id for r in others)
+
+
+def test_a_groups_packets_are_settled_at_once(sandbox, make_ctx, monkeypatch):
+    ctx = make_ctx(sandbox, target=DocumentTarget(), group_prepare_concurrency=4)
+    ids = pending_group(sandbox, ctx, 4)
+    queue_ack, together = ctx.ledger.queue_ack, threading.Barrier(4, timeout=WAIT_TIMEOUT)
+
+    def queued_together(*args) -> None:  # passes only once the four acks are queued at once
+        together.wait()
+        queue_ack(*args)
+
+    monkeypatch.setattr(ctx.ledger, "queue_ack", queued_together)
+
+    results = process_packets(ctx, "DEMO", ids)
+
+    assert [r.state for r in results] == ["applied"] * 4
+    assert sorted(ctx.ledger.pending_acks("DEMO", "packet")) == sorted(ids)
 
 
 def test_with_a_concurrency_of_one_the_caller_prepares_each_packet_in_turn(sandbox, make_ctx):
