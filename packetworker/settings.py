@@ -72,8 +72,8 @@ class Settings(BaseSettings):
     group_prepare_concurrency: int = Field(
         8,
         ge=1,
-        description="Packets of a group downloaded, archived and settled at once, by threads of "
-        "the group's own (within the portal's request budget); 1 = one after the other.",
+        description="Packets of a group processed at once (downloaded, archived, settled), by "
+        "threads of the group's own, within the portal's request budget; 1 = one after the other.",
     )
     stale_after: float = Field(
         900.0, description="Seconds without progress after which a poll re-enqueues a packet."

@@ -137,11 +137,14 @@ def process_packets(
     Answers per id, in order: its `ProcessResult` (`error` BUSY when another worker holds it),
     or the exception `process_packet` would have raised for it (`TransientError`,
     `RetryLater`, a bug's), for the caller to retry that packet on its own. A group of one,
-    or a target without documents (`plan`, `recording`), is `process_packet` per id.
+    or a target without documents (`plan`, `recording`), is `process_packet` per id (as many
+    at once).
     """
     ids = list(dict.fromkeys(packet_ids))
+    limit = min(ctx.settings.group_prepare_concurrency, len(ids))
     if len(ids) == 1 or ctx.target.documents is None:
-        return [_alone(ctx, app_area, packet_id) for packet_id in ids]
+        with _concurrently(limit) as each:
+            return each(lambda packet_id: _alone(ctx, app_area, packet_id), ids)
     ttl = ctx.settings.packet_lock_ttl
     held: dict[str, LockHandle | None] = {}
     held_locks: list[LockHandle] = []  # kept alive until the last packet is settled
@@ -150,7 +153,7 @@ def process_packets(
     with (
         ExitStack() as locks,
         kept_alive(held_locks, every=_beat(ctx.settings)),
-        _concurrently(ctx.settings.group_prepare_concurrency) as each,
+        _concurrently(limit) as each,
     ):
         for packet_id in ids:
             handle = locks.enter_context(ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ttl))
@@ -208,10 +211,10 @@ def _conclude(run: _Run) -> ProcessResult | Exception | None:
 @contextmanager
 def _concurrently(limit: int) -> Iterator[Callable[[Callable[[T], R], Sequence[T]], list[R]]]:
     """`each(fn, items)`: `fn` of every item, in order, run by at most `limit` threads of a
-    pool of this block's (1: in the calling thread, one after the other). Each call runs in
+    pool of this block's (1 or less: in the calling thread, one after the other). Each call runs in
     a copy of the caller's context variables. Leaving the block waits for the calls under
     way and drops those not started, so a group never leaves work behind its locks."""
-    if limit == 1:
+    if limit <= 1:
         yield lambda fn, items: [fn(item) for item in items]
         return
     pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="group-packet")

@@ -1,6 +1,7 @@
 """The packets of a group are prepared (locked, downloaded, archived, deduplicated) and settled
 by a few threads of the group's own (`group_prepare_concurrency`), each answered for alone and
-in order. Real portal sandbox over HTTP; its in-flight gate proves the concurrency."""
+in order; so are those of a target without documents, each processed on its own. Real portal
+sandbox over HTTP; its in-flight gate proves the concurrency."""
 
 from __future__ import annotations
 
@@ -30,8 +31,14 @@ def pending_group(sandbox, ctx, count: int) -> list[str]:
     return ids
 
 
-def test_a_groups_packets_are_downloaded_at_once(sandbox, make_ctx):
-    ctx = make_ctx(sandbox, target=DocumentTarget(), group_prepare_concurrency=4)
+# A target with documents applies the group's records in one call; one without, each packet
+# on its own (`process_packet`).
+TARGETS = pytest.mark.parametrize("target", [DocumentTarget, RecordingTarget])
+
+
+@TARGETS
+def test_a_groups_packets_are_downloaded_at_once(sandbox, make_ctx, target):
+    ctx = make_ctx(sandbox, target=target(), group_prepare_concurrency=4)
     ids = pending_group(sandbox, ctx, 4)
 
     with ThreadPoolExecutor(1) as caller:
@@ -46,8 +53,9 @@ def test_a_groups_packets_are_downloaded_at_once(sandbox, make_ctx):
     assert [r.state for r in results] == ["applied"] * 4
 
 
-def test_a_failed_preparation_answers_for_its_packet_only(sandbox, make_ctx):
-    ctx = make_ctx(sandbox, target=DocumentTarget(), group_prepare_concurrency=4)
+@TARGETS
+def test_a_failed_preparation_answers_for_its_packet_only(sandbox, make_ctx, target):
+    ctx = make_ctx(sandbox, target=target(), group_prepare_concurrency=4)
     ids = pending_group(sandbox, ctx, 4)
     sandbox.faults.add(status=503, count=1, path_prefix="/mobile/erp/pull/DEMO/link")
 
@@ -78,8 +86,11 @@ def test_a_groups_packets_are_settled_at_once(sandbox, make_ctx, monkeypatch):
     assert sorted(ctx.ledger.pending_acks("DEMO", "packet")) == sorted(ids)
 
 
-def test_with_a_concurrency_of_one_the_caller_prepares_each_packet_in_turn(sandbox, make_ctx):
-    ctx = make_ctx(sandbox, target=DocumentTarget(), group_prepare_concurrency=1)
+@TARGETS
+def test_with_a_concurrency_of_one_the_caller_prepares_each_packet_in_turn(
+    sandbox, make_ctx, target
+):
+    ctx = make_ctx(sandbox, target=target(), group_prepare_concurrency=1)
     ids = pending_group(sandbox, ctx, 3)
     portal_factory, downloads = ctx.portal_factory, []
 
@@ -102,8 +113,9 @@ def group_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("group-packet")]
 
 
-def test_a_group_leaves_no_thread_behind(sandbox, make_ctx):
-    ctx = make_ctx(sandbox, target=DocumentTarget(), group_prepare_concurrency=4)
+@TARGETS
+def test_a_group_leaves_no_thread_behind(sandbox, make_ctx, target):
+    ctx = make_ctx(sandbox, target=target(), group_prepare_concurrency=4)
     ids = pending_group(sandbox, ctx, 4)
 
     process_packets(ctx, "DEMO", ids)
