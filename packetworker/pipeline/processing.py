@@ -210,10 +210,11 @@ def _conclude(run: _Run) -> ProcessResult | Exception | None:
 
 @contextmanager
 def _concurrently(limit: int) -> Iterator[Callable[[Callable[[T], R], Sequence[T]], list[R]]]:
-    """`each(fn, items)`: `fn` of every item, in order, run by at most `limit` threads of a
-    pool of this block's (1 or less: in the calling thread, one after the other). Each call runs in
-    a copy of the caller's context variables. Leaving the block waits for the calls under
-    way and drops those not started, so a group never leaves work behind its locks."""
+    """`each(fn, items)`: `fn` of every item, answers in order, run by at most `limit`
+    threads of this block's own pool (1: in the calling thread, one after the other), each
+    call in a copy of the caller's context variables. Leaving the block, also on an
+    exception, waits for the calls under way and drops those not started, so a group never
+    leaves work running behind its locks."""
     if limit <= 1:
         yield lambda fn, items: [fn(item) for item in items]
         return
