@@ -2,7 +2,7 @@
 
 Each run is a fresh worker process that replays one packet (`replay_file`, the processing
 path of `process_packet`) through the BC target into the BC emulator, which runs in a
-process of its own (`bc_emulator.py`: its memory is not counted), with a Redis ledger from
+process of its own (`emulators.py`: its memory is not counted), with a Redis ledger from
 REDIS_URL under a fresh namespace. The worker reports its own peak RSS (`ru_maxrss`).
 
 Printed per packet size (default 20 and 200 MB; orders of a header and 10 lines, every
@@ -42,10 +42,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bc_emulator import start_bc  # noqa: E402
+from bench.emulators import Emulator, bc_settings  # noqa: E402
 from bench.gen_packets import write_orders_packet  # noqa: E402
 
 MB = 1 << 20
+#: What `write_orders_packet` orders: its customer and items `ITEM-01`…`ITEM-10`.
+CUSTOMER, ITEMS = "C-1", 10
 
 
 def worker(packet: Path, mode: str) -> None:
@@ -91,8 +93,13 @@ def measure(packet: Path, mode: str, *, batch: int, latency: float, tmp: Path) -
     }
     command = [sys.executable, __file__, "--worker", str(packet), mode]
     try:
-        with start_bc(latency=latency) as bc:
-            done = subprocess.run(command, env={**env, **bc}, capture_output=True, text=True)
+        # No request budget: the benchmark measures the worker, not BC's throttling.
+        with Emulator("bc", latency=latency, rate_limit=None, max_concurrent=50) as bc:
+            bc.admin("POST", "entities/customers", json={"number": CUSTOMER})
+            for n in range(1, ITEMS + 1):
+                bc.admin("POST", "entities/items", json={"number": f"ITEM-{n:02d}"})
+            env |= {name.upper(): value for name, value in bc_settings(bc).items()}
+            done = subprocess.run(command, env=env, capture_output=True, text=True)
     finally:
         _drop_namespace(env["LEDGER_NAMESPACE"])
     if done.returncode != 0:

@@ -35,7 +35,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the e2e harness runs the worker processes
 
-from bench.emulators import Emulator, bench_deployment, enqueue, timed_drain  # noqa: E402
+from bench.emulators import (  # noqa: E402
+    Emulator,
+    bc_settings,
+    bench_deployment,
+    enqueue,
+    timed_drain,
+)
 
 APP_AREA = "BENCHBC"
 API_KEY = "bench-bc-api-key-0123456789"
@@ -118,13 +124,7 @@ def run(
             app_area=APP_AREA,
             api_key=API_KEY,
             target="bc",
-            bc_api_url=bc.facts["api_url"],
-            bc_token_url=bc.facts["token_url"],
-            bc_tenant=bc.facts["tenant"],
-            bc_environment=bc.facts["environment"],
-            bc_client_id=bc.facts["client_id"],
-            bc_client_secret=bc.facts["client_secret"],
-            bc_company="CRONUS",
+            **bc_settings(bc),
             apply_group_size=group_size,
             # The sandbox hides every entry it lists for its visibility timeout; the whole
             # backlog is taken by the first poll, not 1,000 now and the rest 2 minutes later.

@@ -8,7 +8,7 @@ Python process on a free loopback port and drives it over its `/_sandbox/` admin
 
     with Emulator("bc", latency=0.15) as bc:                  # BCSandbox(**options)
         bc.admin("POST", "entities/customers", json={"number": "C-1"})
-        deployment = Deployment(..., bc_api_url=bc.facts["api_url"], ...)
+        deployment = Deployment(..., **bc_settings(bc))          # its BC_* settings
         ...
         bc.admin("GET", "counters")   # requests, statuses, maxInFlight, maxQueued
         bc.cpu_seconds()              # the emulator's own CPU, apart from the workers'
@@ -102,6 +102,12 @@ class Emulator:
 
     def cpu_seconds(self) -> float:
         return cpu_seconds(self.pid)
+
+
+def bc_settings(bc: Emulator, *, company: str = "CRONUS") -> dict[str, str]:
+    """The worker's `bc_*` settings to reach `bc` (upper-cased, its environment variables)."""
+    names = ("api_url", "token_url", "tenant", "environment", "client_id", "client_secret")
+    return {**{f"bc_{name}": bc.facts[name] for name in names}, "bc_company": company}
 
 
 def bench_deployment(

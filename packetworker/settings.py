@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         description="Pending packets of an app area processed together, so the target shares "
         "look-ups and writes across them (BC: one $batch per 100 documents); 1 = one at a time.",
     )
+    group_prepare_concurrency: int = Field(
+        8,
+        ge=1,
+        description="Packets of a group processed at once (downloaded, archived, settled), by "
+        "threads of the group's own, within the portal's request budget; 1 = one after the other.",
+    )
     stale_after: float = Field(
         900.0, description="Seconds without progress after which a poll re-enqueues a packet."
     )

@@ -31,14 +31,16 @@ failed record beside a held one still quarantines the packet (someone must look 
 Neither is a request that found no slot of its budget in time (`SlotUnavailable`).
 
 `process_packets` runs a group of packets: each is locked, fetched, archived and deduplicated
-as above, the records of all ready ones go to the target in one `apply_group` call (so it can
-share requests across them), and each is then settled with its own outcomes by the same
-steps. A packet whose lock another worker holds is left out; one whose run would raise is
-answered with the exception, for the caller to retry it alone.
+as above, up to `group_prepare_concurrency` at once (threads of the group's own), the records
+of all ready ones go to the target in one `apply_group` call (so it can share requests across
+them), and each is then settled with its own outcomes by the same steps, as many at once.
+A packet whose lock another worker holds is left out; one whose run would raise is answered
+with the exception, for the caller to retry it alone.
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import os
@@ -47,11 +49,12 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from itertools import chain, islice
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from packetworker.logs import bind
 from packetworker.metrics import APPLY_SECONDS, METRICS, PACKETS_PROCESSED, RECORDS_PROCESSED
@@ -83,6 +86,8 @@ CHUNK = 1 << 16
 #: a few MB of records in memory (devices send packets of a few KB).
 GROUP_PACKET_BYTES = 1 << 20
 _BEFORE_ARCHIVED = (PacketState.LISTED, PacketState.DOWNLOADING)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class _Quarantine(Exception):
@@ -123,36 +128,45 @@ def process_packets(
     ctx: PipelineContext, app_area: str, packet_ids: Sequence[str]
 ) -> list[ProcessResult | Exception]:
     """Process pending packets of `app_area` as one group: each is locked, fetched, archived
-    and deduplicated on its own, then the records of all that are ready go to the target in
-    one `apply_group` call (so a target can share look-ups and writes across them), and each
-    is settled with its own outcomes: applied, held or quarantined alone.
+    and deduplicated on its own (`group_prepare_concurrency` at once), then the records of all
+    that are ready go to the target in one `apply_group` call (so a target can share look-ups
+    and writes across them), and each is settled with its own outcomes: applied, held or
+    quarantined alone.
     (Packets are grouped for targets that map documents: the system targets.)
 
     Answers per id, in order: its `ProcessResult` (`error` BUSY when another worker holds it),
     or the exception `process_packet` would have raised for it (`TransientError`,
     `RetryLater`, a bug's), for the caller to retry that packet on its own. A group of one,
-    or a target without documents (`plan`, `recording`), is `process_packet` per id.
+    or a target without documents (`plan`, `recording`), is `process_packet` per id (as many
+    at once).
     """
     ids = list(dict.fromkeys(packet_ids))
+    limit = min(ctx.settings.group_prepare_concurrency, len(ids))
     if len(ids) == 1 or ctx.target.documents is None:
-        return [_alone(ctx, app_area, packet_id) for packet_id in ids]
-    answers: dict[str, ProcessResult | Exception] = {}
+        with _concurrently(limit) as each:
+            return each(lambda packet_id: _alone(ctx, app_area, packet_id), ids)
     ttl = ctx.settings.packet_lock_ttl
+    held: dict[str, LockHandle | None] = {}
     held_locks: list[LockHandle] = []  # kept alive until the last packet is settled
-    with ExitStack() as locks, kept_alive(held_locks, every=_beat(ctx.settings)):
-        ready: list[_Run] = []
+    # The pool is left (its packets finished, those not started dropped) before any lock is
+    # released, also when this thread is interrupted (a time limit, a bug).
+    with (
+        ExitStack() as locks,
+        kept_alive(held_locks, every=_beat(ctx.settings)),
+        _concurrently(limit) as each,
+    ):
         for packet_id in ids:
-            log = bind(logger, app_area=app_area, packet_id=packet_id)
-            held = locks.enter_context(ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ttl))
-            if held is not None:
-                held_locks.append(held)
-            run = _open(ctx, app_area, packet_id, held, log, None)
-            if isinstance(run, ProcessResult):
-                answers[packet_id] = run
-            elif (answer := run.step(run.prepare_group)) is not None:
-                answers[packet_id] = answer
-            else:
-                ready.append(run)
+            handle = locks.enter_context(ctx.ledger.locks.try_lock(f"packet:{packet_id}", ttl=ttl))
+            held[packet_id] = handle
+            if handle is not None:
+                held_locks.append(handle)
+        prepared = each(lambda packet_id: _prepared(ctx, app_area, packet_id, held[packet_id]), ids)
+        ready = [run for run in prepared if isinstance(run, _Run)]
+        answers: dict[str, ProcessResult | Exception] = {
+            packet_id: answer
+            for packet_id, answer in zip(ids, prepared, strict=True)
+            if not isinstance(answer, _Run)
+        }
         applying = [run for run in ready if run.todo]
         if applying:
             try:
@@ -160,12 +174,60 @@ def process_packets(
                 results = ctx.target.apply_group(packets)
             except Exception as exc:  # the whole call failed: each packet with it
                 results = [exc] * len(applying)
-            for run, result in zip(applying, results, strict=True):
-                answers[run.id] = run.step(lambda run=run, result=result: run.settle_group(result))
-        for run in ready:
-            if run.id not in answers:  # nothing left to apply: every record linked before
-                answers[run.id] = run.step(run.conclude)
+            settled = each(_settle, list(zip(applying, results, strict=True)))
+            answers |= {run.id: answer for run, answer in zip(applying, settled, strict=True)}
+        # Nothing left to apply: every record was linked before.
+        rest = [run for run in ready if run.id not in answers]
+        answers |= {run.id: answer for run, answer in zip(rest, each(_conclude, rest), strict=True)}
     return [answers[packet_id] for packet_id in ids]
+
+
+def _prepared(
+    ctx: PipelineContext, app_area: str, packet_id: str, held: LockHandle | None
+) -> ProcessResult | Exception | _Run:
+    """A packet of a group opened and prepared (`_Run.prepare_group`): its run, ready for
+    the group's target call, or its answer when it has nothing to apply with the group."""
+    log = bind(logger, app_area=app_area, packet_id=packet_id)
+    run = _open(ctx, app_area, packet_id, held, log, None)
+    if isinstance(run, ProcessResult):
+        return run
+    answer = run.step(run.prepare_group)
+    return run if answer is None else answer
+
+
+def _settle(
+    pair: tuple[_Run, list[RecordOutcome] | Exception],
+) -> ProcessResult | Exception | None:
+    """A grouped packet ended with the target's answer for its records."""
+    run, result = pair
+    return run.step(lambda: run.settle_group(result))
+
+
+def _conclude(run: _Run) -> ProcessResult | Exception | None:
+    """A grouped packet with nothing left to apply, ended."""
+    return run.step(run.conclude)
+
+
+@contextmanager
+def _concurrently(limit: int) -> Iterator[Callable[[Callable[[T], R], Sequence[T]], list[R]]]:
+    """`each(fn, items)`: `fn` of every item, answers in order, run by at most `limit`
+    threads of this block's own pool (1: in the calling thread, one after the other), each
+    call in a copy of the caller's context variables. Leaving the block, also on an
+    exception, waits for the calls under way and drops those not started, so a group never
+    leaves work running behind its locks."""
+    if limit <= 1:
+        yield lambda fn, items: [fn(item) for item in items]
+        return
+    pool = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="group-packet")
+
+    def each(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        contexts = [contextvars.copy_context() for _ in items]
+        return list(pool.map(lambda context, item: context.run(fn, item), contexts, items))
+
+    try:
+        yield each
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _alone(ctx: PipelineContext, app_area: str, packet_id: str) -> ProcessResult | Exception:

@@ -15,7 +15,8 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class Instrumented:
-    """Wraps an app: logs each request and applies scripted faults before the app runs.
+    """Wraps an app: logs each request and applies scripted faults before the app runs; a
+    request is counted in flight (and held there by `faults.hold`) until the app answers.
 
     Paths under `exempt_prefix` (the admin API) are neither logged nor faulted, so driving
     the sandbox never consumes a fault meant for the code under test.
@@ -67,7 +68,8 @@ class Instrumented:
             record(int(status.split(" ", 1)[0]))
             return start_response(status, *args)
 
-        body = self.app(environ, logging_start_response)
+        with self.faults.track():
+            body = self.app(environ, logging_start_response)
         if fault is not None and fault.kind == "trickle":
             return self._trickle(body, fault.piece_bytes, fault.seconds)
         return body
