@@ -8,7 +8,7 @@ REDIS_URL under a fresh namespace. The worker reports its own peak RSS (`ru_maxr
 Printed per packet size (default 20 and 200 MB; orders of a header and 10 lines, every
 header listed before every line, as the app lists its tables):
 
-- **batched**: documents assembled on disk, applied in batches of `APPLY_BATCH_SIZE` (100);
+- **batched**: documents assembled on disk, applied in batches of `APPLY_BATCH_SIZE` (1,000 records);
 - **whole packet** (baseline, same run; `--whole`, the smaller size by default): the worker with
   `APPLY_BATCH_SIZE` larger than the packet, so every record is held and sent in one call —
   what every system target did before documents were assembled on disk;
@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--whole", type=int, nargs="*", default=[20], help="MB, baseline")
     parser.add_argument("--pad", type=int, default=6000, help="characters added to each line")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per BC request")
-    parser.add_argument("--batch", type=int, default=100, help="APPLY_BATCH_SIZE")
+    parser.add_argument("--batch", type=int, default=1000, help="APPLY_BATCH_SIZE")
     parser.add_argument("--worker", nargs=2, metavar=("PACKET", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
