@@ -8,9 +8,10 @@ REDIS_URL under a fresh namespace. The worker reports its own peak RSS (`ru_maxr
 Printed per packet size (default 20 and 200 MB; orders of a header and 10 lines, every
 header listed before every line, as the app lists its tables):
 
-- **batched**: documents assembled on disk, applied in batches of `APPLY_BATCH_SIZE` (1,000 records);
+- **batched**: documents assembled on disk, applied in batches within `APPLY_BATCH_SIZE` records
+  (`--batch`, 500) and `APPLY_BATCH_CHARS` (its default);
 - **whole packet** (baseline, same run; `--whole`, the smaller size by default): the worker with
-  `APPLY_BATCH_SIZE` larger than the packet, so every record is held and sent in one call —
+  both bounds larger than the packet, so every record is held and sent in one call —
   what every system target did before documents were assembled on disk;
 - **reader only**: a process that only streams the packet through the reader, the floor.
 
@@ -76,12 +77,16 @@ def worker(packet: Path, mode: str) -> None:
     print(json.dumps(figures), flush=True)
 
 
+WHOLE = 1 << 30  # an APPLY_BATCH_SIZE no packet reaches: the whole packet in one call
+
+
 def measure(packet: Path, mode: str, *, batch: int, latency: float, tmp: Path) -> dict:
     """Run one worker process on `packet` against a fresh emulator; its figures."""
     env = {
         **os.environ,
         "TARGET": "bc",
         "APPLY_BATCH_SIZE": str(batch),
+        **({"APPLY_BATCH_CHARS": str(1 << 40)} if batch >= WHOLE else {}),
         "MAX_PACKET_BYTES": str(1 << 40),
         "LEDGER_NAMESPACE": f"bench-memory-{uuid.uuid4().hex[:8]}",
         "ARCHIVE_URL": f"file://{tmp}/archive-{uuid.uuid4().hex[:8]}",
@@ -128,7 +133,7 @@ def main() -> None:
     parser.add_argument("--whole", type=int, nargs="*", default=[20], help="MB, baseline")
     parser.add_argument("--pad", type=int, default=6000, help="characters added to each line")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per BC request")
-    parser.add_argument("--batch", type=int, default=1000, help="APPLY_BATCH_SIZE")
+    parser.add_argument("--batch", type=int, default=500, help="APPLY_BATCH_SIZE")
     parser.add_argument("--worker", nargs=2, metavar=("PACKET", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -144,7 +149,7 @@ def main() -> None:
             real = packet.stat().st_size / MB
             runs = [("reader only", "read", args.batch)]
             runs += [("batched", "apply", args.batch)] if size in args.sizes else []
-            runs += [("whole packet", "apply", 1 << 30)] if size in args.whole else []
+            runs += [("whole packet", "apply", WHOLE)] if size in args.whole else []
             for label, mode, batch in runs:
                 figures = measure(packet, mode, batch=batch, latency=args.latency, tmp=tmp)
                 peaks[label, size] = figures["peak_mb"]

@@ -78,10 +78,16 @@ class Settings(BaseSettings):
     )
     max_attempts: int = Field(5, description="Processing runs per packet before it quarantines.")
     apply_batch_size: int = Field(
-        1000,
+        500,
         ge=1,
-        description="Records handed to the target per call, cut between documents (about 90 "
+        description="Records handed to the target per call, cut between documents (about 45 "
         "orders of 10 lines: one BC $batch of inserts); a packet this small is read once.",
+    )
+    apply_batch_chars: int = Field(
+        1_000_000,
+        ge=1,
+        description="Characters of field names and values handed to the target per call, "
+        "whatever APPLY_BATCH_SIZE allows: bounds a worker's memory when records are large.",
     )
     apply_group_size: int = Field(
         100,

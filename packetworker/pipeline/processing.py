@@ -10,10 +10,12 @@ The Dramatiq actors (`actors.py`) are thin wrappers around these. Invariants kep
   the same content under a new id is a duplicate (content-hash claim); records applied before
   a crash are skipped on retry (record links); targets are idempotent besides.
 - Messages carry ids only; a download link is asked for just before the download.
-- **Bounded memory.** Records go to the target in batches of about `apply_batch_size`, cut
-  between documents only: a big packet's documents (a header and its lines, `Target.documents`)
-  are assembled on disk (`packets.assembly`), so no step holds the packet. The packet's lock
-  is refreshed by a heartbeat while it is applied, and progress recorded between batches.
+- **Bounded memory.** Records go to the target in batches within `apply_batch_size` records
+  and `apply_batch_chars` characters, cut between documents only: a big packet's documents (a
+  header and its lines, `Target.documents`) are assembled on disk (`packets.assembly`), so no
+  step holds the packet; a group holds only the packets that fit one batch (`_Room`). The
+  packet's lock is refreshed by a heartbeat while it is applied, and progress recorded
+  between batches.
 
 `TransientError` means "retry me later" (the actor maps it to a Dramatiq retry). Permanent
 failures are handled here: quarantine when the bytes are archived, else an error on the entry.
@@ -46,13 +48,14 @@ import logging
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
-from itertools import chain, islice
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -82,9 +85,6 @@ ERROR_CHARS = 2000
 #: Document numbers kept on a packet's entry, for the operator's search.
 MAX_DOCUMENTS = 20
 CHUNK = 1 << 16
-#: A packet larger than this is applied alone even in a group, so that a group keeps at most
-#: a few MB of records in memory (devices send packets of a few KB).
-GROUP_PACKET_BYTES = 1 << 20
 _BEFORE_ARCHIVED = (PacketState.LISTED, PacketState.DOWNLOADING)
 T = TypeVar("T")
 R = TypeVar("R")
@@ -160,7 +160,10 @@ def process_packets(
             held[packet_id] = handle
             if handle is not None:
                 held_locks.append(handle)
-        prepared = each(lambda packet_id: _prepared(ctx, app_area, packet_id, held[packet_id]), ids)
+        room = _Room(ctx.settings.apply_batch_chars)
+        prepared = each(
+            lambda packet_id: _prepared(ctx, app_area, packet_id, held[packet_id], room), ids
+        )
         ready = [run for run in prepared if isinstance(run, _Run)]
         answers: dict[str, ProcessResult | Exception] = {
             packet_id: answer
@@ -182,8 +185,26 @@ def process_packets(
     return [answers[packet_id] for packet_id in ids]
 
 
+class _Room:
+    """What a group may keep in memory for its one target call, in bytes of packets, shared
+    by the threads preparing its packets: the group's records are one batch, bounded like
+    any other (`APPLY_BATCH_CHARS`)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.left = capacity
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Reserve `size`; False (nothing reserved) when it does not fit."""
+        with self._lock:
+            if size > self.left:
+                return False
+            self.left -= size
+            return True
+
+
 def _prepared(
-    ctx: PipelineContext, app_area: str, packet_id: str, held: LockHandle | None
+    ctx: PipelineContext, app_area: str, packet_id: str, held: LockHandle | None, room: _Room
 ) -> ProcessResult | Exception | _Run:
     """A packet of a group opened and prepared (`_Run.prepare_group`): its run, ready for
     the group's target call, or its answer when it has nothing to apply with the group."""
@@ -191,7 +212,7 @@ def _prepared(
     run = _open(ctx, app_area, packet_id, held, log, None)
     if isinstance(run, ProcessResult):
         return run
-    answer = run.step(run.prepare_group)
+    answer = run.step(lambda: run.prepare_group(room))
     return run if answer is None else answer
 
 
@@ -368,20 +389,22 @@ class _Run:
         self.update(PacketState.APPLYING)
         return None
 
-    def prepare_group(self) -> ProcessResult | None:
+    def prepare_group(self, room: _Room) -> ProcessResult | None:
         """`prepare`, then the packet's records read for the group's one target call (None).
-        A packet too big to keep in memory beside the others is applied alone at once, as
-        `execute` applies it (its result)."""
+        A packet that does not fit the group's `room` beside the others is applied alone at
+        once, in batches, as `execute` applies it (its result)."""
         if (gave_up := self.count_attempt()) is not None:
             return gave_up
         if (done := self.prepare()) is not None:
             return done
         with self.spool.open("rb") as stream:
-            if self._size > GROUP_PACKET_BYTES:
+            if not room.take(self._size):
                 self.apply(stream)
                 return self.conclude()
             reader = self.open_reader(stream)
-            self.todo = self.unapplied(next(_batches(_singly(enumerate(reader)), sys.maxsize), []))
+            self.todo = self.unapplied(
+                next(_batches(_singly(enumerate(reader)), (sys.maxsize, sys.maxsize)), [])
+            )
         return None
 
     def records(self) -> list[Record]:
@@ -591,7 +614,7 @@ class _Run:
         settings = self.ctx.settings
         started = time.monotonic()
         with kept_alive([self.held], every=_beat(settings)):
-            batches = _batches(self.read_documents(stream), settings.apply_batch_size)
+            batches = _batches(self.read_documents(stream), _bounds(settings))
             for number, batch in enumerate(batches):
                 if number:
                     self.keep_alive()
@@ -608,9 +631,11 @@ class _Run:
         order; so is every packet of a target without documents."""
         records = enumerate(self.open_reader(stream))
         shape = self.ctx.target.documents
-        head = list(islice(records, self.ctx.settings.apply_batch_size + 1))
-        if shape is None or len(head) <= self.ctx.settings.apply_batch_size:
-            return _singly(chain(head, records))
+        if shape is None:
+            return _singly(records)
+        head, fits = _head(records, _bounds(self.ctx.settings))
+        if fits:
+            return _singly(head)
 
         def read() -> Iterator[Record]:
             stream.seek(0)
@@ -734,19 +759,48 @@ class _Run:
         self.log.warning("attempt %d failed: %s", self.entry.attempts, reason)
 
 
+def _bounds(settings: Settings) -> tuple[int, int]:
+    """What one batch may hold: records, and characters of field names and values."""
+    return settings.apply_batch_size, settings.apply_batch_chars
+
+
+def _weight(record: Record) -> int:
+    """A record's size in characters of field names and values (what a batch holds)."""
+    return sum(len(name) + len(value) for name, value in record.fields.items())
+
+
+def _head(records: Iterator[Positioned], bounds: tuple[int, int]) -> tuple[Iterator, bool]:
+    """Read `records` up to one batch's bounds: (all of them, True) when the packet fits
+    one batch, else (the same records, read and unread, in order; False)."""
+    size, chars = bounds
+    head: list[Positioned] = []
+    held = 0
+    for pair in records:
+        head.append(pair)
+        held += _weight(pair[1])
+        if len(head) > size or held > chars:
+            return chain(head, records), False
+    return iter(head), True
+
+
 def _batches(
-    documents: Iterable[list[Positioned]], size: int
+    documents: Iterable[list[Positioned]], bounds: tuple[int, int]
 ) -> Iterator[list[tuple[str, Record]]]:
-    """Batches of (record key, record) of about `size` records, cut between documents only
-    (a document larger than `size` is a batch of its own). The key includes the record's
-    position in the packet, which is stable for the same bytes, so a row that appears twice
-    in a packet is two records."""
+    """Batches of (record key, record) within `bounds` (records, characters), cut between
+    documents only (a document larger than a batch is a batch of its own), so memory is
+    bounded whatever the records' size. The key includes the record's position in the
+    packet, which is stable for the same bytes, so a row that appears twice in a packet is
+    two records."""
+    size, chars = bounds
     batch: list[tuple[str, Record]] = []
+    held = 0
     for document in documents:
-        if batch and len(batch) + len(document) > size:
+        weight = sum(_weight(r) for _, r in document)
+        if batch and (len(batch) + len(document) > size or held + weight > chars):
             yield batch
-            batch = []
+            batch, held = [], 0
         batch += [(f"{r.table.name}/{r.dms_rowid or ''}#{index}", r) for index, r in document]
+        held += weight
     if batch:
         yield batch
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from packetworker.pipeline import processing
 from packetworker.pipeline.archive import open_archive
 from packetworker.pipeline.context import PipelineContext, portal_factory_for
 from packetworker.pipeline.ledger import PacketState, RedisLedger
@@ -174,11 +173,13 @@ def lines_first_packet(numbers: list[str]) -> bytes:
 def test_a_big_packet_in_a_group_is_applied_alone_in_batches_of_whole_orders(
     bc, ctx, portal_sandbox, monkeypatch
 ):
-    monkeypatch.setattr(processing, "GROUP_PACKET_BYTES", 1000)
-    ctx.settings = ctx.settings.model_copy(update={"apply_batch_size": 7})
+    # The group's room (APPLY_BATCH_CHARS, in packet bytes) takes the two small packets only.
+    ctx.settings = ctx.settings.model_copy(
+        update={"apply_batch_size": 7, "apply_batch_chars": 2 * len(order_packet("SO-S0"))}
+    )
     big = [f"SO-B{n}" for n in range(5)]
     bodies = [order_packet("SO-S0"), lines_first_packet(big), order_packet("SO-S1")]
-    assert len(bodies[0]) < 1000 < len(bodies[1])
+    assert len(bodies[0]) == len(bodies[2]) < len(bodies[1])
     ids = enqueue(portal_sandbox, ctx, bodies)
     calls = []
     apply = ctx.target.apply

@@ -87,6 +87,28 @@ def test_a_big_packet_comes_in_batches_of_whole_documents(sandbox, make_ctx, for
     assert list(ctx.spool_dir.iterdir()) == []  # the spool and the child file removed
 
 
+def test_batches_of_large_records_are_bounded_by_their_characters_too(sandbox, make_ctx):
+    # Each order: a header and two lines of about 2,000 characters, so three orders pass
+    # 12,000 characters long before they reach the 1,000 records the size bound allows.
+    target = DocumentTarget()
+    ctx = make_ctx(sandbox, target=target, apply_batch_size=1000, apply_batch_chars=12_000)
+    rows = [("SalesHeader", f"SO{n}", {"no": f"SO{n}"}) for n in range(6)]
+    rows += [
+        ("SalesLine", f"SO{n}-l{i}", {"documentNo": f"SO{n}", "note": "x" * 2000})
+        for n in range(6)
+        for i in range(2)
+    ]
+
+    _, result = run(sandbox, ctx, xml_packet("u1", *rows))
+
+    assert result.state == "applied"
+    assert [sorted(set(map(document_of, batch))) for batch in target.batches] == [
+        ["SO0", "SO1"],
+        ["SO2", "SO3"],
+        ["SO4", "SO5"],
+    ]
+
+
 def test_a_packet_that_fits_one_batch_is_one_call_in_packet_order(sandbox, make_ctx):
     target = DocumentTarget()
     ctx = make_ctx(sandbox, target=target, apply_batch_size=100)
