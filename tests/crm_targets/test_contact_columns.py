@@ -124,3 +124,19 @@ def test_an_unknown_dataverse_option_is_refused_naming_file_and_path() -> None:
         "dataverse-field-sales.toml",
         "options.nestd",
     )
+
+
+def test_a_crm_look_up_with_more_fields_to_match_is_refused_naming_file_and_path() -> None:
+    # CRMs find a looked-up record by `match` alone: `where` would be silently ignored.
+    mapping = shipped_with(
+        "dataverse-field-sales",
+        ('match = "productnumber"', 'match = "productnumber"\nwhere = { name = ["name"] }'),
+    )
+
+    with pytest.raises(MappingError) as caught:
+        DataverseTarget(None, mapping=mapping)  # type: ignore[arg-type]
+
+    assert (caught.value.source, caught.value.path) == (
+        "dataverse-field-sales.toml",
+        "tables.SalesHeader.children.SalesLine.lookups.productid@odata.bind.where",
+    )

@@ -50,6 +50,7 @@ from packetworker.targets.mapping import (
     MappedItem,
     Mapper,
     Mapping,
+    MappingError,
     MappingFault,
     Operation,
 )
@@ -88,6 +89,7 @@ class CrmTarget(SystemTarget[Job]):
         self.contact_mapping = contact_mapping
         self.record_errors = record_errors
         self._on_close = on_close
+        _single_field_lookups(mapping)
         self.mapper = Mapper(mapping)
         self._contact_mapper = Mapper(contact_mapping) if contact_mapping else None
         contact_joins = contact_mapping.document_shape().joins if contact_mapping else {}
@@ -258,3 +260,21 @@ class CrmTarget(SystemTarget[Job]):
 
     def _created(self, entity: str, ref: str | None, label: str) -> None:
         self._made.append(f"{entity} {ref or '?'}: {label}")
+
+
+def _single_field_lookups(mapping: Mapping) -> None:
+    """CRM targets find a looked-up record by one field (`match`): a look-up that also names
+    `where` fields would be resolved on `match` alone and could pick the wrong record, so such
+    a mapping is refused at start, naming the file and the place."""
+    for name, table in mapping.tables.items():
+        places = [(f"tables.{name}", table)]
+        places += [(f"tables.{name}.children.{c}", child) for c, child in table.children.items()]
+        for at, spec in places:
+            for field, lookup in spec.lookups.items():
+                if lookup.where:
+                    raise MappingError(
+                        "CRM targets look a record up by its `match` field alone; `where` "
+                        "(more fields to match) is for Business Central mappings",
+                        source=mapping.source or mapping.name,
+                        path=f"{at}.lookups.{field}.where",
+                    )
