@@ -43,7 +43,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.emulators import Emulator, bc_settings  # noqa: E402
 from bench.gen_packets import write_orders_packet  # noqa: E402
 
 MB = 1 << 20
@@ -97,6 +96,10 @@ def measure(packet: Path, mode: str, *, batch: int, latency: float, tmp: Path) -
         "BC_HTTP_TIMEOUT": "900",
     }
     command = [sys.executable, __file__, "--worker", str(packet), mode]
+    # Imported here: the measured worker process (this file with --worker) must not carry the
+    # launcher's imports (the test harness), which a real worker lacks.
+    from bench.emulators import Emulator, bc_settings
+
     try:
         # No request budget: the benchmark measures the worker, not BC's throttling.
         with Emulator("bc", latency=latency, rate_limit=None, max_concurrent=50) as bc:
