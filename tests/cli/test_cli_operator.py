@@ -21,6 +21,7 @@ import pytest
 import redis
 import typer
 from support import free_port, wait_for
+from support.cli import run_packetworker as run
 from support.portal import DEMO_API_KEY, DEMO_APP_AREA
 from typer.testing import CliRunner
 
@@ -50,18 +51,6 @@ def bare_env(tmp_path: Path, **values: str) -> dict[str, str]:
         **values,
     )
     return env
-
-
-def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "packetworker", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ its `OUTBOUND_USERS=user@COMPANY` to, and what outbound remembers is kept per co
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
+from support.cli import run_packetworker
 
 from packetworker.outbound import (
     Notification,
@@ -238,15 +237,7 @@ def test_the_clock_refuses_to_start_with_an_unmapped_outbound_user(tmp_path, red
         OUTBOUND_USERS="user1@ACME_MAIN,user3",
         DM_APP_AREA="DEMO",
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "packetworker", "clock"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_packetworker("clock", env=env, cwd=tmp_path, timeout=60)
 
     assert done.returncode == 2
     assert done.stderr.splitlines() == [

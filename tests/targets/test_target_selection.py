@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import importlib
 import os
-import subprocess
-import sys
 
 import pytest
+from support.cli import run_packetworker
 
 from packetworker.outbound.context import OutboundContext
 from packetworker.pipeline.context import check_configured
@@ -158,15 +157,7 @@ def test_the_outbound_context_refuses_without_business_central() -> None:
 
 def test_push_outbound_without_business_central_exits_with_one_line_naming_it(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "TARGET"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "packetworker", "push-outbound", "rep-1"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_packetworker("push-outbound", "rep-1", env=env, cwd=tmp_path, timeout=60)
 
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
