@@ -609,8 +609,9 @@ class _Run:
         return reader
 
     def apply(self, stream: BinaryIO) -> None:
-        """Apply the packet's records in batches of about `apply_batch_size`, cut between
-        documents only, the lock kept alive throughout (a batch may be one huge document)."""
+        """Apply the packet's records in batches within `apply_batch_size` records and
+        `apply_batch_chars` characters, cut between documents only, the lock kept alive
+        throughout (a batch may be one huge document)."""
         settings = self.ctx.settings
         started = time.monotonic()
         with kept_alive([self.held], every=_beat(settings)):
