@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import redis
+from support.clock import ManualClock
 
 from packetworker.pipeline.archive import open_archive
 from packetworker.pipeline.context import PipelineContext, portal_factory_for
@@ -42,26 +43,13 @@ SAMPLES_IN_BC: dict[str, tuple[Callable, object]] = {
 }
 
 
-class Clock:
-    """The journal's time, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def journal(clock: Clock) -> MemoryLedger:
+def journal(clock: ManualClock) -> MemoryLedger:
     return MemoryLedger(clock=clock)
 
 
@@ -198,7 +186,7 @@ def test_a_refused_write_is_not_left_in_doubt(bc, make_target, journal):
 
 
 @pytest.fixture
-def redis_ledger(redis_url: str, clock: Clock) -> Iterator[RedisLedger]:
+def redis_ledger(redis_url: str, clock: ManualClock) -> Iterator[RedisLedger]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     namespace = f"pwtest-doubt-{uuid.uuid4().hex[:10]}"
     yield RedisLedger(client, namespace, clock=clock)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import redis
+from support.clock import ManualClock
 
 from packetworker.packets.model import Record
 from packetworker.pipeline.ledger import RedisLedger
@@ -44,19 +45,6 @@ WINDOW = 600.0  # the default of every *_IN_DOUBT_SECONDS
 TIMEOUT = 0.5  # the client gives up on a held write after this many seconds
 NEW_CUSTOMER = "NEW-PV07-0003"  # samples/new-customer.xml
 CONTACT = "CT-000101"  # samples/contacts/1-valid-contact.xml, first contact
-
-
-class Clock:
-    """The journal's time, moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -205,12 +193,12 @@ def portal() -> Iterator[Crm]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def journal(redis_url: str, clock: Clock) -> Iterator[RedisLedger]:
+def journal(redis_url: str, clock: ManualClock) -> Iterator[RedisLedger]:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     namespace = f"pwtest-crmdoubt-{uuid.uuid4().hex[:10]}"
     yield RedisLedger(client, namespace, clock=clock)

@@ -7,22 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from support.clock import ManualClock
 from support.portal import DEMO_API_KEY
 
 from packetworker.pipeline.ledger import Ledger, MemoryLedger, RedisLedger
-
-
-class FakeClock:
-    """A clock tests move by hand (time is data here, never a sleep)."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
@@ -44,12 +32,12 @@ def redis_namespace(pipeline_redis_url: str) -> Iterator[tuple[redis.Redis, str]
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture(params=["redis", "memory"])
-def ledger(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Ledger]:
+def ledger(request: pytest.FixtureRequest, clock: ManualClock) -> Iterator[Ledger]:
     """The same behaviour tests run against both backends."""
     if request.param == "memory":
         yield MemoryLedger(retention=3600, clock=clock)
@@ -58,7 +46,7 @@ def ledger(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Ledger]
 
 
 @pytest.fixture
-def redis_ledger(redis_namespace: tuple[redis.Redis, str], clock: FakeClock) -> RedisLedger:
+def redis_ledger(redis_namespace: tuple[redis.Redis, str], clock: ManualClock) -> RedisLedger:
     """The Redis backend alone: modules that run processing over HTTP use it as `ledger`."""
     client, namespace = redis_namespace
     return RedisLedger(client, namespace, retention=3600, clock=clock)

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import signal
 
+from support.clock import ManualClock
+
 from packetworker.pipeline.shutdown import RepeatGuard
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_repeated_sigterm_within_the_grace_is_ignored_and_one_after_it_passes():
     calls: list[int] = []
-    clock = Clock()
+    clock = ManualClock()
     guard = RepeatGuard(lambda signum, frame: calls.append(signum), grace=25.0, clock=clock)
 
     guard(signal.SIGTERM, None)
